@@ -1,0 +1,161 @@
+/**
+ * The `Tls` service: the runtime's entry point. `connect` opens a client,
+ * `upgrade` runs TLS over an already-open transport (STARTTLS, TLS inside
+ * TLS), `listen` binds a server and `serve` runs a handler per connection.
+ *
+ * Provide it with `NodeTls.layer` (or `BunTls.layer`); runtimes build it
+ * with `make` from a `TlsRuntime`.
+ *
+ * @since 0.1.0
+ */
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
+import * as internal from "./internal/tls.js"
+import type { TlsConnection, TlsConnectionError } from "./TlsConnection.js"
+import type { TlsEngineFactory } from "./TlsEngine.js"
+import type { TlsConfigError, TlsError, TlsTransportError } from "./TlsError.js"
+import type {
+  ClientOptions,
+  ResolvedClient,
+  ResolvedServer,
+  ServerOptions,
+  UpgradeOptions
+} from "./TlsOptions.js"
+import type { Transport } from "./Transport.js"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Address {
+  readonly host: string
+  readonly port: number
+}
+
+/**
+ * A bound TLS server.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface TlsServer {
+  /** The address it is bound to (the real port when asked for port 0). */
+  readonly address: Address
+  /**
+   * The next connection, after its handshake. A handshake that fails fails
+   * this Effect; call it again for the next client.
+   */
+  readonly accept: Effect.Effect<TlsConnection, TlsConnectionError, Scope.Scope>
+  /**
+   * Accept forever, running `handler` for each connection in its own fiber
+   * and scope. Handshake and handler failures are logged and end only their
+   * own connection. Interrupting `serve` interrupts every handler.
+   */
+  readonly serve: <E, R>(
+    handler: (connection: TlsConnection) => Effect.Effect<unknown, E, R>
+  ) => Effect.Effect<never, TlsTransportError, R>
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface TlsService {
+  readonly connect: (options: ClientOptions) => Effect.Effect<TlsConnection, TlsConnectionError, Scope.Scope>
+  readonly upgrade: (
+    transport: Transport,
+    options: UpgradeOptions
+  ) => Effect.Effect<TlsConnection, TlsConnectionError, Scope.Scope>
+  readonly listen: (options: ServerOptions) => Effect.Effect<TlsServer, TlsError, Scope.Scope>
+  readonly serve: <E, R>(
+    options: ServerOptions,
+    handler: (connection: TlsConnection) => Effect.Effect<unknown, E, R>
+  ) => Effect.Effect<never, TlsError, R>
+}
+
+/**
+ * @since 0.1.0
+ * @category tags
+ */
+export class Tls extends Context.Tag("@effect-tls/core/Tls")<Tls, TlsService>() {}
+
+/**
+ * A listening socket that hands out plain transports.
+ *
+ * @since 0.1.0
+ * @category runtime
+ */
+export interface Listener {
+  readonly address: Address
+  /** The next accepted transport. The caller owns it and must close it. */
+  readonly accept: Effect.Effect<Transport, TlsTransportError>
+}
+
+/**
+ * What a runtime supplies to build the `Tls` service.
+ *
+ * @since 0.1.0
+ * @category runtime
+ */
+export interface TlsRuntime {
+  readonly clientEngines: (options: ResolvedClient) => Effect.Effect<TlsEngineFactory, TlsConfigError>
+  readonly serverEngines: (options: ResolvedServer) => Effect.Effect<TlsEngineFactory, TlsConfigError>
+  /** Open a TCP connection. Interruptible; closing the scope releases it. */
+  readonly connect: (host: string, port: number) => Effect.Effect<Transport, TlsTransportError, Scope.Scope>
+  readonly listen: (
+    host: string,
+    port: number,
+    backlog: number | undefined
+  ) => Effect.Effect<Listener, TlsTransportError, Scope.Scope>
+}
+
+/**
+ * Build the `Tls` service from a runtime.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make: (runtime: TlsRuntime) => TlsService = internal.make
+
+/**
+ * Open a TLS client connection.
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const connect = (options: ClientOptions): Effect.Effect<TlsConnection, TlsConnectionError, Tls | Scope.Scope> =>
+  Effect.flatMap(Tls, (tls) => tls.connect(options))
+
+/**
+ * Run TLS, in either role, over a transport that is already open.
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const upgrade = (
+  transport: Transport,
+  options: UpgradeOptions
+): Effect.Effect<TlsConnection, TlsConnectionError, Tls | Scope.Scope> =>
+  Effect.flatMap(Tls, (tls) => tls.upgrade(transport, options))
+
+/**
+ * Bind a TLS server.
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const listen = (options: ServerOptions): Effect.Effect<TlsServer, TlsError, Tls | Scope.Scope> =>
+  Effect.flatMap(Tls, (tls) => tls.listen(options))
+
+/**
+ * Bind a TLS server and run `handler` for every connection, for as long as
+ * this Effect runs.
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const serve = <E, R>(
+  options: ServerOptions,
+  handler: (connection: TlsConnection) => Effect.Effect<unknown, E, R>
+): Effect.Effect<never, TlsError, Tls | R> => Effect.flatMap(Tls, (tls) => tls.serve(options, handler))

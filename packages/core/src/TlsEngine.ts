@@ -1,0 +1,118 @@
+/**
+ * The sans-IO TLS engine: the `ssl.SSLObject` analogue.
+ *
+ * An engine never does I/O. Ciphertext from the peer goes in through `feed`
+ * (the incoming BIO) and ciphertext for the peer comes out through `drain`
+ * (the outgoing BIO). `handshake`, `read`, `write` and `shutdown` are Effects
+ * that fail with `TlsWantRead` when nothing more can happen until the peer
+ * sends more ciphertext, and with `TlsWantWrite` when the outgoing buffer is
+ * over its bound and must be drained first. Neither is ever raised while the
+ * engine could still make progress on its own.
+ *
+ * Engines come from the runtime layers (`NodeTls`, `BunTls`); the driver in
+ * `TlsConnection` joins one to a `Transport`.
+ *
+ * @since 0.1.0
+ */
+import type * as Effect from "effect/Effect"
+import type * as Option from "effect/Option"
+import type {
+  TlsError,
+  TlsWant,
+  TlsWantRead,
+  TlsWantWrite
+} from "./TlsError.js"
+
+/**
+ * The peer's certificate, as the runtime's TLS library decoded it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface PeerCertificate {
+  /** Subject fields: `{ CN: "localhost", O: "..." }`. */
+  readonly subject: Readonly<Record<string, string>>
+  readonly issuer: Readonly<Record<string, string>>
+  /** `"DNS:localhost, IP Address:127.0.0.1"`, when present. */
+  readonly subjectAltName: Option.Option<string>
+  readonly serialNumber: string
+  readonly validFrom: Date
+  readonly validTo: Date
+  /** SHA-256 fingerprint, colon-separated hex. */
+  readonly fingerprint256: string
+  /** The DER encoding. */
+  readonly raw: Uint8Array
+}
+
+/**
+ * What was negotiated.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ConnectionInfo {
+  readonly role: "client" | "server"
+  /** `"TLSv1.3"`, `"TLSv1.2"`. */
+  readonly protocol: string
+  /** The cipher suite's standard name, `"TLS_AES_256_GCM_SHA384"`. */
+  readonly cipher: string
+  readonly alpnProtocol: Option.Option<string>
+  /** The SNI name: sent (client) or received (server). */
+  readonly servername: Option.Option<string>
+  /** Whether the peer's certificate was verified (false when none was checked). */
+  readonly authorized: boolean
+  readonly peerCertificate: Option.Option<PeerCertificate>
+  readonly sessionReused: boolean
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface TlsEngine {
+  readonly role: "client" | "server"
+  /** Hand ciphertext received from the peer to the engine. */
+  readonly feed: (ciphertext: Uint8Array) => void
+  /** Tell the engine that the transport has no more input. */
+  readonly feedEnd: () => void
+  /** Take every byte of pending outgoing ciphertext, in order. */
+  readonly drain: () => ReadonlyArray<Uint8Array>
+  /** Bytes of outgoing ciphertext waiting to be drained. */
+  readonly pendingOutgoing: () => number
+  /**
+   * Completes when outgoing ciphertext is waiting (at once if some already
+   * is). Engines whose library works asynchronously produce ciphertext
+   * after the call that caused it; the driver flushes when this completes.
+   */
+  readonly outgoingReady: Effect.Effect<void>
+  /** Advance the handshake; succeeds once it is complete. */
+  readonly handshake: Effect.Effect<void, TlsWant | TlsError>
+  /**
+   * Decrypted application data, as much as is ready. `None` once the peer's
+   * close_notify has been read; `TlsUnexpectedEof` when input ended without it.
+   */
+  readonly read: Effect.Effect<Option.Option<Uint8Array>, TlsWantRead | TlsError>
+  /**
+   * Encrypt application data. Succeeds with the number of bytes taken, which
+   * may be fewer than given.
+   */
+  readonly write: (plaintext: Uint8Array) => Effect.Effect<number, TlsWantWrite | TlsError>
+  /** Queue close_notify; afterwards `write` fails with `TlsClosedError`. */
+  readonly shutdown: Effect.Effect<void, TlsWant | TlsError>
+  /** What was negotiated; meaningful once the handshake is complete. */
+  readonly info: Effect.Effect<ConnectionInfo>
+  /** Free the engine. Idempotent. */
+  readonly destroy: Effect.Effect<void>
+}
+
+/**
+ * Builds engines for one set of options. Creating the factory is where a
+ * runtime reports options its TLS library rejects (`TlsConfigError`),
+ * before any connection exists.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface TlsEngineFactory {
+  readonly make: Effect.Effect<TlsEngine>
+}

@@ -1,0 +1,213 @@
+/**
+ * Options of TLS clients and servers, and their decoding.
+ *
+ * Options are decoded up front: a bad option fails with `TlsConfigError`
+ * before any socket is opened. Runtime layers then build their native
+ * context from the decoded form (and report what the TLS library rejects,
+ * such as a key that does not match its certificate, as `TlsConfigError`
+ * too, still before any I/O).
+ *
+ * @since 0.1.0
+ */
+import type * as Duration from "effect/Duration"
+import type * as Effect from "effect/Effect"
+import type * as Redacted from "effect/Redacted"
+import * as internal from "./internal/options.js"
+import type { RetryPolicy } from "./RetryPolicy.js"
+import type { TlsConfigError } from "./TlsError.js"
+
+/**
+ * PEM text, as a string or as its bytes.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Pem = string | Uint8Array
+
+/**
+ * A private key in PEM. Wrap it in `Redacted` to keep it out of logs.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type PrivateKey = Pem | Redacted.Redacted<Pem>
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type TlsVersion = "TLSv1.2" | "TLSv1.3"
+
+/**
+ * What both roles share.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface CommonOptions {
+  /** Trusted roots (PEM, one or many). Default: the runtime's root store (clients). */
+  readonly ca?: Pem | ReadonlyArray<Pem> | undefined
+  /** Our certificate, followed by its intermediates (PEM). */
+  readonly cert?: Pem | ReadonlyArray<Pem> | undefined
+  /** The private key of `cert`. */
+  readonly key?: PrivateKey | undefined
+  /** Default `"TLSv1.2"`; nothing lower is accepted. */
+  readonly minVersion?: TlsVersion | undefined
+  /** Default `"TLSv1.3"`. */
+  readonly maxVersion?: TlsVersion | undefined
+  /** ALPN protocol names, in preference order. */
+  readonly alpnProtocols?: ReadonlyArray<string> | undefined
+  /** An OpenSSL cipher list (TLS 1.2 suites and TLS 1.3 suite names). */
+  readonly ciphers?: string | undefined
+  /** Bound on the handshake. Default 30 seconds. */
+  readonly handshakeTimeout?: Duration.DurationInput | undefined
+  /** How the driver retries Want errors. Default `RetryPolicy.defaultPolicy`. */
+  readonly retryPolicy?: RetryPolicy | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface ClientOptions extends CommonOptions {
+  readonly host: string
+  readonly port: number
+  /** The name sent as SNI and verified against the certificate. Default: `host`. */
+  readonly servername?: string | undefined
+  /**
+   * Verify the server's chain and host name. Default `true`; turning it off
+   * must be written out as `verify: false`.
+   */
+  readonly verify?: boolean | undefined
+  /** Bound on the TCP connect. Default 30 seconds. */
+  readonly connectTimeout?: Duration.DurationInput | undefined
+}
+
+/**
+ * Client options for `Tls.upgrade`: no address, the transport is already open.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface UpgradeClientOptions extends CommonOptions {
+  readonly role: "client"
+  /** The name sent as SNI and verified. Required unless `verify: false`. */
+  readonly servername?: string | undefined
+  readonly verify?: boolean | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface ServerOptions extends CommonOptions {
+  /** Address to bind. Default `"0.0.0.0"`. */
+  readonly host?: string | undefined
+  /** Port to bind; `0` (the default) picks a free port, see `TlsServer.address`. */
+  readonly port?: number | undefined
+  /** Require a client certificate signed by `ca`, and reject the handshake without one. */
+  readonly requestCert?: boolean | undefined
+  /** The listen backlog. */
+  readonly backlog?: number | undefined
+}
+
+/**
+ * Server options for `Tls.upgrade`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface UpgradeServerOptions extends CommonOptions {
+  readonly role: "server"
+  readonly requestCert?: boolean | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type UpgradeOptions = UpgradeClientOptions | UpgradeServerOptions
+
+/**
+ * Options after decoding: defaults filled in, PEM normalized to strings.
+ *
+ * @since 0.1.0
+ * @category decoded
+ */
+export interface ResolvedCommon {
+  readonly ca: ReadonlyArray<string> | undefined
+  readonly certChain: ReadonlyArray<string> | undefined
+  readonly key: Redacted.Redacted<string> | undefined
+  readonly minVersion: TlsVersion
+  readonly maxVersion: TlsVersion
+  readonly alpnProtocols: ReadonlyArray<string>
+  readonly ciphers: string | undefined
+  readonly handshakeTimeout: Duration.Duration
+  readonly retryPolicy: RetryPolicy
+}
+
+/**
+ * @since 0.1.0
+ * @category decoded
+ */
+export interface ResolvedClient extends ResolvedCommon {
+  readonly role: "client"
+  /** The name to send as SNI: undefined when the target is an IP address. */
+  readonly sni: string | undefined
+  /** The name (or IP) the certificate is checked against. */
+  readonly verifyHost: string
+  readonly verify: boolean
+}
+
+/**
+ * @since 0.1.0
+ * @category decoded
+ */
+export interface ResolvedClientConnect extends ResolvedClient {
+  readonly host: string
+  readonly port: number
+  readonly connectTimeout: Duration.Duration
+}
+
+/**
+ * @since 0.1.0
+ * @category decoded
+ */
+export interface ResolvedServer extends ResolvedCommon {
+  readonly role: "server"
+  readonly certChain: ReadonlyArray<string>
+  readonly key: Redacted.Redacted<string>
+  readonly requestCert: boolean
+}
+
+/**
+ * @since 0.1.0
+ * @category decoded
+ */
+export interface ResolvedServerListen extends ResolvedServer {
+  readonly host: string
+  readonly port: number
+  readonly backlog: number | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category decoding
+ */
+export const decodeClient: (options: ClientOptions) => Effect.Effect<ResolvedClientConnect, TlsConfigError> =
+  internal.decodeClient
+
+/**
+ * @since 0.1.0
+ * @category decoding
+ */
+export const decodeServer: (options: ServerOptions) => Effect.Effect<ResolvedServerListen, TlsConfigError> =
+  internal.decodeServer
+
+/**
+ * @since 0.1.0
+ * @category decoding
+ */
+export const decodeUpgrade: (
+  options: UpgradeOptions
+) => Effect.Effect<ResolvedClient | ResolvedServer, TlsConfigError> = internal.decodeUpgrade

@@ -1,0 +1,53 @@
+/**
+ * A plain byte pipe under TLS: a TCP socket, an in-memory pipe, an
+ * already-open socket being upgraded.
+ *
+ * @since 0.1.0
+ */
+import type * as Effect from "effect/Effect"
+import type * as Option from "effect/Option"
+import type * as Scope from "effect/Scope"
+import * as internal from "./internal/memoryTransport.js"
+import type { TlsTransportError } from "./TlsError.js"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Transport {
+  /** The next chunk of bytes; `None` once the peer ended its write side. */
+  readonly read: Effect.Effect<Option.Option<Uint8Array>, TlsTransportError>
+  /**
+   * Hand bytes to the transport. Completes when they are accepted into its
+   * bounded buffer, not when the peer has them; suspends while it is full.
+   */
+  readonly write: (bytes: Uint8Array) => Effect.Effect<void, TlsTransportError>
+  /** End the write side (TCP half-close). */
+  readonly end: Effect.Effect<void, TlsTransportError>
+  /** Release the transport. Idempotent; never fails. */
+  readonly close: Effect.Effect<void>
+  /** Where the peer is, when the transport knows (`"127.0.0.1:50102"`). */
+  readonly remoteAddress: string | undefined
+}
+
+/**
+ * Options of the in-memory pipe.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface MemoryOptions {
+  /** Bytes a direction buffers before `write` suspends. Default 256 KiB. */
+  readonly capacity?: number | undefined
+}
+
+/**
+ * Two transports joined back to back: what one writes, the other reads.
+ * Closing either side releases both directions of that side.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeMemoryPair: (
+  options?: MemoryOptions
+) => Effect.Effect<readonly [Transport, Transport], never, Scope.Scope> = internal.makePair

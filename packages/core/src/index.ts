@@ -1,0 +1,38 @@
+/**
+ * @since 0.1.0
+ */
+
+/**
+ * @since 0.1.0
+ */
+export * as RetryPolicy from "./RetryPolicy.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as Tls from "./Tls.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as TlsConnection from "./TlsConnection.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as TlsEngine from "./TlsEngine.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as TlsError from "./TlsError.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as TlsOptions from "./TlsOptions.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as Transport from "./Transport.js"

@@ -1,0 +1,110 @@
+/** @internal */
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as FiberSet from "effect/FiberSet"
+import type * as Scope from "effect/Scope"
+import type { Listener, TlsRuntime, TlsServer, TlsService } from "../Tls.js"
+import * as TlsConnection from "../TlsConnection.js"
+import type { TlsEngineFactory } from "../TlsEngine.js"
+import { TlsTimeoutError } from "../TlsError.js"
+import type * as O from "../TlsOptions.js"
+import type { Transport } from "../Transport.js"
+import * as options from "./options.js"
+
+const handshakeOver = (
+  factory: TlsEngineFactory,
+  transport: Transport,
+  resolved: O.ResolvedClient | O.ResolvedServer
+) =>
+  Effect.acquireRelease(factory.make, (engine) => engine.destroy).pipe(
+    Effect.flatMap((engine) => TlsConnection.make(engine, transport, resolved))
+  )
+
+/** Own `transport` in the current scope. */
+const owned = (transport: Transport): Effect.Effect<Transport, never, Scope.Scope> =>
+  Effect.acquireRelease(Effect.succeed(transport), (t) => t.close)
+
+const makeServer = (
+  listener: Listener,
+  factory: TlsEngineFactory,
+  resolved: O.ResolvedServer
+): TlsServer => {
+  const handshake = (transport: Transport) =>
+    owned(transport).pipe(Effect.flatMap((t) => handshakeOver(factory, t, resolved)))
+  return {
+    address: listener.address,
+    accept: Effect.uninterruptibleMask((restore) =>
+      Effect.flatMap(restore(listener.accept), (t) => restore(handshake(t)))
+    ),
+    serve: (handler) =>
+      Effect.gen(function*() {
+        const fibers = yield* FiberSet.make()
+        const runConnection = (transport: Transport) =>
+          handshake(transport).pipe(
+            Effect.tapErrorCause((cause) =>
+              Effect.logDebug("TLS handshake failed", cause).pipe(
+                Effect.annotateLogs("peer", transport.remoteAddress ?? "unknown")
+              )
+            ),
+            Effect.flatMap((connection) =>
+              handler(connection).pipe(
+                Effect.tapErrorCause((cause) =>
+                  Effect.logWarning("TLS connection handler failed", cause).pipe(
+                    Effect.annotateLogs("peer", transport.remoteAddress ?? "unknown")
+                  )
+                )
+              )
+            ),
+            Effect.scoped,
+            Effect.ignore,
+            Effect.interruptible
+          )
+        return yield* Effect.forever(
+          Effect.uninterruptibleMask((restore) =>
+            Effect.flatMap(restore(listener.accept), (t) => FiberSet.run(fibers, runConnection(t)))
+          )
+        )
+      }).pipe(Effect.scoped)
+  }
+}
+
+/** @internal */
+export const make = (runtime: TlsRuntime): TlsService => {
+  const listen = (input: O.ServerOptions) =>
+    Effect.gen(function*() {
+      const resolved = yield* options.decodeServer(input)
+      const factory = yield* runtime.serverEngines(resolved)
+      const listener = yield* runtime.listen(resolved.host, resolved.port, resolved.backlog)
+      return makeServer(listener, factory, resolved)
+    })
+  return {
+    connect: (input) =>
+      Effect.gen(function*() {
+        const resolved = yield* options.decodeClient(input)
+        const factory = yield* runtime.clientEngines(resolved)
+        const millis = Duration.toMillis(resolved.connectTimeout)
+        const transport = yield* runtime.connect(resolved.host, resolved.port).pipe(
+          Effect.timeoutFail({
+            duration: resolved.connectTimeout,
+            onTimeout: () => new TlsTimeoutError({ phase: "connect", millis })
+          })
+        )
+        return yield* handshakeOver(factory, transport, resolved)
+      }),
+    upgrade: (transport, input) =>
+      Effect.gen(function*() {
+        const resolved = yield* options.decodeUpgrade(input)
+        const factory = resolved.role === "client"
+          ? yield* runtime.clientEngines(resolved)
+          : yield* runtime.serverEngines(resolved)
+        const t = yield* owned(transport)
+        return yield* handshakeOver(factory, t, resolved)
+      }),
+    listen,
+    serve: (input, handler) =>
+      listen(input).pipe(
+        Effect.flatMap((server) => server.serve(handler)),
+        Effect.scoped
+      )
+  }
+}

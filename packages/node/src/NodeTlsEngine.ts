@@ -1,0 +1,31 @@
+/**
+ * The sans-IO engine over node:tls: a `tls.TLSSocket` on an in-memory
+ * Duplex that plays both BIOs.
+ *
+ * @since 0.1.0
+ */
+import type { TlsEngineFactory } from "@effect-tls/core/TlsEngine"
+import type { TlsConfigError } from "@effect-tls/core/TlsError"
+import type { ResolvedClient, ResolvedServer } from "@effect-tls/core/TlsOptions"
+import type * as Effect from "effect/Effect"
+import * as internal from "./internal/engine.js"
+
+/**
+ * Engines for a client. Fails with `TlsConfigError` when node:tls rejects
+ * the options (a bad cipher list, a CA it cannot parse, ...).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeClientFactory: (options: ResolvedClient) => Effect.Effect<TlsEngineFactory, TlsConfigError> =
+  internal.clientEngines
+
+/**
+ * Engines for a server. Fails with `TlsConfigError` when node:tls rejects
+ * the options (a key that does not match its certificate, ...).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeServerFactory: (options: ResolvedServer) => Effect.Effect<TlsEngineFactory, TlsConfigError> =
+  internal.serverEngines

@@ -1,0 +1,418 @@
+/**
+ * A sans-IO engine over node:tls.
+ *
+ * Theory of operation: a `tls.TLSSocket` sits on an in-memory Duplex (`bio`)
+ * that plays both BIOs. Pushing into the Duplex's readable side is `feed`;
+ * whatever node:tls writes into its writable side lands in `outgoing`,
+ * which `drain` empties. Decrypted data arrives as 'data' events into
+ * `plaintext`.
+ *
+ * node:tls does its work on the event loop: some of it synchronously inside
+ * the call that caused it, the rest in later ticks. So before an operation
+ * may answer TlsWantRead it first lets node:tls settle (`settle`: event
+ * loop turns until a whole turn passes with no activity), and only then
+ * decides. That keeps the Want contract exact: a Want is raised only when
+ * node:tls can do nothing more without input or a flush.
+ *
+ * Backpressure: `_write` callbacks of the Duplex are held while `outgoing`
+ * is over its bound, so node:tls stops producing; `write` answers
+ * TlsWantWrite then. The TLSSocket is paused while `plaintext` is over its
+ * bound, which stops it consuming ciphertext.
+ *
+ * Clean close vs truncation: node:tls reports both as 'end'. The engine
+ * sees the transport's end-of-input itself (`feedEnd`), and only hands it
+ * to node:tls after everything fed before it has been processed: an 'end'
+ * seen before that point came from the peer's close_notify.
+ *
+ * @internal
+ */
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import type { ConnectionInfo, PeerCertificate, TlsEngine, TlsEngineFactory } from "@effect-tls/core/TlsEngine"
+import {
+  TlsCertificateError,
+  TlsClosedError,
+  TlsConfigError,
+  type TlsError,
+  TlsUnexpectedEof,
+  TlsWantRead,
+  TlsWantWrite
+} from "@effect-tls/core/TlsError"
+import type { ResolvedClient, ResolvedCommon, ResolvedServer } from "@effect-tls/core/TlsOptions"
+import { Duplex } from "node:stream"
+import * as tls from "node:tls"
+import { errorCode, fromTlsError } from "./errors.js"
+
+/** Bytes of ciphertext held for the transport before node:tls is stopped. */
+const OUTGOING_BOUND = 256 * 1024
+/** Bytes of plaintext held for the reader before node:tls stops decrypting. */
+const PLAINTEXT_BOUND = 256 * 1024
+/** The smallest piece `write` accepts when it accepts anything (one record). */
+const MIN_ACCEPT = 16 * 1024
+
+type Phase = "handshake" | "read"
+
+class NodeEngine implements TlsEngine {
+  private readonly bio: Duplex
+  private readonly socket: tls.TLSSocket
+  private outgoing: Array<Buffer> = []
+  private outgoingBytes = 0
+  private heldCallbacks: Array<(error?: Error | null) => void> = []
+  private outgoingWaiters: Array<() => void> = []
+  private plaintext: Array<Buffer> = []
+  private plaintextBytes = 0
+  private paused = false
+  /** Bumped on every observable step node:tls takes. */
+  private activity = 0
+  /** node:tls may still have work to do since the last settle. */
+  private unsettled = true
+  private secure = false
+  private failure: TlsError | undefined = undefined
+  private inputEnded = false
+  private eofPushed = false
+  private closeNotifyReceived = false
+  private tlsEnded = false
+  private shutdownStarted = false
+  private destroyed = false
+
+  constructor(
+    readonly role: "client" | "server",
+    private readonly host: string,
+    create: (bio: Duplex) => tls.TLSSocket,
+    private readonly verifyClient: boolean
+  ) {
+    this.bio = new Duplex({
+      allowHalfOpen: true,
+      read: () => {},
+      write: (chunk: Buffer, _encoding, callback) => this.onCiphertext(chunk, callback),
+      final: (callback) => {
+        this.bump()
+        callback()
+      }
+    })
+    this.socket = create(this.bio)
+    const socket = this.socket
+    socket.on(role === "client" ? "secureConnect" : "secure", () => this.onSecure())
+    socket.on("data", (chunk: Buffer) => this.onPlaintext(chunk))
+    socket.on("end", () => {
+      this.tlsEnded = true
+      this.bump()
+    })
+    socket.on("error", (e: unknown) => this.fail(e))
+    socket.on("close", () => this.bump())
+    this.bio.on("error", () => this.bump())
+  }
+
+  private bump() {
+    this.activity++
+    this.unsettled = true
+  }
+
+  private fail(e: unknown) {
+    if (this.failure === undefined) {
+      const phase: Phase = this.secure ? "read" : "handshake"
+      this.failure = fromTlsError(e, { host: this.host, inputEnded: this.eofPushed, phase })
+    }
+    this.bump()
+  }
+
+  private onSecure() {
+    if (this.role === "server" && this.verifyClient) {
+      const verifyError = (this.socket as unknown as { ssl?: { verifyError?: () => unknown } }).ssl?.verifyError?.()
+      if (verifyError) {
+        const code = errorCode(verifyError) ?? "CERT_REJECTED"
+        this.failure ??= new TlsCertificateError({ code, host: this.host, cause: verifyError })
+        this.socket.destroy()
+        this.bump()
+        return
+      }
+    }
+    this.secure = true
+    this.bump()
+  }
+
+  private onCiphertext(chunk: Buffer, callback: (error?: Error | null) => void) {
+    this.outgoing.push(chunk)
+    this.outgoingBytes += chunk.length
+    this.bump()
+    if (this.outgoingBytes > OUTGOING_BOUND) this.heldCallbacks.push(callback)
+    else callback()
+    const waiters = this.outgoingWaiters.splice(0)
+    for (const w of waiters) w()
+  }
+
+  private onPlaintext(chunk: Buffer) {
+    this.plaintext.push(chunk)
+    this.plaintextBytes += chunk.length
+    this.bump()
+    if (this.plaintextBytes > PLAINTEXT_BOUND && !this.paused) {
+      this.paused = true
+      this.socket.pause()
+    }
+  }
+
+  /** Event-loop turns until node:tls has done everything it can. */
+  private readonly settle: Effect.Effect<void> = Effect.async<void>((resume) => {
+    let cancelled = false
+    const turn = () => {
+      const seen = this.activity
+      setImmediate(() => {
+        if (cancelled) return
+        if (seen !== this.activity) return turn()
+        this.unsettled = false
+        resume(Effect.void)
+      })
+    }
+    turn()
+    return Effect.sync(() => {
+      cancelled = true
+    })
+  })
+
+  /** Re-run `op` once node:tls has settled. */
+  private afterSettle<A, E>(op: () => Effect.Effect<A, E>): Effect.Effect<A, E> {
+    return Effect.zipRight(this.settle, Effect.suspend(op))
+  }
+
+  /** Hand end-of-input to node:tls, remembering whether close_notify came first. */
+  private pushEof() {
+    this.eofPushed = true
+    this.closeNotifyReceived = this.tlsEnded
+    this.bio.push(null)
+    this.bump()
+  }
+
+  feed = (ciphertext: Uint8Array): void => {
+    if (this.destroyed || this.eofPushed || ciphertext.length === 0) return
+    this.bio.push(
+      Buffer.isBuffer(ciphertext)
+        ? ciphertext
+        : Buffer.from(ciphertext.buffer, ciphertext.byteOffset, ciphertext.byteLength)
+    )
+    this.bump()
+  }
+
+  feedEnd = (): void => {
+    this.inputEnded = true
+    this.unsettled = true
+  }
+
+  drain = (): ReadonlyArray<Uint8Array> => {
+    const out = this.outgoing
+    this.outgoing = []
+    this.outgoingBytes = 0
+    const held = this.heldCallbacks.splice(0)
+    if (held.length > 0) {
+      this.bump()
+      for (const callback of held) callback()
+    }
+    return out
+  }
+
+  pendingOutgoing = (): number => this.outgoingBytes
+
+  outgoingReady: Effect.Effect<void> = Effect.async<void>((resume) => {
+    if (this.outgoingBytes > 0) return resume(Effect.void)
+    const waiter = () => resume(Effect.void)
+    this.outgoingWaiters.push(waiter)
+    return Effect.sync(() => {
+      const i = this.outgoingWaiters.indexOf(waiter)
+      if (i >= 0) this.outgoingWaiters.splice(i, 1)
+    })
+  })
+
+  handshake: Effect.Effect<void, TlsWantRead | TlsError> = Effect.suspend(() => {
+    if (this.failure !== undefined) return Effect.fail(this.failure)
+    if (this.secure) return Effect.void
+    if (this.unsettled) return this.afterSettle(() => this.handshake)
+    if (this.inputEnded) {
+      if (!this.eofPushed) {
+        this.pushEof()
+        return this.afterSettle(() => this.handshake)
+      }
+      return Effect.fail(this.failure ?? new TlsUnexpectedEof({ phase: "handshake" }))
+    }
+    return Effect.fail(new TlsWantRead({ operation: "handshake" }))
+  })
+
+  read: Effect.Effect<Option.Option<Uint8Array>, TlsWantRead | TlsError> = Effect.suspend(() => {
+    if (this.plaintextBytes > 0) return Effect.succeed(Option.some(this.takePlaintext()))
+    if (this.failure !== undefined) return Effect.fail(this.failure)
+    if (this.unsettled) return this.afterSettle(() => this.read)
+    if (this.tlsEnded && this.eofPushed && !this.closeNotifyReceived) {
+      return Effect.fail(new TlsUnexpectedEof({ phase: "read" }))
+    }
+    if (this.tlsEnded) return Effect.succeed(Option.none())
+    if (this.inputEnded) {
+      if (!this.eofPushed) {
+        this.pushEof()
+        return this.afterSettle(() => this.read)
+      }
+      return Effect.fail(new TlsUnexpectedEof({ phase: "read" }))
+    }
+    return Effect.fail(new TlsWantRead({ operation: "read" }))
+  })
+
+  private takePlaintext(): Uint8Array {
+    const chunks = this.plaintext
+    const total = this.plaintextBytes
+    this.plaintext = []
+    this.plaintextBytes = 0
+    if (this.paused) {
+      this.paused = false
+      this.socket.resume()
+      this.bump()
+    }
+    return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, total)
+  }
+
+  write = (plaintext: Uint8Array): Effect.Effect<number, TlsWantWrite | TlsError> =>
+    Effect.suspend(() => {
+      if (this.failure !== undefined) return Effect.fail(this.failure)
+      if (this.shutdownStarted || this.destroyed) return Effect.fail(new TlsClosedError({ operation: "write" }))
+      if (plaintext.length === 0) return Effect.succeed(0)
+      const pending = this.outgoingBytes + this.socket.writableLength
+      if (pending >= OUTGOING_BOUND) {
+        if (this.unsettled) return this.afterSettle(() => this.write(plaintext))
+        return Effect.fail(new TlsWantWrite({ operation: "write", pending }))
+      }
+      const n = Math.min(plaintext.length, Math.max(OUTGOING_BOUND - pending, MIN_ACCEPT))
+      // Copy: node:tls may keep the buffer queued after `write` returns.
+      this.socket.write(Buffer.from(plaintext.subarray(0, n)))
+      this.bump()
+      return Effect.succeed(n)
+    })
+
+  shutdown: Effect.Effect<void, TlsError> = Effect.suspend(() => {
+    if (this.failure !== undefined) return Effect.fail(this.failure)
+    if (!this.shutdownStarted) {
+      this.shutdownStarted = true
+      this.socket.end()
+      this.bump()
+    }
+    if (this.unsettled) return this.afterSettle(() => this.shutdown)
+    return Effect.void
+  })
+
+  info: Effect.Effect<ConnectionInfo> = Effect.sync(() => {
+    const socket = this.socket
+    const cipher = socket.getCipher()
+    const servername = this.role === "client"
+      ? (socket as unknown as { servername?: string | null }).servername
+      : socket.servername
+    const cert = socket.getPeerCertificate(false)
+    return {
+      role: this.role,
+      protocol: socket.getProtocol() ?? "unknown",
+      cipher: cipher?.standardName ?? cipher?.name ?? "unknown",
+      alpnProtocol: typeof socket.alpnProtocol === "string" ? Option.some(socket.alpnProtocol) : Option.none(),
+      servername: typeof servername === "string" && servername.length > 0 ? Option.some(servername) : Option.none(),
+      authorized: this.role === "client" ? socket.authorized : this.verifyClient && this.secure,
+      peerCertificate: cert !== undefined && cert !== null && "raw" in cert && cert.raw !== undefined
+        ? Option.some(toPeerCertificate(cert))
+        : Option.none(),
+      sessionReused: socket.isSessionReused()
+    }
+  })
+
+  destroy: Effect.Effect<void> = Effect.sync(() => {
+    if (this.destroyed) return
+    this.destroyed = true
+    const held = this.heldCallbacks.splice(0)
+    this.socket.destroy()
+    this.bio.destroy()
+    for (const callback of held) callback()
+  })
+}
+
+const fields = (record: object | undefined): Record<string, string> => {
+  const out: Record<string, string> = {}
+  if (record === undefined || record === null) return out
+  for (const [k, v] of Object.entries(record)) {
+    out[k] = Array.isArray(v) ? v.join(", ") : String(v)
+  }
+  return out
+}
+
+const toPeerCertificate = (cert: tls.PeerCertificate): PeerCertificate => ({
+  subject: fields(cert.subject),
+  issuer: fields(cert.issuer),
+  subjectAltName: typeof cert.subjectaltname === "string" ? Option.some(cert.subjectaltname) : Option.none(),
+  serialNumber: cert.serialNumber,
+  validFrom: new Date(cert.valid_from),
+  validTo: new Date(cert.valid_to),
+  fingerprint256: cert.fingerprint256,
+  raw: new Uint8Array(cert.raw.buffer, cert.raw.byteOffset, cert.raw.byteLength)
+})
+
+const tryContext = (option: string, options: tls.SecureContextOptions) => {
+  try {
+    return tls.createSecureContext(options)
+  } catch (e) {
+    const text = e instanceof Error ? e.message : String(e)
+    // OpenSSL's messages name routines and reasons, never key material.
+    const reason = text.replace(/\s+/g, " ").slice(0, 200)
+    const which = option === "cert/key" ? (/key/i.test(text) ? "key" : "cert") : option
+    throw new TlsConfigError({ option: which, reason, cause: e })
+  }
+}
+
+/**
+ * Build the node:tls secure context for `options`, checking each part on its
+ * own so the error names the option at fault.
+ * @internal
+ */
+export const secureContext = (options: ResolvedCommon): Effect.Effect<tls.SecureContext, TlsConfigError> =>
+  Effect.try({
+    try: () => {
+      const base: tls.SecureContextOptions = { minVersion: options.minVersion, maxVersion: options.maxVersion }
+      if (options.ciphers !== undefined) base.ciphers = options.ciphers
+      tryContext("ciphers", base)
+      const withCa: tls.SecureContextOptions = options.ca === undefined ? base : { ...base, ca: [...options.ca] }
+      if (options.ca !== undefined) tryContext("ca", withCa)
+      if (options.certChain === undefined || options.key === undefined) return tryContext("ciphers", withCa)
+      return tryContext("cert/key", {
+        ...withCa,
+        cert: options.certChain.join("\n"),
+        key: Redacted.value(options.key)
+      })
+    },
+    catch: (e) =>
+      e instanceof TlsConfigError ? e : new TlsConfigError({ option: "options", reason: "rejected by node:tls", cause: e })
+  })
+
+/** @internal */
+export const clientEngines = (options: ResolvedClient): Effect.Effect<TlsEngineFactory, TlsConfigError> =>
+  Effect.map(secureContext(options), (context) => ({
+    make: Effect.sync(() =>
+      new NodeEngine("client", options.verifyHost, (bio) => {
+        const connectOptions: tls.ConnectionOptions = {
+          socket: bio,
+          secureContext: context,
+          rejectUnauthorized: options.verify,
+          checkServerIdentity: (_host, cert) => tls.checkServerIdentity(options.verifyHost, cert)
+        }
+        if (options.sni !== undefined) connectOptions.servername = options.sni
+        if (options.alpnProtocols.length > 0) connectOptions.ALPNProtocols = [...options.alpnProtocols]
+        return tls.connect(connectOptions)
+      }, false)
+    )
+  }))
+
+/** @internal */
+export const serverEngines = (options: ResolvedServer): Effect.Effect<TlsEngineFactory, TlsConfigError> =>
+  Effect.map(secureContext(options), (context) => ({
+    make: Effect.sync(() =>
+      new NodeEngine("server", "client", (bio) => {
+        const socketOptions: tls.TLSSocketOptions = {
+          isServer: true,
+          secureContext: context,
+          requestCert: options.requestCert,
+          rejectUnauthorized: options.requestCert
+        }
+        if (options.alpnProtocols.length > 0) socketOptions.ALPNProtocols = [...options.alpnProtocols]
+        return new tls.TLSSocket(bio as unknown as import("node:net").Socket, socketOptions)
+      }, options.requestCert)
+    )
+  }))

@@ -1,0 +1,190 @@
+/**
+ * A throwaway PKI made with the `openssl` CLI at test time, so nothing
+ * expires: root CA -> intermediate CA -> server leaf (localhost,
+ * 127.0.0.1) and client leaf; an unrelated root with its own leaf; a
+ * self-signed leaf; an expired leaf.
+ */
+import { execFileSync } from "node:child_process"
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+
+export interface KeyPair {
+  /** The certificate alone. */
+  readonly cert: string
+  /** The certificate followed by its intermediate. */
+  readonly chain: string
+  readonly key: string
+  readonly certFile: string
+  readonly chainFile: string
+  readonly keyFile: string
+}
+
+export interface Pki {
+  readonly dir: string
+  readonly root: { readonly cert: string; readonly certFile: string }
+  readonly intermediate: { readonly cert: string; readonly certFile: string }
+  readonly server: KeyPair
+  readonly client: KeyPair
+  /** A second, unrelated root and a server leaf it signed (localhost). */
+  readonly otherRoot: { readonly cert: string; readonly certFile: string }
+  readonly otherServer: KeyPair
+  /** Self-signed, CN and SAN localhost. */
+  readonly selfSigned: KeyPair
+  /** Signed by the intermediate, validity entirely in the past. */
+  readonly expired: KeyPair
+  /** Signed by the intermediate, for example.com only. */
+  readonly wrongHost: KeyPair
+  readonly cleanup: () => void
+}
+
+const openssl = (dir: string, args: ReadonlyArray<string>) =>
+  execFileSync("openssl", args, { cwd: dir, stdio: ["ignore", "pipe", "pipe"] })
+
+const serial = () => "0x" + Array.from({ length: 16 }, () => Math.floor(Math.random() * 16).toString(16)).join("")
+
+const genKey = (dir: string, name: string) =>
+  openssl(dir, ["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", `${name}.key`])
+
+const selfSignedCa = (dir: string, name: string, cn: string) => {
+  genKey(dir, name)
+  writeFileSync(
+    join(dir, `${name}.ext`),
+    "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\nsubjectKeyIdentifier=hash\n"
+  )
+  openssl(dir, [
+    "req", "-x509", "-new", "-key", `${name}.key`, "-subj", `/CN=${cn}`, "-days", "3",
+    "-set_serial", serial(), "-sha256", "-extensions", "v3_ca", "-config", writeReqConfig(dir, name),
+    "-out", `${name}.pem`
+  ])
+}
+
+const writeReqConfig = (dir: string, name: string) => {
+  const file = `${name}.cnf`
+  writeFileSync(
+    join(dir, file),
+    [
+      "[req]",
+      "distinguished_name=dn",
+      "[dn]",
+      "[v3_ca]",
+      "basicConstraints=critical,CA:TRUE",
+      "keyUsage=critical,keyCertSign,cRLSign",
+      "subjectKeyIdentifier=hash",
+      "[v3_leaf]",
+      "basicConstraints=critical,CA:FALSE",
+      "subjectAltName=DNS:localhost,IP:127.0.0.1",
+      ""
+    ].join("\n")
+  )
+  return file
+}
+
+const signed = (
+  dir: string,
+  name: string,
+  subject: string,
+  issuer: string,
+  extensions: string,
+  days = 3
+) => {
+  genKey(dir, name)
+  openssl(dir, ["req", "-new", "-key", `${name}.key`, "-subj", subject, "-out", `${name}.csr`])
+  writeFileSync(join(dir, `${name}.ext`), extensions)
+  openssl(dir, [
+    "x509", "-req", "-in", `${name}.csr`, "-CA", `${issuer}.pem`, "-CAkey", `${issuer}.key`,
+    "-set_serial", serial(), "-days", String(days), "-sha256", "-extfile", `${name}.ext`, "-out", `${name}.pem`
+  ])
+}
+
+/** A certificate whose validity ended yesterday, via `openssl ca` (x509 -req has no start date). */
+const expiredLeaf = (dir: string, name: string, issuer: string) => {
+  genKey(dir, name)
+  openssl(dir, ["req", "-new", "-key", `${name}.key`, "-subj", "/CN=localhost", "-out", `${name}.csr`])
+  writeFileSync(join(dir, "ca-index.txt"), "")
+  writeFileSync(join(dir, "ca-serial.txt"), serial().slice(2).toUpperCase() + "\n")
+  const fmt = (d: Date) => d.toISOString().replace(/[-:T]/g, "").slice(2, 14) + "Z"
+  const now = Date.now()
+  writeFileSync(
+    join(dir, "ca.cnf"),
+    [
+      "[ca]",
+      "default_ca=test",
+      "[test]",
+      `database=${join(dir, "ca-index.txt")}`,
+      `new_certs_dir=${dir}`,
+      `certificate=${join(dir, `${issuer}.pem`)}`,
+      `private_key=${join(dir, `${issuer}.key`)}`,
+      `serial=${join(dir, "ca-serial.txt")}`,
+      "default_md=sha256",
+      "policy=anything",
+      "unique_subject=no",
+      "copy_extensions=none",
+      "[anything]",
+      "commonName=supplied",
+      "[leaf]",
+      "basicConstraints=critical,CA:FALSE",
+      "subjectAltName=DNS:localhost,IP:127.0.0.1",
+      "extendedKeyUsage=serverAuth",
+      ""
+    ].join("\n")
+  )
+  openssl(dir, [
+    "ca", "-batch", "-config", "ca.cnf", "-extensions", "leaf", "-in", `${name}.csr`, "-out", `${name}.pem`,
+    "-startdate", fmt(new Date(now - 3 * 86400_000)), "-enddate", fmt(new Date(now - 86400_000)),
+    "-notext"
+  ])
+}
+
+const SERVER_EXT =
+  "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n"
+const CLIENT_EXT =
+  "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n"
+const INTERMEDIATE_EXT =
+  "basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n"
+
+export const generatePki = (): Pki => {
+  const dir = mkdtempSync(join(tmpdir(), "effect-tls-pki-"))
+  const read = (file: string) => readFileSync(join(dir, file), "utf8")
+  selfSignedCa(dir, "root", "effect-tls Test Root")
+  signed(dir, "intermediate", "/CN=effect-tls Test Intermediate", "root", INTERMEDIATE_EXT)
+  signed(dir, "server", "/O=effect-tls/CN=localhost", "intermediate", SERVER_EXT)
+  signed(dir, "client", "/O=effect-tls/CN=test client", "intermediate", CLIENT_EXT)
+  signed(dir, "wronghost", "/CN=example.com", "intermediate", SERVER_EXT.replace("DNS:localhost,IP:127.0.0.1", "DNS:example.com"))
+  selfSignedCa(dir, "otherroot", "Unrelated Root")
+  signed(dir, "otherserver", "/CN=localhost", "otherroot", SERVER_EXT)
+  genKey(dir, "selfsigned")
+  openssl(dir, [
+    "req", "-x509", "-new", "-key", "selfsigned.key", "-subj", "/CN=localhost", "-days", "3",
+    "-set_serial", serial(), "-extensions", "v3_leaf", "-config", writeReqConfig(dir, "selfsigned"),
+    "-out", "selfsigned.pem"
+  ])
+  expiredLeaf(dir, "expired", "intermediate")
+  const intermediate = read("intermediate.pem")
+  const pair = (name: string, withIntermediate: boolean): KeyPair => {
+    const cert = read(`${name}.pem`)
+    const chain = withIntermediate ? cert + intermediate : cert
+    writeFileSync(join(dir, `${name}.chain.pem`), chain)
+    return {
+      cert,
+      chain,
+      key: read(`${name}.key`),
+      certFile: join(dir, `${name}.pem`),
+      chainFile: join(dir, `${name}.chain.pem`),
+      keyFile: join(dir, `${name}.key`)
+    }
+  }
+  return {
+    dir,
+    root: { cert: read("root.pem"), certFile: join(dir, "root.pem") },
+    intermediate: { cert: intermediate, certFile: join(dir, "intermediate.pem") },
+    server: pair("server", true),
+    client: pair("client", true),
+    otherRoot: { cert: read("otherroot.pem"), certFile: join(dir, "otherroot.pem") },
+    otherServer: pair("otherserver", false),
+    selfSigned: pair("selfsigned", false),
+    expired: pair("expired", true),
+    wrongHost: pair("wronghost", true),
+    cleanup: () => rmSync(dir, { recursive: true, force: true })
+  }
+}
