@@ -7,7 +7,8 @@
  *   engine first. If it fails with a Want error the driver does exactly the
  *   I/O that the Want asks for, then lets the RetryPolicy decide whether to
  *   try again:
- *     TlsWantRead  -> flush the outgoing BIO, then read ONE chunk from the
+ *     TlsWantRead  -> flush the outgoing BIO (unless another fiber is in the
+ *                     middle of flushing it), then read ONE chunk from the
  *                     transport and feed it (or feed end-of-input);
  *     TlsWantWrite -> flush the outgoing BIO.
  *   A retry therefore always follows progress, and when the policy gives up
@@ -86,12 +87,22 @@ class Driver {
     )
   })
 
+  /**
+   * Before blocking on a read, make sure what we owe the peer is on its
+   * way. If another fiber holds the write lock it is already flushing (and
+   * may be blocked on transport backpressure, waiting for this very read to
+   * let the peer make progress), so the reader must not wait for it.
+   */
+  private readonly flushBeforeRead: Effect.Effect<void, TlsError> = Effect.suspend(() =>
+    this.writeLock.withPermitsIfAvailable(1)(this.flushPending)
+  ).pipe(Effect.asVoid)
+
   /** Flush, then read one chunk from the transport into the engine. */
   private fill(seen: number): Effect.Effect<void, TlsError> {
     return this.readLock.withPermits(1)(
       Effect.suspend(() => {
         if (this.fed !== seen) return Effect.void
-        return this.flush.pipe(
+        return this.flushBeforeRead.pipe(
           Effect.zipRight(this.transport.read),
           Effect.map((chunk) => {
             this.fed++

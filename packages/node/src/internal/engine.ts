@@ -40,6 +40,7 @@ import {
   TlsWantWrite
 } from "@effect-tls/core/TlsError"
 import type { ResolvedClient, ResolvedCommon, ResolvedServer } from "@effect-tls/core/TlsOptions"
+import { X509Certificate } from "node:crypto"
 import { Duplex } from "node:stream"
 import * as tls from "node:tls"
 import { errorCode, fromTlsError } from "./errors.js"
@@ -274,8 +275,10 @@ class NodeEngine implements TlsEngine {
       if (plaintext.length === 0) return Effect.succeed(0)
       const pending = this.outgoingBytes + this.socket.writableLength
       if (pending >= OUTGOING_BOUND) {
-        if (this.unsettled) return this.afterSettle(() => this.write(plaintext))
-        return Effect.fail(new TlsWantWrite({ operation: "write", pending }))
+        // Only a flush can help when ciphertext is waiting; otherwise node:tls
+        // is still encrypting what it was given, and the write waits for it.
+        if (this.outgoingBytes > 0) return Effect.fail(new TlsWantWrite({ operation: "write", pending }))
+        return Effect.zipRight(this.writable, this.write(plaintext))
       }
       const n = Math.min(plaintext.length, Math.max(OUTGOING_BOUND - pending, MIN_ACCEPT))
       // Copy: node:tls may keep the buffer queued after `write` returns.
@@ -284,15 +287,59 @@ class NodeEngine implements TlsEngine {
       return Effect.succeed(n)
     })
 
-  shutdown: Effect.Effect<void, TlsError> = Effect.suspend(() => {
+  /**
+   * `end()` on the TLSSocket writes close_notify and then ends the Duplex;
+   * node:tls may defer that behind a write still in flight, so this waits
+   * for the socket's 'finish' rather than for a quiet event loop.
+   */
+  shutdown: Effect.Effect<void, TlsWantWrite | TlsError> = Effect.suspend(() => {
     if (this.failure !== undefined) return Effect.fail(this.failure)
     if (!this.shutdownStarted) {
       this.shutdownStarted = true
       this.socket.end()
       this.bump()
     }
-    if (this.unsettled) return this.afterSettle(() => this.shutdown)
-    return Effect.void
+    if (this.socket.writableFinished || this.socket.destroyed) {
+      return this.unsettled ? this.afterSettle(() => this.shutdown) : Effect.void
+    }
+    if (this.heldCallbacks.length > 0) {
+      return Effect.fail(new TlsWantWrite({ operation: "shutdown", pending: this.outgoingBytes }))
+    }
+    return Effect.zipRight(this.finished, this.shutdown)
+  })
+
+  /** Completes when node:tls drains its plaintext queue or produces ciphertext. */
+  private readonly writable: Effect.Effect<void> = Effect.async<void>((resume) => {
+    const done = () => resume(Effect.void)
+    const socket = this.socket
+    socket.once("drain", done)
+    socket.once("close", done)
+    socket.once("error", done)
+    this.outgoingWaiters.push(done)
+    return Effect.sync(() => {
+      socket.off("drain", done)
+      socket.off("close", done)
+      socket.off("error", done)
+      const i = this.outgoingWaiters.indexOf(done)
+      if (i >= 0) this.outgoingWaiters.splice(i, 1)
+    })
+  })
+
+  private readonly finished: Effect.Effect<void> = Effect.async<void>((resume) => {
+    const done = () => resume(Effect.void)
+    const socket = this.socket
+    socket.once("finish", done)
+    socket.once("close", done)
+    socket.once("error", done)
+    const outgoing = () => done()
+    this.outgoingWaiters.push(outgoing)
+    return Effect.sync(() => {
+      socket.off("finish", done)
+      socket.off("close", done)
+      socket.off("error", done)
+      const i = this.outgoingWaiters.indexOf(outgoing)
+      if (i >= 0) this.outgoingWaiters.splice(i, 1)
+    })
   })
 
   info: Effect.Effect<ConnectionInfo> = Effect.sync(() => {
@@ -346,6 +393,14 @@ const toPeerCertificate = (cert: tls.PeerCertificate): PeerCertificate => ({
   raw: new Uint8Array(cert.raw.buffer, cert.raw.byteOffset, cert.raw.byteLength)
 })
 
+const parseCertificate = (option: string, pem: string) => {
+  try {
+    new X509Certificate(pem)
+  } catch (e) {
+    throw new TlsConfigError({ option, reason: "not a valid X.509 certificate", cause: e })
+  }
+}
+
 const tryContext = (option: string, options: tls.SecureContextOptions) => {
   try {
     return tls.createSecureContext(options)
@@ -369,6 +424,9 @@ export const secureContext = (options: ResolvedCommon): Effect.Effect<tls.Secure
       const base: tls.SecureContextOptions = { minVersion: options.minVersion, maxVersion: options.maxVersion }
       if (options.ciphers !== undefined) base.ciphers = options.ciphers
       tryContext("ciphers", base)
+      // OpenSSL skips a CA it cannot parse without a word: parse each one first.
+      options.ca?.forEach((pem, i) => parseCertificate(options.ca!.length === 1 ? "ca" : `ca[${i}]`, pem))
+      options.certChain?.forEach((pem, i) => parseCertificate(i === 0 ? "cert" : `cert[${i}]`, pem))
       const withCa: tls.SecureContextOptions = options.ca === undefined ? base : { ...base, ca: [...options.ca] }
       if (options.ca !== undefined) tryContext("ca", withCa)
       if (options.certChain === undefined || options.key === undefined) return tryContext("ciphers", withCa)

@@ -1,0 +1,552 @@
+/**
+ * The conformance suite: the contract of DESIGN.md, written once and run
+ * against every layer that provides `Tls` (`conformance(name, layer)`).
+ *
+ * Every test uses real sockets on 127.0.0.1, port 0, and a PKI generated
+ * when the suite starts.
+ */
+import { describe, expect, layer } from "@effect/vitest"
+import * as Tls from "@effect-tls/core/Tls"
+import type { TlsConnection } from "@effect-tls/core/TlsConnection"
+import * as TlsOptions from "@effect-tls/core/TlsOptions"
+import * as Transport from "@effect-tls/core/Transport"
+import { Cause, Chunk, Deferred, Effect, Exit, Fiber, Layer, Option, Stream } from "effect"
+import * as net from "node:net"
+import { afterAll } from "vitest"
+import { generatePki } from "../src/pki.js"
+import { rawServer, collect, randomBytes, seededRandom, refusedPort } from "./support.js"
+
+export const conformance = (name: string, tlsLayer: Layer.Layer<Tls.Tls>) => {
+  const pki = generatePki()
+  afterAll(() => pki.cleanup())
+
+  const serverOptions = (extra: Partial<TlsOptions.ServerOptions> = {}): TlsOptions.ServerOptions => ({
+    host: "127.0.0.1",
+    port: 0,
+    cert: pki.server.chain,
+    key: pki.server.key,
+    ...extra
+  })
+  const clientOptions = (port: number, extra: Partial<TlsOptions.ClientOptions> = {}): TlsOptions.ClientOptions => ({
+    host: "localhost",
+    port,
+    ca: pki.root.cert,
+    ...extra
+  })
+
+  /** A server running `handler` per connection until the test's scope closes. */
+  const serving = <E>(
+    options: TlsOptions.ServerOptions,
+    handler: (c: TlsConnection) => Effect.Effect<unknown, E>
+  ) =>
+    Effect.gen(function*() {
+      const server = yield* Tls.listen(options)
+      yield* Effect.forkScoped(server.serve(handler))
+      return server
+    })
+
+  const echo = (c: TlsConnection) => Stream.run(c.stream, c.sink)
+
+  /** A server that accepts one connection and hands out what happened. */
+  const acceptOne = (options: TlsOptions.ServerOptions) =>
+    Effect.gen(function*() {
+      const server = yield* Tls.listen(options)
+      const result = yield* Deferred.make<Exit.Exit<TlsConnection, unknown>>()
+      yield* Effect.forkScoped(
+        server.accept.pipe(
+          Effect.exit,
+          Effect.flatMap((exit) => Deferred.succeed(result, exit)),
+          Effect.zipRight(Effect.never)
+        )
+      )
+      return { port: server.address.port, result: Deferred.await(result) }
+    })
+
+  const failureOf = <A, E>(exit: Exit.Exit<A, E>): E | undefined =>
+    Exit.isFailure(exit) ? Option.getOrUndefined(Cause.failureOption(exit.cause)) : undefined
+
+  describe(`conformance: ${name}`, () => {
+    // Real sockets and real time: the live Clock (excludeTestServices).
+    layer(tlsLayer, { timeout: 60_000, excludeTestServices: true })((it) => {
+      describe("handshake", () => {
+        it.scoped("negotiates TLS 1.3 and reports every info field on both sides", () =>
+          Effect.gen(function*() {
+            const { port, result } = yield* acceptOne(serverOptions({ alpnProtocols: ["h2", "http/1.1"] }))
+            const client = yield* Tls.connect(clientOptions(port, { alpnProtocols: ["http/1.1", "h2"] }))
+            const server = yield* result.pipe(Effect.flatten)
+
+            expect(client.info.role).toBe("client")
+            expect(client.info.protocol).toBe("TLSv1.3")
+            expect(client.info.cipher).toMatch(/^TLS_(AES_(128|256)_GCM_SHA(256|384)|CHACHA20_POLY1305_SHA256)$/)
+            expect(client.info.alpnProtocol).toEqual(Option.some("h2"))
+            expect(client.info.servername).toEqual(Option.some("localhost"))
+            expect(client.info.authorized).toBe(true)
+            expect(client.info.sessionReused).toBe(false)
+            const cert = Option.getOrThrow(client.info.peerCertificate)
+            expect(cert.subject.CN).toBe("localhost")
+            expect(cert.subject.O).toBe("effect-tls")
+            expect(cert.issuer.CN).toBe("effect-tls Test Intermediate")
+            expect(Option.getOrThrow(cert.subjectAltName)).toContain("DNS:localhost")
+            expect(cert.validTo.getTime()).toBeGreaterThan(Date.now())
+            expect(cert.validFrom.getTime()).toBeLessThanOrEqual(Date.now())
+            expect(cert.fingerprint256).toMatch(/^([0-9A-F]{2}:){31}[0-9A-F]{2}$/)
+            expect(cert.raw[0]).toBe(0x30) // a DER SEQUENCE
+
+            expect(server.info.role).toBe("server")
+            expect(server.info.protocol).toBe("TLSv1.3")
+            expect(server.info.cipher).toBe(client.info.cipher)
+            expect(server.info.alpnProtocol).toEqual(Option.some("h2"))
+            expect(server.info.servername).toEqual(Option.some("localhost"))
+            expect(server.info.authorized).toBe(false)
+            expect(server.info.peerCertificate).toEqual(Option.none())
+          }))
+
+        it.scoped("negotiates TLS 1.2 when the client allows no more", () =>
+          Effect.gen(function*() {
+            const server = yield* serving(serverOptions(), echo)
+            const client = yield* Tls.connect(clientOptions(server.address.port, { maxVersion: "TLSv1.2" }))
+            expect(client.info.protocol).toBe("TLSv1.2")
+            expect(client.info.cipher).toMatch(/^TLS_ECDHE_ECDSA_WITH_/)
+            expect(client.info.alpnProtocol).toEqual(Option.none())
+          }))
+
+        it.scoped("sends no SNI but verifies the IP address when connecting to 127.0.0.1", () =>
+          Effect.gen(function*() {
+            const { port, result } = yield* acceptOne(serverOptions())
+            const client = yield* Tls.connect(clientOptions(port, { host: "127.0.0.1" }))
+            const server = yield* result.pipe(Effect.flatten)
+            expect(client.info.authorized).toBe(true)
+            expect(client.info.servername).toEqual(Option.none())
+            expect(server.info.servername).toEqual(Option.none())
+          }))
+
+        it.scoped("authenticates a client certificate (mutual TLS)", () =>
+          Effect.gen(function*() {
+            const { port, result } = yield* acceptOne(serverOptions({ requestCert: true, ca: pki.root.cert }))
+            const client = yield* Tls.connect(clientOptions(port, { cert: pki.client.chain, key: pki.client.key }))
+            const server = yield* result.pipe(Effect.flatten)
+            expect(server.info.authorized).toBe(true)
+            const peer = Option.getOrThrow(server.info.peerCertificate)
+            expect(peer.subject.CN).toBe("test client")
+            expect(client.info.authorized).toBe(true)
+          }))
+      })
+
+      describe("data", () => {
+        it.scoped("echoes 10 MiB both ways intact, in chunks of random sizes", () =>
+          Effect.gen(function*() {
+            const seed = Date.now() >>> 0
+            const random = seededRandom(seed)
+            const total = Number(process.env.ECHO_BYTES ?? 10 * 1024 * 1024)
+            const payload = randomBytes(total, random)
+            const server = yield* serving(serverOptions(), echo)
+            const client = yield* Tls.connect(clientOptions(server.address.port))
+            const writer = yield* Effect.fork(
+              Effect.gen(function*() {
+                let offset = 0
+                while (offset < total) {
+                  const size = Math.min(total - offset, 1 + Math.floor(random() * 65536))
+                  yield* client.write(payload.subarray(offset, offset + size))
+                  offset += size
+                }
+              })
+            )
+            const received = yield* collect(client, total)
+            yield* Fiber.join(writer)
+            expect(received.length, `seed ${seed}`).toBe(total)
+            expect(Buffer.compare(received, payload), `seed ${seed}`).toBe(0)
+          }))
+
+        it.scoped("streams: stream and sink carry the bytes in order", () =>
+          Effect.gen(function*() {
+            const server = yield* serving(serverOptions(), echo)
+            const client = yield* Tls.connect(clientOptions(server.address.port))
+            const messages = Array.from({ length: 200 }, (_, i) => `message ${i};`)
+            yield* Stream.fromIterable(messages).pipe(
+              Stream.map((s) => Buffer.from(s)),
+              Stream.run(client.sink)
+            )
+            yield* client.shutdown
+            const all = yield* client.stream.pipe(Stream.runCollect)
+            expect(Buffer.concat(Chunk.toArray(all)).toString()).toBe(messages.join(""))
+          }))
+
+        it.scoped("handles many small writes back to back", () =>
+          Effect.gen(function*() {
+            const server = yield* serving(serverOptions(), echo)
+            const client = yield* Tls.connect(clientOptions(server.address.port))
+            const n = 20_000
+            const expected = Buffer.alloc(n * 10)
+            const reader = yield* Effect.fork(collect(client, expected.length))
+            for (let i = 0; i < n; i++) {
+              const line = Buffer.from(String(i % 100_000_000).padStart(9, "0") + "\n")
+              line.copy(expected, i * 10)
+              yield* client.write(line)
+            }
+            const received = yield* Fiber.join(reader)
+            expect(Buffer.compare(received, expected)).toBe(0)
+          }))
+      })
+
+      describe("close", () => {
+        it.scoped("both sides see a clean close", () =>
+          Effect.gen(function*() {
+            const serverSaw = yield* Deferred.make<Option.Option<Uint8Array>, unknown>()
+            const server = yield* serving(serverOptions(), (c) =>
+              Effect.gen(function*() {
+                const first = yield* c.read
+                yield* c.write(Buffer.from("bye"))
+                const second = yield* c.read.pipe(Effect.exit)
+                yield* Deferred.complete(serverSaw, second)
+                expect(Option.isSome(first)).toBe(true)
+              }))
+            const client = yield* Tls.connect(clientOptions(server.address.port))
+            yield* client.write("hello")
+            yield* client.shutdown
+            // The server answers, then its scope closes with close_notify.
+            const reply = yield* collect(client, 3)
+            expect(reply.toString()).toBe("bye")
+            expect(yield* client.read).toEqual(Option.none())
+            expect(yield* client.read).toEqual(Option.none())
+            expect(yield* Deferred.await(serverSaw)).toEqual(Option.none())
+          }))
+
+        it.scoped("closing the connection's scope sends close_notify", () =>
+          Effect.gen(function*() {
+            const serverSaw = yield* Deferred.make<Option.Option<Uint8Array>, unknown>()
+            const server = yield* serving(serverOptions(), (c) =>
+              c.read.pipe(Effect.exit, Effect.flatMap((exit) => Deferred.complete(serverSaw, exit))))
+            yield* Tls.connect(clientOptions(server.address.port)).pipe(Effect.scoped)
+            expect(yield* Deferred.await(serverSaw)).toEqual(Option.none())
+          }))
+
+        it.scoped("a transport that ends without close_notify gives TlsUnexpectedEof", () =>
+          Effect.gen(function*() {
+            const [a, b] = yield* Transport.makeMemoryPair()
+            const serverFiber = yield* Effect.fork(
+              Tls.upgrade(b, { role: "server", cert: pki.server.chain, key: pki.server.key })
+            )
+            const client = yield* Tls.upgrade(a, { role: "client", servername: "localhost", ca: pki.root.cert })
+            yield* Fiber.join(serverFiber)
+            yield* b.end // the server's transport ends, no close_notify
+            const exit = yield* client.read.pipe(Effect.exit)
+            expect(failureOf(exit)).toMatchObject({ _tag: "TlsUnexpectedEof", phase: "read" })
+            // Sticky: the same error again.
+            expect(failureOf(yield* client.read.pipe(Effect.exit))).toBe(failureOf(exit))
+          }))
+
+        it.scoped("write after shutdown fails with TlsClosedError", () =>
+          Effect.gen(function*() {
+            const server = yield* serving(serverOptions(), echo)
+            const client = yield* Tls.connect(clientOptions(server.address.port))
+            yield* client.shutdown
+            const exit = yield* client.write("late").pipe(Effect.exit)
+            expect(failureOf(exit)).toMatchObject({ _tag: "TlsClosedError", operation: "write" })
+          }))
+      })
+
+      describe("upgrade", () => {
+        it.scoped("runs both roles over an in-memory transport", () =>
+          Effect.gen(function*() {
+            const [a, b] = yield* Transport.makeMemoryPair({ capacity: 4096 })
+            const serverFiber = yield* Effect.fork(
+              Tls.upgrade(b, { role: "server", cert: pki.server.chain, key: pki.server.key, alpnProtocols: ["x"] })
+            )
+            const client = yield* Tls.upgrade(a, {
+              role: "client",
+              servername: "localhost",
+              ca: pki.root.cert,
+              alpnProtocols: ["x"]
+            })
+            const server = yield* Fiber.join(serverFiber)
+            expect(client.info.alpnProtocol).toEqual(Option.some("x"))
+            const payload = randomBytes(300_000, seededRandom(7))
+            yield* Effect.fork(server.write(payload))
+            const got = yield* collect(client, payload.length)
+            expect(Buffer.compare(got, payload)).toBe(0)
+          }))
+
+        it.scoped("upgrades a TCP socket that first spoke plaintext (STARTTLS)", () =>
+          Effect.gen(function*() {
+            const listener = yield* Effect.acquireRelease(
+              Effect.async<net.Server>((resume) => {
+                const s = net.createServer({ pauseOnConnect: true })
+                s.listen(0, "127.0.0.1", () => resume(Effect.succeed(s)))
+              }),
+              (s) => Effect.sync(() => s.close())
+            )
+            const port = (listener.address() as net.AddressInfo).port
+            const { NodeTransport } = yield* Effect.promise(() => import("@effect-tls/node"))
+            const serverSide = Effect.async<net.Socket>((resume) => {
+              listener.once("connection", (s) => resume(Effect.succeed(s)))
+            })
+            const serverFiber = yield* Effect.fork(
+              Effect.gen(function*() {
+                const socket = yield* serverSide
+                const t = NodeTransport.fromSocket(socket)
+                const hello = yield* t.read
+                expect(Buffer.from(Option.getOrThrow(hello)).toString()).toBe("STARTTLS\r\n")
+                yield* t.write(Buffer.from("GO\r\n"))
+                const c = yield* Tls.upgrade(t, { role: "server", cert: pki.server.chain, key: pki.server.key })
+                yield* echo(c)
+              }).pipe(Effect.scoped)
+            )
+            const t = yield* NodeTransport.connect("127.0.0.1", port)
+            yield* t.write(Buffer.from("STARTTLS\r\n"))
+            const go = yield* t.read
+            expect(Buffer.from(Option.getOrThrow(go)).toString()).toBe("GO\r\n")
+            const c = yield* Tls.upgrade(t, { role: "client", servername: "localhost", ca: pki.root.cert })
+            yield* c.write("inside tls")
+            expect((yield* collect(c, 10)).toString()).toBe("inside tls")
+            yield* Fiber.interrupt(serverFiber)
+          }))
+      })
+
+      describe("failures", () => {
+        it.scoped("connection refused gives TlsTransportError", () =>
+          Effect.gen(function*() {
+            const port = yield* refusedPort
+            const exit = yield* Tls.connect(clientOptions(port)).pipe(Effect.exit)
+            expect(failureOf(exit)).toMatchObject({
+              _tag: "TlsTransportError",
+              reason: "ConnectRefused",
+              code: "ECONNREFUSED"
+            })
+          }))
+
+        const rejected = (
+          title: string,
+          server: () => TlsOptions.ServerOptions,
+          client: (port: number) => TlsOptions.ClientOptions,
+          code: string
+        ) =>
+          it.scoped(title, () =>
+            Effect.gen(function*() {
+              const { port, result } = yield* acceptOne(server())
+              const exit = yield* Tls.connect(client(port)).pipe(Effect.exit)
+              expect(failureOf(exit)).toMatchObject({ _tag: "TlsCertificateError", code })
+              // The server's handshake fails too, and typed.
+              const serverExit = yield* result
+              expect(Exit.isFailure(serverExit)).toBe(true)
+              expect(["TlsUnexpectedEof", "TlsTransportError", "TlsAlertError", "TlsProtocolError"]).toContain(
+                (failureOf(serverExit) as { _tag: string })._tag
+              )
+            }))
+
+        rejected(
+          "an untrusted CA gives TlsCertificateError with its verify code",
+          () => serverOptions(),
+          (port) => clientOptions(port, { ca: pki.otherRoot.cert }),
+          "UNABLE_TO_GET_ISSUER_CERT_LOCALLY"
+        )
+        rejected(
+          "the runtime's root store does not trust a private CA",
+          () => serverOptions(),
+          (port) => ({ host: "localhost", port }),
+          "UNABLE_TO_GET_ISSUER_CERT_LOCALLY"
+        )
+        rejected(
+          "a self-signed certificate gives DEPTH_ZERO_SELF_SIGNED_CERT",
+          () => serverOptions({ cert: pki.selfSigned.cert, key: pki.selfSigned.key }),
+          (port) => clientOptions(port),
+          "DEPTH_ZERO_SELF_SIGNED_CERT"
+        )
+        rejected(
+          "a server that omits its intermediate gives UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+          () => serverOptions({ cert: pki.server.cert }),
+          (port) => clientOptions(port),
+          "UNABLE_TO_VERIFY_LEAF_SIGNATURE"
+        )
+        rejected(
+          "an expired certificate gives CERT_HAS_EXPIRED",
+          () => serverOptions({ cert: pki.expired.chain, key: pki.expired.key }),
+          (port) => clientOptions(port),
+          "CERT_HAS_EXPIRED"
+        )
+        rejected(
+          "a wrong host name gives ERR_TLS_CERT_ALTNAME_INVALID",
+          () => serverOptions(),
+          (port) => clientOptions(port, { servername: "example.org" }),
+          "ERR_TLS_CERT_ALTNAME_INVALID"
+        )
+
+        it.scoped("verify: false accepts an untrusted certificate and says so in info", () =>
+          Effect.gen(function*() {
+            const server = yield* serving(serverOptions({ cert: pki.selfSigned.cert, key: pki.selfSigned.key }), echo)
+            const client = yield* Tls.connect({ host: "localhost", port: server.address.port, verify: false })
+            expect(client.info.authorized).toBe(false)
+            yield* client.write("ok")
+            expect((yield* collect(client, 2)).toString()).toBe("ok")
+          }))
+
+        it.scoped("a missing client certificate fails the TLS 1.2 handshake on both sides", () =>
+          Effect.gen(function*() {
+            const { port, result } = yield* acceptOne(serverOptions({ requestCert: true, ca: pki.root.cert }))
+            const exit = yield* Tls.connect(clientOptions(port, { maxVersion: "TLSv1.2" })).pipe(Effect.exit)
+            expect(failureOf(exit)).toMatchObject({ _tag: "TlsAlertError", direction: "received" })
+            expect(failureOf(yield* result)).toMatchObject({ _tag: "TlsAlertError", direction: "sent" })
+          }))
+
+        it.scoped("a missing client certificate under TLS 1.3 fails the server handshake and the client's first read", () =>
+          Effect.gen(function*() {
+            const { port, result } = yield* acceptOne(serverOptions({ requestCert: true, ca: pki.root.cert }))
+            // TLS 1.3 clients finish their side of the handshake before the
+            // server has judged the certificate, so the alert arrives after.
+            const exit = yield* Tls.connect(clientOptions(port)).pipe(
+              Effect.flatMap((c) => c.read),
+              Effect.exit
+            )
+            expect(failureOf(exit)).toMatchObject({
+              _tag: "TlsAlertError",
+              alert: "certificate_required",
+              direction: "received"
+            })
+            expect(failureOf(yield* result)).toMatchObject({
+              _tag: "TlsAlertError",
+              alert: "certificate_required",
+              direction: "sent"
+            })
+          }))
+
+        it.scoped("a client certificate from an untrusted CA is rejected by the server", () =>
+          Effect.gen(function*() {
+            const { port, result } = yield* acceptOne(serverOptions({ requestCert: true, ca: pki.otherRoot.cert }))
+            const exit = yield* Tls.connect(clientOptions(port, { cert: pki.client.chain, key: pki.client.key })).pipe(
+              Effect.flatMap((c) => c.read),
+              Effect.exit
+            )
+            expect(Exit.isFailure(exit)).toBe(true)
+            expect(failureOf(yield* result)).toMatchObject({ _tag: "TlsCertificateError" })
+          }))
+
+        it.scoped("a handshake that outlives handshakeTimeout gives TlsTimeoutError", () =>
+          Effect.gen(function*() {
+            const silent = yield* rawServer
+            const exit = yield* Tls.connect(clientOptions(silent.port, { handshakeTimeout: "200 millis" })).pipe(
+              Effect.exit
+            )
+            expect(failureOf(exit)).toMatchObject({ _tag: "TlsTimeoutError", phase: "handshake", millis: 200 })
+            yield* silent.closed(0)
+          }))
+
+        it.scoped("a peer that is not speaking TLS gives a typed error", () =>
+          Effect.gen(function*() {
+            const garbage = yield* rawServer
+            const fiber = yield* Effect.fork(Tls.connect(clientOptions(garbage.port)).pipe(Effect.exit))
+            const socket = yield* garbage.connection(0)
+            socket.write("HTTP/1.1 400 Bad Request\r\n\r\n")
+            const exit = yield* Fiber.join(fiber)
+            expect(failureOf(exit)).toMatchObject({ _tag: "TlsAlertError", direction: "sent" })
+          }))
+      })
+
+      describe("options", () => {
+        const bad: ReadonlyArray<readonly [string, (port: number) => TlsOptions.ClientOptions, string]> = [
+          ["a certificate that is not PEM", (port) => clientOptions(port, { cert: "nonsense", key: pki.client.key }), "cert"],
+          ["a key without a certificate", (port) => clientOptions(port, { key: pki.client.key }), "cert"],
+          ["a key that does not match the certificate", (port) =>
+            clientOptions(port, { cert: pki.client.chain, key: pki.server.key }), "key"],
+          ["a CA that is not a certificate", (port) => clientOptions(port, { ca: pki.client.key }), "ca"],
+          ["a corrupt CA", (port) =>
+            clientOptions(port, { ca: pki.root.cert.replace(/\n[A-Za-z0-9+/]{8}/, "\nAAAAAAAA") }), "ca"],
+          ["an unknown TLS version", (port) =>
+            clientOptions(port, { minVersion: "TLSv1.1" as TlsOptions.TlsVersion }), "minVersion"],
+          ["minVersion above maxVersion", (port) =>
+            clientOptions(port, { minVersion: "TLSv1.3", maxVersion: "TLSv1.2" }), "minVersion"],
+          ["an empty ALPN name", (port) => clientOptions(port, { alpnProtocols: [""] }), "alpnProtocols[0]"],
+          ["a cipher list that matches nothing", (port) => clientOptions(port, { ciphers: "NO-SUCH-CIPHER" }), "ciphers"],
+          ["a port out of range", () => clientOptions(70000), "port"],
+          ["a negative handshake timeout", (port) => clientOptions(port, { handshakeTimeout: -5 }), "handshakeTimeout"]
+        ]
+        for (const [title, options, option] of bad) {
+          it.scoped(`${title} gives TlsConfigError before any socket is opened`, () =>
+            Effect.gen(function*() {
+              const watcher = yield* rawServer
+              const exit = yield* Tls.connect(options(watcher.port)).pipe(Effect.exit)
+              expect(failureOf(exit)).toMatchObject({ _tag: "TlsConfigError", option })
+              expect(watcher.accepted()).toBe(0)
+            }))
+        }
+
+        it.scoped("a server with a mismatched key fails with TlsConfigError before it binds", () =>
+          Effect.gen(function*() {
+            const exit = yield* Tls.listen(serverOptions({ key: pki.client.key })).pipe(Effect.exit)
+            expect(failureOf(exit)).toMatchObject({ _tag: "TlsConfigError", option: "key" })
+          }))
+
+        it.effect("error messages never contain key material", () =>
+          Effect.gen(function*() {
+            const exit = yield* TlsOptions.decodeClient(
+              clientOptions(1, { cert: pki.client.chain, key: pki.server.key.replace("PRIVATE KEY", "PUBLIC KEY") })
+            ).pipe(Effect.exit)
+            const body = pki.server.key.split("\n")[1]!
+            expect(JSON.stringify(failureOf(exit))).not.toContain(body)
+            expect(String(failureOf(exit))).not.toContain(body)
+          }))
+      })
+
+      describe("resources", () => {
+        it.scoped("interrupting a client in the middle of its handshake closes its socket", () =>
+          Effect.gen(function*() {
+            const silent = yield* rawServer
+            const fiber = yield* Effect.fork(Tls.connect(clientOptions(silent.port)).pipe(Effect.scoped))
+            const socket = yield* silent.connection(0)
+            yield* silent.received(0) // the ClientHello went out: mid-handshake
+            yield* Fiber.interrupt(fiber)
+            yield* silent.closed(0)
+            expect(socket.destroyed || socket.readableEnded).toBe(true)
+          }))
+
+        it.scoped("interrupting a server in the middle of a handshake closes the client's socket", () =>
+          Effect.gen(function*() {
+            const server = yield* Tls.listen(serverOptions())
+            const fiber = yield* Effect.fork(server.accept.pipe(Effect.scoped))
+            const raw = yield* Effect.async<net.Socket>((resume) => {
+              const s = net.connect(server.address.port, "127.0.0.1", () => resume(Effect.succeed(s)))
+            })
+            const ended = Effect.async<void>((resume) => {
+              if (raw.destroyed || raw.readableEnded) return resume(Effect.void)
+              raw.once("close", () => resume(Effect.void))
+              raw.resume()
+            })
+            raw.write(Buffer.from([0x16, 0x03, 0x01])) // a ClientHello that never finishes
+            yield* Effect.sleep("50 millis")
+            yield* Fiber.interrupt(fiber)
+            yield* ended
+          }))
+
+        it.scoped("serve survives clients that fail their handshake", () =>
+          Effect.gen(function*() {
+            const server = yield* serving(serverOptions(), echo)
+            for (let i = 0; i < 3; i++) {
+              const bad = yield* Tls.connect(clientOptions(server.address.port, { ca: pki.otherRoot.cert })).pipe(
+                Effect.scoped,
+                Effect.exit
+              )
+              expect(Exit.isFailure(bad)).toBe(true)
+            }
+            const good = yield* Tls.connect(clientOptions(server.address.port))
+            yield* good.write("still serving")
+            expect((yield* collect(good, 13)).toString()).toBe("still serving")
+          }))
+
+        it.scoped("serves concurrent clients", () =>
+          Effect.gen(function*() {
+            const server = yield* serving(serverOptions(), echo)
+            const results = yield* Effect.forEach(
+              Array.from({ length: 16 }, (_, i) => i),
+              (i) =>
+                Effect.gen(function*() {
+                  const c = yield* Tls.connect(clientOptions(server.address.port))
+                  const msg = `client ${i} `.repeat(1000)
+                  yield* c.write(msg)
+                  return (yield* collect(c, msg.length)).toString() === msg
+                }).pipe(Effect.scoped),
+              { concurrency: "unbounded" }
+            )
+            expect(results.every(Boolean)).toBe(true)
+          }))
+      })
+    })
+  })
+}

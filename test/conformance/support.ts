@@ -1,0 +1,103 @@
+/** Helpers of the conformance suite. */
+import type { TlsConnection } from "@effect-tls/core/TlsConnection"
+import { Effect, Option } from "effect"
+import * as net from "node:net"
+
+/** A deterministic PRNG (mulberry32), so a failing seed can be replayed. */
+export const seededRandom = (seed: number) => {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+export const randomBytes = (n: number, random: () => number): Buffer => {
+  const out = Buffer.alloc(n)
+  for (let i = 0; i < n; i += 4) out.writeUInt32LE(Math.floor(random() * 4294967296), Math.min(i, n - 4))
+  return out
+}
+
+/** Read exactly `n` bytes (fails the test on an early close). */
+export const collect = (c: TlsConnection, n: number) =>
+  Effect.gen(function*() {
+    const chunks: Array<Uint8Array> = []
+    let got = 0
+    while (got < n) {
+      const chunk = yield* c.read
+      if (Option.isNone(chunk)) return yield* Effect.dieMessage(`closed after ${got} of ${n} bytes`)
+      chunks.push(chunk.value)
+      got += chunk.value.length
+    }
+    return Buffer.concat(chunks)
+  })
+
+/**
+ * A plain TCP server on 127.0.0.1 that accepts and records connections but
+ * never speaks, for observing what a client does on the wire.
+ */
+export const rawServer = Effect.gen(function*() {
+  const sockets: Array<net.Socket> = []
+  const received: Array<number> = []
+  const closed: Array<boolean> = []
+  const wake = new Set<() => void>()
+  const notify = () => {
+    for (const w of [...wake]) w()
+  }
+  const server = yield* Effect.acquireRelease(
+    Effect.async<net.Server>((resume) => {
+      const s = net.createServer((socket) => {
+        const i = sockets.push(socket) - 1
+        received[i] = 0
+        closed[i] = false
+        socket.on("data", (d) => {
+          received[i]! += d.length
+          notify()
+        })
+        socket.on("error", () => {})
+        socket.on("close", () => {
+          closed[i] = true
+          notify()
+        })
+        notify()
+      })
+      s.listen(0, "127.0.0.1", () => resume(Effect.succeed(s)))
+    }),
+    (s) =>
+      Effect.sync(() => {
+        for (const socket of sockets) socket.destroy()
+        s.close()
+      })
+  )
+  const until = (check: () => boolean) =>
+    Effect.async<void>((resume) => {
+      if (check()) return resume(Effect.void)
+      const w = () => {
+        if (check()) {
+          wake.delete(w)
+          resume(Effect.void)
+        }
+      }
+      wake.add(w)
+      return Effect.sync(() => wake.delete(w))
+    })
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    accepted: () => sockets.length,
+    connection: (i: number) => Effect.map(until(() => sockets.length > i), () => sockets[i]!),
+    received: (i: number) => until(() => (received[i] ?? 0) > 0),
+    closed: (i: number) => until(() => closed[i] === true)
+  }
+})
+
+/** A port on 127.0.0.1 that nothing listens on. */
+export const refusedPort = Effect.async<number>((resume) => {
+  const s = net.createServer()
+  s.listen(0, "127.0.0.1", () => {
+    const port = (s.address() as net.AddressInfo).port
+    s.close(() => resume(Effect.succeed(port)))
+  })
+})
