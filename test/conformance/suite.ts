@@ -383,8 +383,16 @@ export const conformance = (name: string, tlsLayer: Layer.Layer<Tls.Tls>) => {
           Effect.gen(function*() {
             const { port, result } = yield* acceptOne(serverOptions({ requestCert: true, ca: pki.root.cert }))
             const exit = yield* Tls.connect(clientOptions(port, { maxVersion: "TLSv1.2" })).pipe(Effect.exit)
-            expect(failureOf(exit)).toMatchObject({ _tag: "TlsAlertError", direction: "received" })
-            expect(failureOf(yield* result)).toMatchObject({ _tag: "TlsAlertError", direction: "sent" })
+            expect(failureOf(exit)).toMatchObject({
+              _tag: "TlsAlertError",
+              alert: "handshake_failure",
+              direction: "received"
+            })
+            expect(failureOf(yield* result)).toMatchObject({
+              _tag: "TlsAlertError",
+              alert: "handshake_failure",
+              direction: "sent"
+            })
           }))
 
         it.scoped("a missing client certificate under TLS 1.3 fails the server handshake and the client's first read", () =>

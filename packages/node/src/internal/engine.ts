@@ -113,7 +113,13 @@ class NodeEngine implements TlsEngine {
   private fail(e: unknown) {
     if (this.failure === undefined) {
       const phase: Phase = this.secure ? "read" : "handshake"
-      this.failure = fromTlsError(e, { host: this.host, inputEnded: this.eofPushed, phase })
+      let protocol: string | null = null
+      try {
+        protocol = this.socket.getProtocol()
+      } catch {
+        // no session yet
+      }
+      this.failure = fromTlsError(e, { host: this.host, inputEnded: this.eofPushed, phase, protocol })
     }
     this.bump()
   }

@@ -89,16 +89,29 @@ export const errorCode = (e: unknown): string | undefined => {
  */
 export const fromTlsError = (
   e: unknown,
-  context: { readonly host: string; readonly inputEnded: boolean; readonly phase: "handshake" | "read" }
+  context: {
+    readonly host: string
+    readonly inputEnded: boolean
+    readonly phase: "handshake" | "read"
+    readonly protocol: string | null | undefined
+  }
 ): TlsError => {
   const code = errorCode(e) ?? "ERR_TLS"
   const message = e instanceof Error ? e.message : String(e)
   if (VERIFY_CODES.has(code)) return new TlsCertificateError({ code, host: context.host, cause: e })
-  const alert = /^ERR_SSL_(?:SSLV3|TLSV1|TLSV13)_(?:ALERT_)?(.+)$/.exec(code)
-  if (alert !== null && /_ALERT_|_UNRECOGNIZED_NAME$/.test(code)) {
+  // A received alert: OpenSSL 3.0 says `sslv3 alert handshake failure`,
+  // `tlsv13 alert certificate required`, `tlsv1 unrecognized name`; OpenSSL
+  // 3.5 says `ssl/tls alert handshake failure`. node:tls turns those into
+  // codes such as ERR_SSL_SSL/TLS_ALERT_HANDSHAKE_FAILURE.
+  const alert = /^ERR_SSL_(?:SSLV3|TLSV1|TLSV13|SSL\/TLS)_ALERT_([A-Z0-9_]+)$/.exec(code) ??
+    /^ERR_SSL_TLSV1_(UNRECOGNIZED_NAME)$/.exec(code)
+  if (alert !== null) {
     return new TlsAlertError({ alert: alert[1]!.toLowerCase(), direction: "received", cause: e })
   }
-  const sent = SENT_ALERTS[code]
+  // TLS 1.2 has no certificate_required alert: OpenSSL sends handshake_failure.
+  const sent = code === "ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE" && context.protocol !== "TLSv1.3"
+    ? "handshake_failure"
+    : SENT_ALERTS[code]
   if (sent !== undefined) return new TlsAlertError({ alert: sent, direction: "sent", cause: e })
   if (code === "ECONNRESET" && context.inputEnded) return new TlsUnexpectedEof({ phase: context.phase })
   const transport = TRANSPORT_REASONS[code]
