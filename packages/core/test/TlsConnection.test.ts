@@ -1,0 +1,196 @@
+/**
+ * The driver, over a scripted engine: Want errors lead to exactly the I/O
+ * they ask for, the RetryPolicy bounds the retries, failures are sticky.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Cause, Effect, Exit, Fiber, Option, Scope } from "effect"
+import * as RetryPolicy from "../src/RetryPolicy.js"
+import * as TlsConnection from "../src/TlsConnection.js"
+import type { TlsEngine } from "../src/TlsEngine.js"
+import { TlsProtocolError, TlsUnexpectedEof, TlsWantRead } from "../src/TlsError.js"
+import * as TlsOptions from "../src/TlsOptions.js"
+import * as Transport from "../src/Transport.js"
+
+/**
+ * An engine whose handshake completes after `flights` chunks of input and
+ * which then passes input through as plaintext ("identity TLS").
+ */
+const scripted = (flights: number, script: { failReadWith?: TlsProtocolError } = {}) => {
+  const inbox: Array<Uint8Array> = []
+  const outgoing: Array<Uint8Array> = []
+  let fed = 0
+  let ended = false
+  let waiters: Array<() => void> = []
+  const stats = { wantReads: 0 }
+  const want = (operation: "handshake" | "read"): Effect.Effect<never, TlsWantRead> => {
+    stats.wantReads++
+    return Effect.fail(new TlsWantRead({ operation }))
+  }
+  const engine: TlsEngine = {
+    role: "client",
+    feed: (bytes) => {
+      fed++
+      if (fed > flights) inbox.push(bytes)
+    },
+    feedEnd: () => {
+      ended = true
+    },
+    drain: () => outgoing.splice(0),
+    pendingOutgoing: () => outgoing.reduce((n, c) => n + c.length, 0),
+    outgoingReady: Effect.async<void>((resume) => {
+      if (outgoing.length > 0) return resume(Effect.void)
+      waiters.push(() => resume(Effect.void))
+    }),
+    handshake: Effect.suspend((): Effect.Effect<void, TlsWantRead | TlsUnexpectedEof> =>
+      fed >= flights ? Effect.void : ended ? Effect.fail(new TlsUnexpectedEof({ phase: "handshake" })) : want("handshake")
+    ),
+    read: Effect.suspend((): Effect.Effect<Option.Option<Uint8Array>, TlsWantRead | TlsProtocolError> => {
+      if (script.failReadWith) return Effect.fail(script.failReadWith)
+      if (inbox.length > 0) return Effect.succeed(Option.some(inbox.shift()!))
+      return ended ? Effect.succeed(Option.none()) : want("read")
+    }),
+    write: (bytes) =>
+      Effect.sync(() => {
+        outgoing.push(bytes.slice())
+        const ws = waiters
+        waiters = []
+        for (const w of ws) w()
+        return bytes.length
+      }),
+    shutdown: Effect.void,
+    info: Effect.succeed({
+      role: "client",
+      protocol: "scripted",
+      cipher: "none",
+      alpnProtocol: Option.none(),
+      servername: Option.none(),
+      authorized: false,
+      peerCertificate: Option.none(),
+      sessionReused: false
+    }),
+    destroy: Effect.void
+  }
+  return { engine, stats }
+}
+
+const options = (policy: RetryPolicy.RetryPolicy) =>
+  TlsOptions.decodeUpgrade({ role: "client", verify: false, retryPolicy: policy })
+
+/**
+ * A transport that counts reads, and its peer end. With a capacity of one
+ * byte, every one-byte write by the peer arrives in a read of its own.
+ */
+const pipeOf = (capacity: number) => Effect.gen(function*() {
+  const [ours, theirs] = yield* Transport.makeMemoryPair({ capacity })
+  const counter = { reads: 0 }
+  const counted: Transport.Transport = {
+    ...ours,
+    read: Effect.tap(ours.read, () => Effect.sync(() => counter.reads++))
+  }
+  return { transport: counted, peer: theirs, counter }
+})
+const pipe = pipeOf(64 * 1024)
+
+const bytes = (s: string) => new TextEncoder().encode(s)
+
+describe("TlsConnection.make (driver)", () => {
+  it.scoped("reads the transport exactly once per TlsWantRead", () =>
+    Effect.gen(function*() {
+      const { engine, stats } = scripted(3)
+      const { transport, peer, counter } = yield* pipeOf(1)
+      const fiber = yield* Effect.fork(TlsConnection.make(engine, transport, yield* options(RetryPolicy.recurs(10))))
+      for (const flight of ["1", "2", "3"]) yield* peer.write(bytes(flight))
+      yield* Fiber.join(fiber)
+      expect(counter.reads).toBe(3)
+      expect(stats.wantReads).toBe(3)
+    }))
+
+  it.scoped("surfaces the last TlsWantRead when the policy gives up", () =>
+    Effect.gen(function*() {
+      const { engine } = scripted(5)
+      const { transport, peer, counter } = yield* pipeOf(1)
+      yield* Effect.forkScoped(Effect.forEach(["1", "2", "3", "4", "5"], (f) => peer.write(bytes(f))))
+      // Five flights arrive one per read; the policy allows two retries.
+      const exit = yield* TlsConnection.make(engine, transport, yield* options(RetryPolicy.recurs(2))).pipe(
+        Effect.scoped,
+        Effect.exit
+      )
+      expect(Exit.isFailure(exit) && Cause.failureOption(exit.cause)).toEqual(
+        Option.some(new TlsWantRead({ operation: "handshake" }))
+      )
+      expect(counter.reads).toBe(3)
+    }))
+
+  it.scoped("flushes what the engine wrote and reads what the peer sent", () =>
+    Effect.gen(function*() {
+      const { engine } = scripted(0)
+      const { transport, peer } = yield* pipe
+      const conn = yield* TlsConnection.make(engine, transport, yield* options(RetryPolicy.defaultPolicy))
+      yield* conn.write("ping")
+      expect(yield* peer.read).toEqual(Option.some(bytes("ping")))
+      yield* peer.write(bytes("pong"))
+      expect(yield* conn.read).toEqual(Option.some(bytes("pong")))
+    }))
+
+  it.scoped("concurrent readers share one transport read", () =>
+    Effect.gen(function*() {
+      const { engine } = scripted(0)
+      const { transport, peer, counter } = yield* pipeOf(1)
+      const conn = yield* TlsConnection.make(engine, transport, yield* options(RetryPolicy.defaultPolicy))
+      const a = yield* Effect.fork(conn.read)
+      const b = yield* Effect.fork(conn.read)
+      yield* Effect.yieldNow()
+      yield* peer.write(bytes("x"))
+      yield* peer.write(bytes("y"))
+      const got = [yield* Fiber.join(a), yield* Fiber.join(b)].map((o) => new TextDecoder().decode(Option.getOrThrow(o)))
+      expect(got.sort()).toEqual(["x", "y"])
+      expect(counter.reads).toBe(2)
+    }))
+
+  it.scoped("a protocol error is sticky: every later call fails with it", () =>
+    Effect.gen(function*() {
+      const failure = new TlsProtocolError({ code: "ERR_TEST", reason: "scripted" })
+      const { engine } = scripted(0, { failReadWith: failure })
+      const { transport } = yield* pipe
+      const conn = yield* TlsConnection.make(engine, transport, yield* options(RetryPolicy.defaultPolicy))
+      const first = yield* Effect.flip(conn.read)
+      expect(first).toBe(failure)
+      expect(yield* Effect.flip(conn.write("after"))).toBe(failure)
+      expect(yield* Effect.flip(conn.read)).toBe(failure)
+    }))
+
+  it.effect("operations after the scope closed fail with TlsClosedError", () =>
+    Effect.gen(function*() {
+      const { engine } = scripted(0)
+      const scope = yield* Scope.make()
+      const { transport } = yield* Scope.extend(pipe, scope)
+      const conn = yield* Scope.extend(
+        TlsConnection.make(engine, transport, yield* options(RetryPolicy.defaultPolicy)),
+        scope
+      )
+      yield* Scope.close(scope, Exit.void)
+      expect(yield* Effect.flip(conn.read)).toMatchObject({ _tag: "TlsClosedError", operation: "read" })
+      expect(yield* Effect.flip(conn.write("x"))).toMatchObject({ _tag: "TlsClosedError", operation: "write" })
+    }))
+
+  it.scoped("closing the scope releases the transport", () =>
+    Effect.gen(function*() {
+      const { engine } = scripted(0)
+      const { transport, peer } = yield* pipe
+      yield* TlsConnection.make(engine, transport, yield* options(RetryPolicy.defaultPolicy)).pipe(Effect.scoped)
+      expect(yield* peer.read).toEqual(Option.none())
+    }))
+
+  it.scoped("interrupting a handshake releases the transport", () =>
+    Effect.gen(function*() {
+      const { engine } = scripted(2)
+      const { transport, peer } = yield* pipe
+      const fiber = yield* Effect.fork(
+        TlsConnection.make(engine, transport, yield* options(RetryPolicy.defaultPolicy)).pipe(Effect.scoped)
+      )
+      yield* Effect.yieldNow()
+      yield* Fiber.interrupt(fiber)
+      expect(yield* peer.read).toEqual(Option.none())
+      expect(yield* Effect.flip(peer.write(bytes("late")))).toMatchObject({ _tag: "TlsTransportError" })
+    }))
+})
