@@ -2,7 +2,8 @@
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as FiberSet from "effect/FiberSet"
-import type * as Scope from "effect/Scope"
+import * as ExecutionStrategy from "effect/ExecutionStrategy"
+import * as Scope from "effect/Scope"
 import type { Listener, TlsRuntime, TlsServer, TlsService } from "../Tls.js"
 import * as TlsConnection from "../TlsConnection.js"
 import type { TlsEngineFactory } from "../TlsEngine.js"
@@ -20,6 +21,18 @@ const handshakeOver = (
     Effect.flatMap((engine) => TlsConnection.make(engine, transport, resolved))
   )
 
+/**
+ * Run `effect` in a child of the caller's scope that is closed at once if
+ * it fails, so a connect that fails or times out releases its socket now,
+ * not when the caller's scope ends.
+ */
+const releasingOnFailure = <A, E>(effect: Effect.Effect<A, E, Scope.Scope>): Effect.Effect<A, E, Scope.Scope> =>
+  Effect.flatMap(Effect.scope, (parent) =>
+    Effect.flatMap(Scope.fork(parent, ExecutionStrategy.sequential), (child) =>
+      Scope.extend(effect, child).pipe(
+        Effect.onExit((exit) => (exit._tag === "Failure" ? Scope.close(child, exit) : Effect.void))
+      )))
+
 /** Own `transport` in the current scope. */
 const owned = (transport: Transport): Effect.Effect<Transport, never, Scope.Scope> =>
   Effect.acquireRelease(Effect.succeed(transport), (t) => t.close)
@@ -29,35 +42,38 @@ const makeServer = (
   factory: TlsEngineFactory,
   resolved: O.ResolvedServer
 ): TlsServer => {
-  const handshake = (transport: Transport) =>
-    owned(transport).pipe(Effect.flatMap((t) => handshakeOver(factory, t, resolved)))
+  // Accepted transports are owned by a scope before anything interruptible
+  // runs, so an interruption at any point releases them.
+  const handshake = (transport: Transport) => handshakeOver(factory, transport, resolved)
   return {
     address: listener.address,
     accept: Effect.uninterruptibleMask((restore) =>
-      Effect.flatMap(restore(listener.accept), (t) => restore(handshake(t)))
+      restore(listener.accept).pipe(
+        Effect.flatMap(owned),
+        Effect.flatMap((t) => restore(handshake(t)))
+      )
     ),
     serve: (handler) =>
       Effect.gen(function*() {
         const fibers = yield* FiberSet.make()
+        const peer = (transport: Transport) => Effect.annotateLogs("peer", transport.remoteAddress ?? "unknown")
         const runConnection = (transport: Transport) =>
-          handshake(transport).pipe(
-            Effect.tapErrorCause((cause) =>
-              Effect.logDebug("TLS handshake failed", cause).pipe(
-                Effect.annotateLogs("peer", transport.remoteAddress ?? "unknown")
-              )
-            ),
-            Effect.flatMap((connection) =>
-              handler(connection).pipe(
-                Effect.tapErrorCause((cause) =>
-                  Effect.logWarning("TLS connection handler failed", cause).pipe(
-                    Effect.annotateLogs("peer", transport.remoteAddress ?? "unknown")
+          owned(transport).pipe(
+            Effect.zipRight(
+              handshake(transport).pipe(
+                Effect.tapErrorCause((cause) => Effect.logDebug("TLS handshake failed", cause).pipe(peer(transport))),
+                Effect.flatMap((connection) =>
+                  handler(connection).pipe(
+                    Effect.tapErrorCause((cause) =>
+                      Effect.logWarning("TLS connection handler failed", cause).pipe(peer(transport))
+                    )
                   )
-                )
+                ),
+                Effect.interruptible
               )
             ),
             Effect.scoped,
-            Effect.ignore,
-            Effect.interruptible
+            Effect.ignore
           )
         return yield* Effect.forever(
           Effect.uninterruptibleMask((restore) =>
@@ -79,7 +95,7 @@ export const make = (runtime: TlsRuntime): TlsService => {
     })
   return {
     connect: (input) =>
-      Effect.gen(function*() {
+      releasingOnFailure(Effect.gen(function*() {
         const resolved = yield* options.decodeClient(input)
         const factory = yield* runtime.clientEngines(resolved)
         const millis = Duration.toMillis(resolved.connectTimeout)
@@ -90,7 +106,7 @@ export const make = (runtime: TlsRuntime): TlsService => {
           })
         )
         return yield* handshakeOver(factory, transport, resolved)
-      }),
+      })),
     upgrade: (transport, input) =>
       Effect.gen(function*() {
         const resolved = yield* options.decodeUpgrade(input)
