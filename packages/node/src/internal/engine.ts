@@ -315,38 +315,34 @@ class NodeEngine implements TlsEngine {
   })
 
   /** Completes when node:tls drains its plaintext queue or produces ciphertext. */
-  private readonly writable: Effect.Effect<void> = Effect.async<void>((resume) => {
-    const done = () => resume(Effect.void)
-    const socket = this.socket
-    socket.once("drain", done)
-    socket.once("close", done)
-    socket.once("error", done)
-    this.outgoingWaiters.push(done)
-    return Effect.sync(() => {
-      socket.off("drain", done)
-      socket.off("close", done)
-      socket.off("error", done)
-      const i = this.outgoingWaiters.indexOf(done)
-      if (i >= 0) this.outgoingWaiters.splice(i, 1)
-    })
-  })
+  private readonly writable: Effect.Effect<void> = Effect.async<void>((resume) =>
+    this.whenAny(["drain", "close", "error"], () => resume(Effect.void))
+  )
 
-  private readonly finished: Effect.Effect<void> = Effect.async<void>((resume) => {
-    const done = () => resume(Effect.void)
+  /** Completes when the TLSSocket has finished its write side (or died). */
+  private readonly finished: Effect.Effect<void> = Effect.async<void>((resume) =>
+    this.whenAny(["finish", "close", "error"], () => resume(Effect.void))
+  )
+
+  /**
+   * Call `f` once, on the first of `events` or of new outgoing ciphertext;
+   * every listener is removed when it fires or when the waiter is interrupted.
+   */
+  private whenAny(events: ReadonlyArray<string>, f: () => void): Effect.Effect<void> {
     const socket = this.socket
-    socket.once("finish", done)
-    socket.once("close", done)
-    socket.once("error", done)
-    const outgoing = () => done()
-    this.outgoingWaiters.push(outgoing)
-    return Effect.sync(() => {
-      socket.off("finish", done)
-      socket.off("close", done)
-      socket.off("error", done)
-      const i = this.outgoingWaiters.indexOf(outgoing)
+    const cleanup = () => {
+      for (const event of events) socket.off(event, fire)
+      const i = this.outgoingWaiters.indexOf(fire)
       if (i >= 0) this.outgoingWaiters.splice(i, 1)
-    })
-  })
+    }
+    const fire = () => {
+      cleanup()
+      f()
+    }
+    for (const event of events) socket.on(event, fire)
+    this.outgoingWaiters.push(fire)
+    return Effect.sync(cleanup)
+  }
 
   info: Effect.Effect<ConnectionInfo> = Effect.sync(() => {
     const socket = this.socket
