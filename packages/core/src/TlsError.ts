@@ -50,14 +50,35 @@ export class TlsWantRead extends Data.TaggedError("TlsWantRead")<{
  */
 export class TlsWantWrite extends Data.TaggedError("TlsWantWrite")<{
   readonly operation: "handshake" | "read" | "write" | "shutdown"
-  /** Bytes waiting in the outgoing buffer. */
-  readonly pending: number
 }> {
   /** @since 0.1.0 */
   override get message(): string {
-    return `${this.operation} must wait: ${this.pending} bytes of ciphertext are waiting to be flushed`
+    return `${this.operation} must wait until the outgoing ciphertext is flushed`
   }
 }
+
+/**
+ * Shared instances of the Want errors, one per operation. Engines raise
+ * them on hot paths (every read that waits for the peer), so they are
+ * built once rather than per call.
+ *
+ * @since 0.1.0
+ * @category want
+ */
+export const want = {
+  read: {
+    handshake: new TlsWantRead({ operation: "handshake" }),
+    read: new TlsWantRead({ operation: "read" }),
+    write: new TlsWantRead({ operation: "write" }),
+    shutdown: new TlsWantRead({ operation: "shutdown" })
+  },
+  write: {
+    handshake: new TlsWantWrite({ operation: "handshake" }),
+    read: new TlsWantWrite({ operation: "read" }),
+    write: new TlsWantWrite({ operation: "write" }),
+    shutdown: new TlsWantWrite({ operation: "shutdown" })
+  }
+} as const
 
 /**
  * @since 0.1.0

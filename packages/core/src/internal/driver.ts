@@ -60,6 +60,18 @@ type State =
 
 const CLOSE_GRACE = Duration.seconds(5)
 
+const concat = (chunks: ReadonlyArray<Uint8Array>): Uint8Array => {
+  let total = 0
+  for (const c of chunks) total += c.length
+  const out = new Uint8Array(total)
+  let offset = 0
+  for (const c of chunks) {
+    out.set(c, offset)
+    offset += c.length
+  }
+  return out
+}
+
 class Driver {
   state: State = { _tag: "Handshaking" }
   peerClosed = false
@@ -82,7 +94,8 @@ class Driver {
   private readonly flushPending: Effect.Effect<void, TlsError> = Effect.suspend(() => {
     const chunks = this.engine.drain()
     if (chunks.length === 0) return Effect.void
-    return Effect.forEach(chunks, (c) => this.transport.write(c), { discard: true }).pipe(
+    // One transport write per flush: records are small, syscalls are not.
+    return this.transport.write(chunks.length === 1 ? chunks[0]! : concat(chunks)).pipe(
       Effect.zipRight(this.flushPending)
     )
   })

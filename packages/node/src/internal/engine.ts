@@ -36,8 +36,9 @@ import {
   TlsConfigError,
   type TlsError,
   TlsUnexpectedEof,
-  TlsWantRead,
-  TlsWantWrite
+  type TlsWantRead,
+  type TlsWantWrite,
+  want
 } from "@effect-tls/core/TlsError"
 import type { ResolvedClient, ResolvedCommon, ResolvedServer } from "@effect-tls/core/TlsOptions"
 import { X509Certificate } from "node:crypto"
@@ -240,7 +241,7 @@ class NodeEngine implements TlsEngine {
       }
       return Effect.fail(this.failure ?? new TlsUnexpectedEof({ phase: "handshake" }))
     }
-    return Effect.fail(new TlsWantRead({ operation: "handshake" }))
+    return Effect.fail(want.read.handshake)
   })
 
   read: Effect.Effect<Option.Option<Uint8Array>, TlsWantRead | TlsError> = Effect.suspend(() => {
@@ -258,7 +259,7 @@ class NodeEngine implements TlsEngine {
       }
       return Effect.fail(new TlsUnexpectedEof({ phase: "read" }))
     }
-    return Effect.fail(new TlsWantRead({ operation: "read" }))
+    return Effect.fail(want.read.read)
   })
 
   private takePlaintext(): Uint8Array {
@@ -283,7 +284,7 @@ class NodeEngine implements TlsEngine {
       if (pending >= OUTGOING_BOUND) {
         // Only a flush can help when ciphertext is waiting; otherwise node:tls
         // is still encrypting what it was given, and the write waits for it.
-        if (this.outgoingBytes > 0) return Effect.fail(new TlsWantWrite({ operation: "write", pending }))
+        if (this.outgoingBytes > 0) return Effect.fail(want.write.write)
         return Effect.zipRight(this.writable, this.write(plaintext))
       }
       const n = Math.min(plaintext.length, Math.max(OUTGOING_BOUND - pending, MIN_ACCEPT))
@@ -309,7 +310,7 @@ class NodeEngine implements TlsEngine {
       return this.unsettled ? this.afterSettle(() => this.shutdown) : Effect.void
     }
     if (this.heldCallbacks.length > 0) {
-      return Effect.fail(new TlsWantWrite({ operation: "shutdown", pending: this.outgoingBytes }))
+      return Effect.fail(want.write.shutdown)
     }
     return Effect.zipRight(this.finished, this.shutdown)
   })

@@ -8,6 +8,9 @@ import type * as Scope from "effect/Scope"
 import * as net from "node:net"
 import { errorCode } from "./errors.js"
 
+/** Bytes a socket may hold for the kernel before `write` suspends. */
+const TRANSPORT_BOUND = 1024 * 1024
+
 const transportError = (
   reason: TlsTransportError["reason"],
   e: unknown
@@ -83,7 +86,11 @@ export const fromSocket = (socket: net.Socket): Transport => {
           return Effect.fail(new TlsTransportError({ reason: "Closed" }))
         }
         const buffer = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
-        return socket.write(buffer) ? Effect.void : awaitDrain
+        socket.write(buffer)
+        // The transport's bounded buffer is TRANSPORT_BOUND, not node's 16 KiB
+        // high-water mark: waiting for 'drain' after every record would leave
+        // one write in flight at a time.
+        return socket.writableLength > TRANSPORT_BOUND ? awaitDrain : Effect.void
       }),
     end: Effect.sync(() => {
       if (!socket.destroyed && !socket.writableEnded) socket.end()
