@@ -171,6 +171,27 @@ export const conformance = (name: string, tlsLayer: Layer.Layer<Tls.Tls>) => {
             expect(Buffer.concat(Chunk.toArray(all)).toString()).toBe(messages.join(""))
           }))
 
+        it.scoped("write suspends when the peer stops reading (bounded buffers)", () =>
+          Effect.gen(function*() {
+            const stalled = yield* Deferred.make<void>()
+            const server = yield* serving(serverOptions(), () => Deferred.await(stalled))
+            const client = yield* Tls.connect(clientOptions(server.address.port))
+            const chunk = Buffer.alloc(64 * 1024, 7)
+            let written = 0
+            yield* Effect.forkScoped(Effect.forever(Effect.zipRight(client.write(chunk), Effect.sync(() => {
+              written += chunk.length
+            }))))
+            // Wait until the writer has been stuck for a while, then check
+            // how much it got rid of: kernel buffers plus our bounds, not more.
+            let last = -1
+            while (written !== last) {
+              last = written
+              yield* Effect.sleep("300 millis")
+            }
+            expect(written).toBeGreaterThan(0)
+            expect(written).toBeLessThan(64 * 1024 * 1024)
+          }))
+
         it.scoped("handles many small writes back to back", () =>
           Effect.gen(function*() {
             const server = yield* serving(serverOptions(), echo)

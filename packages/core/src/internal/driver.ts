@@ -218,7 +218,10 @@ class Driver {
         // A failed handshake may have left an alert for the peer: send it.
         ? this.flush
         : Effect.void
-      return farewell.pipe(
+      // Finalizers run uninterruptibly; the farewell alone is made
+      // interruptible so that the grace period can cut it short when the
+      // peer stopped reading and the flush cannot complete.
+      return Effect.interruptible(farewell).pipe(
         Effect.timeout(CLOSE_GRACE),
         Effect.ignore,
         Effect.ensuring(
