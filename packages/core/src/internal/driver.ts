@@ -49,7 +49,7 @@ import {
 } from "../TlsError.js"
 import type { ResolvedClient, ResolvedServer } from "../TlsOptions.js"
 import type { Transport } from "../Transport.js"
-import { utf8Encode } from "./utf8.js"
+import { concat, utf8Encode } from "./bytes.js"
 
 type State =
   | { readonly _tag: "Handshaking" }
@@ -59,18 +59,6 @@ type State =
   | { readonly _tag: "Broken"; readonly error: TlsError }
 
 const CLOSE_GRACE = Duration.seconds(5)
-
-const concat = (chunks: ReadonlyArray<Uint8Array>): Uint8Array => {
-  let total = 0
-  for (const c of chunks) total += c.length
-  const out = new Uint8Array(total)
-  let offset = 0
-  for (const c of chunks) {
-    out.set(c, offset)
-    offset += c.length
-  }
-  return out
-}
 
 class Driver {
   state: State = { _tag: "Handshaking" }

@@ -2,6 +2,7 @@
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import { TlsTransportError } from "../TlsError.js"
+import { concat } from "./bytes.js"
 import type { MemoryOptions, Transport } from "../Transport.js"
 
 type Waiter = () => void
@@ -28,14 +29,7 @@ export class Pipe {
   readonly read: Effect.Effect<Option.Option<Uint8Array>> = Effect.suspend(() => {
     if (this.bytes > 0) return Effect.succeed(Option.some(this.take()))
     if (this.ended) return Effect.succeed(Option.none())
-    return Effect.async<void>((resume) => {
-      const waiter = () => resume(Effect.void)
-      this.readers.push(waiter)
-      return Effect.sync(() => {
-        const i = this.readers.indexOf(waiter)
-        if (i >= 0) this.readers.splice(i, 1)
-      })
-    }).pipe(Effect.zipRight(this.read))
+    return Effect.zipRight(this.waitOn(this.readers), this.read)
   })
 
   private take(): Uint8Array {
@@ -44,14 +38,19 @@ export class Pipe {
     const total = this.bytes
     this.bytes = 0
     this.wake(this.writers)
-    if (chunks.length === 1) return chunks[0]!
-    const out = new Uint8Array(total)
-    let offset = 0
-    for (const c of chunks) {
-      out.set(c, offset)
-      offset += c.length
-    }
-    return out
+    return chunks.length === 1 ? chunks[0]! : concat(chunks, total)
+  }
+
+  /** Suspend until `list` is woken; an interrupted waiter removes itself. */
+  private waitOn(list: Array<Waiter>): Effect.Effect<void> {
+    return Effect.async<void>((resume) => {
+      const waiter = () => resume(Effect.void)
+      list.push(waiter)
+      return Effect.sync(() => {
+        const i = list.indexOf(waiter)
+        if (i >= 0) list.splice(i, 1)
+      })
+    })
   }
 
   write(bytes: Uint8Array): Effect.Effect<void, TlsTransportError> {
@@ -66,14 +65,7 @@ export class Pipe {
         this.wake(this.readers)
         return Effect.void
       }
-      return Effect.async<void>((resume) => {
-        const waiter = () => resume(Effect.void)
-        this.writers.push(waiter)
-        return Effect.sync(() => {
-          const i = this.writers.indexOf(waiter)
-          if (i >= 0) this.writers.splice(i, 1)
-        })
-      }).pipe(Effect.zipRight(this.write(bytes)))
+      return Effect.zipRight(this.waitOn(this.writers), this.write(bytes))
     })
   }
 
