@@ -497,6 +497,13 @@ export const conformance = (name: string, tlsLayer: Layer.Layer<Tls.Tls>) => {
             }))
         }
 
+        it.scoped("listening on a port that is taken gives TlsTransportError", () =>
+          Effect.gen(function*() {
+            const first = yield* Tls.listen(serverOptions())
+            const exit = yield* Tls.listen(serverOptions({ port: first.address.port })).pipe(Effect.exit)
+            expect(failureOf(exit)).toMatchObject({ _tag: "TlsTransportError", reason: "ListenFailed", code: "EADDRINUSE" })
+          }))
+
         it.scoped("a server with a mismatched key fails with TlsConfigError before it binds", () =>
           Effect.gen(function*() {
             const exit = yield* Tls.listen(serverOptions({ key: pki.client.key })).pipe(Effect.exit)
