@@ -1,0 +1,196 @@
+/**
+ * Interop with a real peer: the `openssl` CLI (OpenSSL's own s_server and
+ * s_client) against NodeTls.layer, both roles.
+ */
+import { describe, expect, layer } from "@effect/vitest"
+import * as Tls from "@effect-tls/core/Tls"
+import type { TlsConnection } from "@effect-tls/core/TlsConnection"
+import * as NodeTls from "@effect-tls/node/NodeTls"
+import { Effect, Option, Stream } from "effect"
+import { afterAll } from "vitest"
+import { generatePki } from "../src/pki.js"
+import { sServer, spawnPeer } from "./peers.js"
+
+const pki = generatePki()
+afterAll(() => pki.cleanup())
+
+// s_server sends only the first certificate of -cert; the intermediate goes in -cert_chain.
+const serverFiles = ["-cert", pki.server.certFile, "-key", pki.server.keyFile, "-cert_chain", pki.intermediate.certFile]
+
+/** Read until `text` has arrived (or the peer closed). */
+const readUntil = (c: TlsConnection, text: string) =>
+  Effect.gen(function*() {
+    let got = ""
+    while (!got.includes(text)) {
+      const chunk = yield* c.read
+      if (Option.isNone(chunk)) break
+      got += Buffer.from(chunk.value).toString()
+    }
+    return got
+  })
+
+const echo = (c: TlsConnection) => Stream.run(c.stream, c.sink)
+
+describe("interop with the openssl CLI", () => {
+  layer(NodeTls.layer, { timeout: 60_000, excludeTestServices: true })((it) => {
+    describe("our client, openssl s_server", () => {
+      it.scoped("TLS 1.3 handshake, verified, data both ways", () =>
+        Effect.gen(function*() {
+          const { port } = yield* sServer([...serverFiles, "-rev"])
+          const c = yield* Tls.connect({ host: "localhost", port, ca: pki.root.cert })
+          expect(c.info.protocol).toBe("TLSv1.3")
+          expect(c.info.authorized).toBe(true)
+          expect(Option.getOrThrow(c.info.peerCertificate).subject.CN).toBe("localhost")
+          yield* c.write("hello effect-tls\n")
+          expect(yield* readUntil(c, "slt-tceffe olleh")).toContain("slt-tceffe olleh")
+        }))
+
+      it.scoped("ALPN: the server picks by its own preference", () =>
+        Effect.gen(function*() {
+          const { port } = yield* sServer([...serverFiles, "-rev", "-alpn", "h2,http/1.1"])
+          const c = yield* Tls.connect({ host: "localhost", port, ca: pki.root.cert, alpnProtocols: ["http/1.1", "h2"] })
+          expect(c.info.alpnProtocol).toEqual(Option.some("h2"))
+        }))
+
+      it.scoped("TLS 1.2 when the server allows no more", () =>
+        Effect.gen(function*() {
+          const { port } = yield* sServer([...serverFiles, "-rev", "-tls1_2"])
+          const c = yield* Tls.connect({ host: "localhost", port, ca: pki.root.cert })
+          expect(c.info.protocol).toBe("TLSv1.2")
+          yield* c.write("abc\n")
+          expect(yield* readUntil(c, "cba")).toContain("cba")
+        }))
+
+      it.scoped("mutual TLS: a client certificate the server trusts", () =>
+        Effect.gen(function*() {
+          const { port, peer } = yield* sServer([...serverFiles, "-rev", "-Verify", "1", "-CAfile", pki.root.certFile])
+          const c = yield* Tls.connect({
+            host: "localhost",
+            port,
+            ca: pki.root.cert,
+            cert: pki.client.chain,
+            key: pki.client.key
+          })
+          yield* c.write("mutual\n")
+          expect(yield* readUntil(c, "lautum")).toContain("lautum")
+          expect(peer.stdout() + peer.stderr()).toMatch(/CN ?= ?test client/)
+        }))
+
+      it.scoped("mutual TLS: no client certificate gives the client a typed alert", () =>
+        Effect.gen(function*() {
+          const { port } = yield* sServer([...serverFiles, "-rev", "-Verify", "1", "-CAfile", pki.root.certFile])
+          const failure = yield* Tls.connect({ host: "localhost", port, ca: pki.root.cert }).pipe(
+            Effect.flatMap((c) => c.read),
+            Effect.flip
+          )
+          expect(failure).toMatchObject({ _tag: "TlsAlertError", alert: "certificate_required", direction: "received" })
+        }))
+
+      it.scoped("reads Option.none() after the server's close_notify", () =>
+        Effect.gen(function*() {
+          const { port } = yield* sServer([...serverFiles, "-rev"])
+          const c = yield* Tls.connect({ host: "localhost", port, ca: pki.root.cert })
+          // In -rev mode a line "CLOSE" makes s_server shut the session down.
+          yield* c.write("CLOSE\n")
+          let next = yield* c.read
+          while (Option.isSome(next)) next = yield* c.read
+          expect(next).toEqual(Option.none())
+        }))
+
+      it.scoped("reports truncation when the server drops the socket without close_notify", () =>
+        Effect.gen(function*() {
+          const { port, peer } = yield* sServer([...serverFiles])
+          const c = yield* Tls.connect({ host: "localhost", port, ca: pki.root.cert })
+          yield* peer.printed("CIPHER is")
+          // A line "Q" on s_server's stdin closes the TCP socket at once.
+          yield* peer.write("Q\n")
+          const failure = yield* Effect.flip(Effect.repeat(c.read, { while: Option.isSome }))
+          expect(failure).toMatchObject({ _tag: "TlsUnexpectedEof", phase: "read" })
+        }))
+
+      it.scoped("a server that does not send its intermediate is rejected", () =>
+        Effect.gen(function*() {
+          const { port } = yield* sServer(["-cert", pki.server.certFile, "-key", pki.server.keyFile])
+          const failure = yield* Effect.flip(Tls.connect({ host: "localhost", port, ca: pki.root.cert }))
+          expect(failure).toMatchObject({ _tag: "TlsCertificateError", code: "UNABLE_TO_VERIFY_LEAF_SIGNATURE" })
+        }))
+
+      it.scoped("a server that names another host is rejected", () =>
+        Effect.gen(function*() {
+          const { port } = yield* sServer([
+            "-cert", pki.wrongHost.certFile, "-key", pki.wrongHost.keyFile, "-cert_chain", pki.intermediate.certFile
+          ])
+          const failure = yield* Effect.flip(Tls.connect({ host: "localhost", port, ca: pki.root.cert }))
+          expect(failure).toMatchObject({ _tag: "TlsCertificateError", code: "ERR_TLS_CERT_ALTNAME_INVALID" })
+        }))
+    })
+
+    describe("openssl s_client, our server", () => {
+      const ourServer = (handler: (c: TlsConnection) => Effect.Effect<unknown, unknown>, alpn = ["h2", "http/1.1"]) =>
+        Effect.gen(function*() {
+          const server = yield* Tls.listen({
+            host: "127.0.0.1",
+            port: 0,
+            cert: pki.server.chain,
+            key: pki.server.key,
+            alpnProtocols: alpn
+          })
+          yield* Effect.forkScoped(server.serve(handler))
+          return server.address.port
+        })
+
+      const sClient = (port: number, extra: ReadonlyArray<string> = []) =>
+        spawnPeer("openssl", [
+          "s_client",
+          "-connect",
+          `127.0.0.1:${port}`,
+          "-servername",
+          "localhost",
+          "-CAfile",
+          pki.root.certFile,
+          ...extra
+        ])
+
+      it.scoped("sees our certificate, ALPN and verified chain, and gets its data echoed", () =>
+        Effect.gen(function*() {
+          const port = yield* ourServer(echo)
+          const client = yield* sClient(port, ["-alpn", "h2", "-ign_eof"])
+          yield* client.printed("Verify return code")
+          yield* client.write("ping from openssl\n")
+          yield* client.printed("ping from openssl")
+          const out = client.stdout()
+          expect(out).toMatch(/subject=O ?= ?effect-tls, CN ?= ?localhost/)
+          expect(out).toContain("ALPN protocol: h2")
+          expect(out).toContain("Verify return code: 0 (ok)")
+          expect(out).toMatch(/New, TLSv1\.3, Cipher is TLS_/)
+        }))
+
+      it.scoped("negotiates TLS 1.2 with a client limited to it", () =>
+        Effect.gen(function*() {
+          const port = yield* ourServer(echo)
+          const client = yield* sClient(port, ["-tls1_2", "-ign_eof"])
+          yield* client.printed("Verify return code")
+          expect(client.stdout()).toMatch(/New, TLSv1\.2, Cipher is ECDHE-ECDSA-/)
+          expect(client.stdout()).toMatch(/Protocol +: TLSv1\.2/)
+        }))
+
+      it.scoped("our close_notify ends s_client's session cleanly", () =>
+        Effect.gen(function*() {
+          const port = yield* ourServer((c) => c.write("bye\n"))
+          const client = yield* sClient(port)
+          const code = yield* client.exited
+          expect(client.stdout()).toContain("bye")
+          expect(code).toBe(0)
+        }))
+
+      it.scoped("a client that offers no protocol we speak gets no_application_protocol", () =>
+        Effect.gen(function*() {
+          const port = yield* ourServer(echo, ["h2"])
+          const client = yield* sClient(port, ["-alpn", "spdy/1"])
+          const code = yield* client.exited
+          expect(code).not.toBe(0)
+          expect(client.stderr()).toMatch(/no application protocol/)
+        }))
+    })
+  })
+})
