@@ -287,6 +287,44 @@ export const conformance = (name: string, tlsLayer: Layer.Layer<Tls.Tls>) => {
             expect(Buffer.compare(got, payload)).toBe(0)
           }))
 
+        it.scoped("completes a handshake and a transfer delivered one byte per read", () =>
+          Effect.gen(function*() {
+            // A pipe that holds one byte, written one byte at a time: every
+            // transport read returns exactly one byte.
+            const [a, b] = yield* Transport.makeMemoryPair({ capacity: 1 })
+            const bytewise = (t: Transport.Transport): Transport.Transport => ({
+              ...t,
+              write: (bytes) => Effect.forEach(bytes, (byte) => t.write(Uint8Array.of(byte)), { discard: true })
+            })
+            let reads = 0
+            const counted = (t: Transport.Transport): Transport.Transport => ({
+              ...t,
+              read: Effect.tap(t.read, (chunk) => {
+                reads++
+                expect(Option.getOrThrow(chunk).length).toBe(1)
+              })
+            })
+            const serverFiber = yield* Effect.fork(
+              Tls.upgrade(counted(bytewise(b)), { role: "server", cert: pki.server.chain, key: pki.server.key })
+            )
+            const client = yield* Tls.upgrade(counted(bytewise(a)), {
+              role: "client",
+              servername: "localhost",
+              ca: pki.root.cert
+            })
+            const server = yield* Fiber.join(serverFiber)
+            const payload = randomBytes(20_000, seededRandom(11))
+            yield* Effect.fork(client.write(payload))
+            expect(Buffer.compare(yield* collect(server, payload.length), payload)).toBe(0)
+            expect(reads).toBeGreaterThan(payload.length)
+            // A one-byte pipe has no slack: each side's close_notify goes out
+            // only as the other side reads it.
+            yield* Effect.fork(client.shutdown)
+            expect(yield* server.read).toEqual(Option.none())
+            yield* Effect.fork(server.shutdown)
+            expect(yield* client.read).toEqual(Option.none())
+          }))
+
         it.scoped("upgrades a TCP socket that first spoke plaintext (STARTTLS)", () =>
           Effect.gen(function*() {
             const listener = yield* Effect.acquireRelease(
