@@ -486,6 +486,56 @@ export const conformance = (name: string, tlsLayer: Layer.Layer<Tls.Tls>) => {
             expect(failureOf(yield* result)).toMatchObject({ _tag: "TlsCertificateError" })
           }))
 
+        it.scoped("a connection reset by the peer gives TlsTransportError Reset, and stays failed", () =>
+          Effect.gen(function*() {
+            const { NodeTransport } = yield* Effect.promise(() => import("@effect-tls/node"))
+            const accepted = yield* Deferred.make<net.Socket>()
+            const tcp = yield* Effect.acquireRelease(
+              Effect.async<net.Server>((resume) => {
+                const s = net.createServer({ pauseOnConnect: true }, (socket) => {
+                  Deferred.unsafeDone(accepted, Exit.succeed(socket))
+                })
+                s.listen(0, "127.0.0.1", () => resume(Effect.succeed(s)))
+              }),
+              (s) => Effect.sync(() => s.close())
+            )
+            const port = (tcp.address() as net.AddressInfo).port
+            const serverFiber = yield* Effect.fork(
+              Effect.flatMap(Deferred.await(accepted), (socket) =>
+                Tls.upgrade(NodeTransport.fromSocket(socket), {
+                  role: "server",
+                  cert: pki.server.chain,
+                  key: pki.server.key
+                }))
+            )
+            const client = yield* Tls.connect(clientOptions(port))
+            yield* Fiber.join(serverFiber)
+            const socket = yield* Deferred.await(accepted)
+            // The server stops reading; once its buffers hold unread data,
+            // destroying the socket makes the kernel answer with a reset.
+            yield* Effect.forkScoped(client.write(Buffer.alloc(512 * 1024, 1)).pipe(Effect.ignore))
+            while (socket.readableLength < socket.readableHighWaterMark) yield* Effect.sleep("5 millis")
+            socket.destroy()
+            const first = yield* Effect.flip(client.read)
+            expect(first).toMatchObject({ _tag: "TlsTransportError", reason: "Reset", code: "ECONNRESET" })
+            expect(yield* Effect.flip(client.write("after"))).toBe(first)
+          }))
+
+        it.scoped("a client that speaks HTTP to the server fails that handshake with a typed error", () =>
+          Effect.gen(function*() {
+            const { port, result } = yield* acceptOne(serverOptions())
+            const raw = yield* Effect.acquireRelease(
+              Effect.async<net.Socket>((resume) => {
+                const s = net.connect(port, "127.0.0.1", () => resume(Effect.succeed(s)))
+              }),
+              (s) => Effect.sync(() => s.destroy())
+            )
+            raw.on("data", () => {})
+            raw.write("GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            const failure = failureOf(yield* result) as { _tag: string; code?: string }
+            expect(failure).toMatchObject({ _tag: "TlsProtocolError", code: "ERR_SSL_HTTP_REQUEST" })
+          }))
+
         it.scoped("a handshake that outlives handshakeTimeout gives TlsTimeoutError", () =>
           Effect.gen(function*() {
             const silent = yield* rawServer
