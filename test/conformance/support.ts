@@ -2,6 +2,7 @@
 import type { TlsConnection } from "@effect-tls/core/TlsConnection"
 import { Effect, Option } from "effect"
 import * as net from "node:net"
+import { makeCondition } from "../src/condition.js"
 
 /** A deterministic PRNG (mulberry32), so a failing seed can be replayed. */
 export const seededRandom = (seed: number) => {
@@ -43,10 +44,7 @@ export const rawServer = Effect.gen(function*() {
   const sockets: Array<net.Socket> = []
   const received: Array<number> = []
   const closed: Array<boolean> = []
-  const wake = new Set<() => void>()
-  const notify = () => {
-    for (const w of [...wake]) w()
-  }
+  const { notify, until } = makeCondition()
   const server = yield* Effect.acquireRelease(
     Effect.async<net.Server>((resume) => {
       const s = net.createServer((socket) => {
@@ -72,18 +70,6 @@ export const rawServer = Effect.gen(function*() {
         s.close()
       })
   )
-  const until = (check: () => boolean) =>
-    Effect.async<void>((resume) => {
-      if (check()) return resume(Effect.void)
-      const w = () => {
-        if (check()) {
-          wake.delete(w)
-          resume(Effect.void)
-        }
-      }
-      wake.add(w)
-      return Effect.sync(() => wake.delete(w))
-    })
   return {
     port: (server.address() as net.AddressInfo).port,
     accepted: () => sockets.length,

@@ -2,6 +2,7 @@
 import { Effect, Scope } from "effect"
 import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process"
 import * as net from "node:net"
+import { makeCondition } from "../src/condition.js"
 
 export interface Peer {
   readonly process: ChildProcessWithoutNullStreams
@@ -29,10 +30,7 @@ export const spawnPeer = (command: string, args: ReadonlyArray<string>): Effect.
     )
     let out = ""
     let err = ""
-    const listeners = new Set<() => void>()
-    const notify = () => {
-      for (const l of [...listeners]) l()
-    }
+    const { notify, until } = makeCondition()
     child.stdout.on("data", (d: Buffer) => {
       out += d.toString()
       notify()
@@ -47,18 +45,6 @@ export const spawnPeer = (command: string, args: ReadonlyArray<string>): Effect.
       exitCode = code
       notify()
     })
-    const until = (check: () => boolean) =>
-      Effect.async<void>((resume) => {
-        if (check()) return resume(Effect.void)
-        const l = () => {
-          if (check()) {
-            listeners.delete(l)
-            resume(Effect.void)
-          }
-        }
-        listeners.add(l)
-        return Effect.sync(() => listeners.delete(l))
-      })
     return {
       process: child,
       stdout: () => out,
