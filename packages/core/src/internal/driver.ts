@@ -33,7 +33,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
-import type * as Schedule from "effect/Schedule"
+import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import * as Sink from "effect/Sink"
 import * as Stream from "effect/Stream"
@@ -59,6 +59,8 @@ type State =
   | { readonly _tag: "Broken"; readonly error: TlsError }
 
 const CLOSE_GRACE = Duration.seconds(5)
+
+const isWant = <E>(e: E): e is E & TlsWant => isTlsWant(e)
 
 class Driver {
   state: State = { _tag: "Handshaking" }
@@ -115,18 +117,34 @@ class Driver {
     )
   }
 
-  /** Run an engine operation to completion under the RetryPolicy. */
+  /**
+   * Run an engine operation to completion under the RetryPolicy. The first
+   * attempt runs bare; a schedule driver is made only once a Want occurs,
+   * so the common case (data ready, buffer free) costs no schedule at all.
+   */
   drive<A, E extends TlsWant | TlsError>(op: Effect.Effect<A, E>): Effect.Effect<A, E | TlsError> {
-    const attempt = Effect.suspend(() => {
+    return Effect.suspend(() => {
       const seen = this.fed
-      return Effect.tapError(op, (e): Effect.Effect<void, TlsError> => {
-        if (!isTlsWant(e)) return Effect.void
-        return e._tag === "TlsWantRead" ? this.fill(seen) : this.flush
-      })
+      return Effect.catchIf(op, isWant<E>, (want) =>
+        Effect.flatMap(Schedule.driver(this.policy), (driver) => this.retry(op, driver, want, seen)))
     })
-    // Only Want errors reach the schedule (`while`), so its input type holds.
-    const schedule = this.policy as Schedule.Schedule<unknown, E | TlsError>
-    return Effect.retry(attempt, { schedule, while: isTlsWant })
+  }
+
+  /** Do the I/O `want` asks for, then ask the policy whether to try again. */
+  private retry<A, E extends TlsWant | TlsError>(
+    op: Effect.Effect<A, E>,
+    driver: Schedule.ScheduleDriver<unknown, TlsWant>,
+    want: TlsWant,
+    seen: number
+  ): Effect.Effect<A, E | TlsError> {
+    const io = want._tag === "TlsWantRead" ? this.fill(seen) : this.flush
+    return io.pipe(
+      Effect.zipRight(Effect.catchAll(driver.next(want), () => Effect.fail(want as E))),
+      Effect.zipRight(Effect.suspend(() => {
+        const next = this.fed
+        return Effect.catchIf(op, isWant<E>, (again) => this.retry(op, driver, again, next))
+      }))
+    )
   }
 
   /** Fail at once if the state forbids `operation`; record TLS failures as sticky. */
