@@ -351,7 +351,10 @@ class NodeEngine implements TlsEngine {
     const servername = this.role === "client"
       ? (socket as unknown as { servername?: string | null }).servername
       : socket.servername
-    const cert = socket.getPeerCertificate(false)
+    // The certificate is captured now (the socket may be gone later) but
+    // decoded into fields only when someone looks at it.
+    const x509 = socket.getPeerX509Certificate()
+    let decoded: Option.Option<PeerCertificate> | undefined
     return {
       role: this.role,
       protocol: socket.getProtocol() ?? "unknown",
@@ -359,9 +362,9 @@ class NodeEngine implements TlsEngine {
       alpnProtocol: typeof socket.alpnProtocol === "string" ? Option.some(socket.alpnProtocol) : Option.none(),
       servername: typeof servername === "string" && servername.length > 0 ? Option.some(servername) : Option.none(),
       authorized: this.role === "client" ? socket.authorized : this.verifyClient && this.secure,
-      peerCertificate: cert !== undefined && cert !== null && "raw" in cert && cert.raw !== undefined
-        ? Option.some(toPeerCertificate(cert))
-        : Option.none(),
+      get peerCertificate() {
+        return decoded ??= x509 === undefined ? Option.none() : Option.some(toPeerCertificate(x509))
+      },
       sessionReused: socket.isSessionReused()
     }
   })
@@ -376,68 +379,92 @@ class NodeEngine implements TlsEngine {
   })
 }
 
-const fields = (record: object | undefined): Record<string, string> => {
+/** `"O=effect-tls\nCN=localhost"` as `{ O: "effect-tls", CN: "localhost" }`. */
+const fields = (name: string): Record<string, string> => {
   const out: Record<string, string> = {}
-  if (record === undefined || record === null) return out
-  for (const [k, v] of Object.entries(record)) {
-    out[k] = Array.isArray(v) ? v.join(", ") : String(v)
+  for (const line of name.split("\n")) {
+    const i = line.indexOf("=")
+    if (i <= 0) continue
+    const key = line.slice(0, i)
+    const value = line.slice(i + 1)
+    out[key] = out[key] === undefined ? value : `${out[key]}, ${value}`
   }
   return out
 }
 
-const toPeerCertificate = (cert: tls.PeerCertificate): PeerCertificate => ({
+const toPeerCertificate = (cert: X509Certificate): PeerCertificate => ({
   subject: fields(cert.subject),
   issuer: fields(cert.issuer),
-  subjectAltName: typeof cert.subjectaltname === "string" ? Option.some(cert.subjectaltname) : Option.none(),
+  subjectAltName: typeof cert.subjectAltName === "string" ? Option.some(cert.subjectAltName) : Option.none(),
   serialNumber: cert.serialNumber,
-  validFrom: new Date(cert.valid_from),
-  validTo: new Date(cert.valid_to),
+  validFrom: new Date(cert.validFrom),
+  validTo: new Date(cert.validTo),
   fingerprint256: cert.fingerprint256,
   raw: new Uint8Array(cert.raw.buffer, cert.raw.byteOffset, cert.raw.byteLength)
 })
 
+/** Certificates already parsed successfully (public data only), bounded. */
+const parsedCertificates = new Set<string>()
+
 const parseCertificate = (option: string, pem: string) => {
+  if (parsedCertificates.has(pem)) return
   try {
     new X509Certificate(pem)
   } catch (e) {
     throw new TlsConfigError({ option, reason: "not a valid X.509 certificate", cause: e })
   }
+  if (parsedCertificates.size >= 1024) parsedCertificates.clear()
+  parsedCertificates.add(pem)
 }
 
-const tryContext = (option: string, options: tls.SecureContextOptions) => {
-  try {
-    return tls.createSecureContext(options)
-  } catch (e) {
-    const text = e instanceof Error ? e.message : String(e)
-    // OpenSSL's messages name routines and reasons, never key material.
-    const reason = text.replace(/\s+/g, " ").slice(0, 200)
-    const which = option === "cert/key" ? (/key/i.test(text) ? "key" : "cert") : option
-    throw new TlsConfigError({ option: which, reason, cause: e })
+const describe = (e: unknown) => (e instanceof Error ? e.message : String(e)).replace(/\s+/g, " ").slice(0, 200)
+
+/** Which option made node:tls refuse the context: rebuild it part by part. */
+const diagnose = (base: tls.SecureContextOptions, options: ResolvedCommon, cause: unknown): TlsConfigError => {
+  const attempt = (o: tls.SecureContextOptions) => {
+    try {
+      tls.createSecureContext(o)
+      return undefined
+    } catch (e) {
+      return e
+    }
   }
+  const cipherError = attempt(base)
+  if (cipherError !== undefined) return new TlsConfigError({ option: "ciphers", reason: describe(cipherError), cause: cipherError })
+  if (options.ca !== undefined) {
+    const caError = attempt({ ...base, ca: [...options.ca] })
+    if (caError !== undefined) return new TlsConfigError({ option: "ca", reason: describe(caError), cause: caError })
+  }
+  // OpenSSL's messages name routines and reasons, never key material.
+  const text = describe(cause)
+  return new TlsConfigError({ option: /key/i.test(text) ? "key" : "cert", reason: text, cause })
 }
 
 /**
- * Build the node:tls secure context for `options`, checking each part on its
- * own so the error names the option at fault.
+ * Build the node:tls secure context for `options`. When node:tls refuses,
+ * the parts are tried one by one so that the error names the option at
+ * fault; certificates are parsed first because OpenSSL skips a CA it
+ * cannot parse without a word.
  * @internal
  */
 export const secureContext = (options: ResolvedCommon): Effect.Effect<tls.SecureContext, TlsConfigError> =>
   Effect.try({
     try: () => {
-      const base: tls.SecureContextOptions = { minVersion: options.minVersion, maxVersion: options.maxVersion }
-      if (options.ciphers !== undefined) base.ciphers = options.ciphers
-      tryContext("ciphers", base)
-      // OpenSSL skips a CA it cannot parse without a word: parse each one first.
       options.ca?.forEach((pem, i) => parseCertificate(options.ca!.length === 1 ? "ca" : `ca[${i}]`, pem))
       options.certChain?.forEach((pem, i) => parseCertificate(i === 0 ? "cert" : `cert[${i}]`, pem))
-      const withCa: tls.SecureContextOptions = options.ca === undefined ? base : { ...base, ca: [...options.ca] }
-      if (options.ca !== undefined) tryContext("ca", withCa)
-      if (options.certChain === undefined || options.key === undefined) return tryContext("ciphers", withCa)
-      return tryContext("cert/key", {
-        ...withCa,
-        cert: options.certChain.join("\n"),
-        key: Redacted.value(options.key)
-      })
+      const base: tls.SecureContextOptions = { minVersion: options.minVersion, maxVersion: options.maxVersion }
+      if (options.ciphers !== undefined) base.ciphers = options.ciphers
+      const full: tls.SecureContextOptions = { ...base }
+      if (options.ca !== undefined) full.ca = [...options.ca]
+      if (options.certChain !== undefined && options.key !== undefined) {
+        full.cert = options.certChain.join("\n")
+        full.key = Redacted.value(options.key)
+      }
+      try {
+        return tls.createSecureContext(full)
+      } catch (e) {
+        throw diagnose(base, options, e)
+      }
     },
     catch: (e) =>
       e instanceof TlsConfigError ? e : new TlsConfigError({ option: "options", reason: "rejected by node:tls", cause: e })
