@@ -483,7 +483,9 @@ export const conformance = (name: string, tlsLayer: Layer.Layer<Tls.Tls>) => {
               Effect.exit
             )
             expect(Exit.isFailure(exit)).toBe(true)
-            expect(failureOf(yield* result)).toMatchObject({ _tag: "TlsCertificateError" })
+            const failure = failureOf(yield* result) as { _tag: string; host: string }
+            expect(failure).toMatchObject({ _tag: "TlsCertificateError", code: "UNABLE_TO_GET_ISSUER_CERT_LOCALLY" })
+            expect(failure.host).toMatch(/^127\.0\.0\.1:\d+$/)
           }))
 
         it.scoped("a connection reset by the peer gives TlsTransportError Reset, and stays failed", () =>

@@ -114,5 +114,9 @@ export interface TlsEngine {
  * @category models
  */
 export interface TlsEngineFactory {
-  readonly make: Effect.Effect<TlsEngine>
+  /**
+   * A new engine for one connection. `remoteAddress` names the peer in
+   * errors (the server side has no host name to report).
+   */
+  readonly make: (peer: { readonly remoteAddress: string | undefined }) => Effect.Effect<TlsEngine>
 }

@@ -17,7 +17,7 @@ const handshakeOver = (
   transport: Transport,
   resolved: O.ResolvedClient | O.ResolvedServer
 ) =>
-  Effect.acquireRelease(factory.make, (engine) => engine.destroy).pipe(
+  Effect.acquireRelease(factory.make({ remoteAddress: transport.remoteAddress }), (engine) => engine.destroy).pipe(
     Effect.flatMap((engine) => TlsConnection.make(engine, transport, resolved))
   )
 

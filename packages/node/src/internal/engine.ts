@@ -42,6 +42,7 @@ import {
 } from "@effect-tls/core/TlsError"
 import type { ResolvedClient, ResolvedCommon, ResolvedServer } from "@effect-tls/core/TlsOptions"
 import { X509Certificate } from "node:crypto"
+import type { Socket } from "node:net"
 import { Duplex } from "node:stream"
 import * as tls from "node:tls"
 import { errorCode, fromTlsError } from "./errors.js"
@@ -473,34 +474,40 @@ export const secureContext = (options: ResolvedCommon): Effect.Effect<tls.Secure
 /** @internal */
 export const clientEngines = (options: ResolvedClient): Effect.Effect<TlsEngineFactory, TlsConfigError> =>
   Effect.map(secureContext(options), (context) => ({
-    make: Effect.sync(() =>
-      new NodeEngine("client", options.verifyHost, (bio) => {
-        const connectOptions: tls.ConnectionOptions = {
-          socket: bio,
-          secureContext: context,
-          rejectUnauthorized: options.verify,
-          checkServerIdentity: (_host, cert) => tls.checkServerIdentity(options.verifyHost, cert)
+    make: () =>
+      Effect.sync(() => {
+        const connect = (bio: Duplex) => {
+          const connectOptions: tls.ConnectionOptions = {
+            socket: bio,
+            secureContext: context,
+            rejectUnauthorized: options.verify,
+            // node:tls would check `servername` or fall back to "localhost";
+            // the decoded options know the name (or IP) to verify.
+            checkServerIdentity: (_host, cert) => tls.checkServerIdentity(options.verifyHost, cert)
+          }
+          if (options.sni !== undefined) connectOptions.servername = options.sni
+          if (options.alpnProtocols.length > 0) connectOptions.ALPNProtocols = [...options.alpnProtocols]
+          return tls.connect(connectOptions)
         }
-        if (options.sni !== undefined) connectOptions.servername = options.sni
-        if (options.alpnProtocols.length > 0) connectOptions.ALPNProtocols = [...options.alpnProtocols]
-        return tls.connect(connectOptions)
-      }, false)
-    )
+        return new NodeEngine("client", options.verifyHost, connect, false)
+      })
   }))
 
 /** @internal */
 export const serverEngines = (options: ResolvedServer): Effect.Effect<TlsEngineFactory, TlsConfigError> =>
   Effect.map(secureContext(options), (context) => ({
-    make: Effect.sync(() =>
-      new NodeEngine("server", "client", (bio) => {
-        const socketOptions: tls.TLSSocketOptions = {
-          isServer: true,
-          secureContext: context,
-          requestCert: options.requestCert,
-          rejectUnauthorized: options.requestCert
+    make: (peer) =>
+      Effect.sync(() => {
+        const accept = (bio: Duplex) => {
+          const socketOptions: tls.TLSSocketOptions = {
+            isServer: true,
+            secureContext: context,
+            requestCert: options.requestCert,
+            rejectUnauthorized: options.requestCert
+          }
+          if (options.alpnProtocols.length > 0) socketOptions.ALPNProtocols = [...options.alpnProtocols]
+          return new tls.TLSSocket(bio as unknown as Socket, socketOptions)
         }
-        if (options.alpnProtocols.length > 0) socketOptions.ALPNProtocols = [...options.alpnProtocols]
-        return new tls.TLSSocket(bio as unknown as import("node:net").Socket, socketOptions)
-      }, options.requestCert)
-    )
+        return new NodeEngine("server", peer.remoteAddress ?? "unknown peer", accept, options.requestCert)
+      })
   }))
