@@ -110,6 +110,25 @@ export const conformance = (name: string, tlsLayer: Layer.Layer<Tls.Tls>) => {
             expect(client.info.alpnProtocol).toEqual(Option.none())
           }))
 
+        it.scoped("uses the cipher suites it is given", () =>
+          Effect.gen(function*() {
+            const server = yield* serving(serverOptions(), echo)
+            const v13 = yield* Tls.connect(clientOptions(server.address.port, { ciphers: "TLS_CHACHA20_POLY1305_SHA256" }))
+            expect(v13.info.cipher).toBe("TLS_CHACHA20_POLY1305_SHA256")
+            const v12 = yield* Tls.connect(
+              clientOptions(server.address.port, { maxVersion: "TLSv1.2", ciphers: "ECDHE-ECDSA-CHACHA20-POLY1305" })
+            )
+            expect(v12.info.cipher).toBe("TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256")
+          }))
+
+        it.scoped("a client that wants TLS 1.3 from a TLS 1.2 server fails with a protocol_version alert", () =>
+          Effect.gen(function*() {
+            const { port, result } = yield* acceptOne(serverOptions({ maxVersion: "TLSv1.2" }))
+            const failure = yield* Effect.flip(Tls.connect(clientOptions(port, { minVersion: "TLSv1.3" })))
+            expect(failure).toMatchObject({ _tag: "TlsAlertError", alert: "protocol_version" })
+            expect(failureOf(yield* result)).toMatchObject({ _tag: "TlsAlertError", alert: "protocol_version" })
+          }))
+
         it.scoped("sends no SNI but verifies the IP address when connecting to 127.0.0.1", () =>
           Effect.gen(function*() {
             const { port, result } = yield* acceptOne(serverOptions())
