@@ -660,6 +660,30 @@ export const conformance = (name: string, tlsLayer: Layer.Layer<Tls.Tls>) => {
             yield* ended
           }))
 
+        it.scoped("interrupting clients at random points leaves no socket open on either side", () =>
+          Effect.gen(function*() {
+            const server = yield* serving(serverOptions(), echo)
+            const tcpSockets = () => process.getActiveResourcesInfo().filter((r) => r === "TCPSocketWrap").length
+            const baseline = tcpSockets()
+            const seed = Date.now() >>> 0
+            const random = seededRandom(seed)
+            const payload = randomBytes(200_000, random)
+            for (let i = 0; i < 40; i++) {
+              const fiber = yield* Effect.fork(
+                Effect.gen(function*() {
+                  const c = yield* Tls.connect(clientOptions(server.address.port))
+                  yield* Effect.fork(c.write(payload))
+                  yield* collect(c, payload.length)
+                }).pipe(Effect.scoped)
+              )
+              yield* Effect.sleep(Math.floor(random() * 12))
+              yield* Fiber.interrupt(fiber)
+            }
+            // Handles close asynchronously: wait (bounded) for the count to settle.
+            for (let i = 0; i < 200 && tcpSockets() > baseline; i++) yield* Effect.sleep("10 millis")
+            expect(tcpSockets(), `seed ${seed}`).toBe(baseline)
+          }))
+
         it.scoped("serve survives clients that fail their handshake", () =>
           Effect.gen(function*() {
             const server = yield* serving(serverOptions(), echo)
