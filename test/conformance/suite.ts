@@ -664,6 +664,8 @@ export const conformance = (name: string, tlsLayer: Layer.Layer<Tls.Tls>) => {
           Effect.gen(function*() {
             const server = yield* serving(serverOptions(), echo)
             const tcpSockets = () => process.getActiveResourcesInfo().filter((r) => r === "TCPSocketWrap").length
+            // Sockets of earlier tests may still be closing: let them finish.
+            for (let i = 0; i < 200 && tcpSockets() > 0; i++) yield* Effect.sleep("10 millis")
             const baseline = tcpSockets()
             const seed = Date.now() >>> 0
             const random = seededRandom(seed)
@@ -681,7 +683,7 @@ export const conformance = (name: string, tlsLayer: Layer.Layer<Tls.Tls>) => {
             }
             // Handles close asynchronously: wait (bounded) for the count to settle.
             for (let i = 0; i < 200 && tcpSockets() > baseline; i++) yield* Effect.sleep("10 millis")
-            expect(tcpSockets(), `seed ${seed}`).toBe(baseline)
+            expect(tcpSockets(), `seed ${seed}`).toBeLessThanOrEqual(baseline)
           }))
 
         it.scoped("serve survives clients that fail their handshake", () =>
