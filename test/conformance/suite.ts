@@ -10,7 +10,7 @@ import * as Tls from "@effect-tls/core/Tls"
 import type { TlsConnection } from "@effect-tls/core/TlsConnection"
 import * as TlsOptions from "@effect-tls/core/TlsOptions"
 import * as Transport from "@effect-tls/core/Transport"
-import { Cause, Chunk, Deferred, Effect, Exit, Fiber, Layer, Option, Stream } from "effect"
+import { Cause, Chunk, Deferred, Effect, Exit, Fiber, Layer, Option, Schedule, Stream } from "effect"
 import * as net from "node:net"
 import { afterAll } from "vitest"
 import { generatePki } from "../src/pki.js"
@@ -699,6 +699,30 @@ export const conformance = (name: string, tlsLayer: Layer.Layer<Tls.Tls>) => {
             const good = yield* Tls.connect(clientOptions(server.address.port))
             yield* good.write("still serving")
             expect((yield* collect(good, 13)).toString()).toBe("still serving")
+          }))
+
+        it.scoped("Tls.serve lives as long as its Effect runs, and interrupting it ends every handler", () =>
+          Effect.gen(function*() {
+            const port = yield* refusedPort
+            const handlerEnded = yield* Deferred.make<void>()
+            const serving = yield* Effect.fork(
+              Tls.serve(serverOptions({ port }), (c) =>
+                Stream.run(c.stream, c.sink).pipe(Effect.onInterrupt(() => Deferred.succeed(handlerEnded, void 0))))
+            )
+            // Until the server is listening, connecting is refused.
+            const client = yield* Effect.retry(Tls.connect(clientOptions(port)), {
+              while: (e) => e._tag === "TlsTransportError",
+              schedule: Schedule.intersect(Schedule.spaced("10 millis"), Schedule.recurs(500))
+            })
+            yield* client.write("alive?")
+            expect((yield* collect(client, 6)).toString()).toBe("alive?")
+            yield* Fiber.interrupt(serving)
+            yield* Deferred.await(handlerEnded)
+            // The handler's scope closed the connection with close_notify...
+            expect(yield* client.read).toEqual(Option.none())
+            // ...and the port no longer accepts connections.
+            const after = yield* Effect.flip(Tls.connect(clientOptions(port)).pipe(Effect.scoped))
+            expect(after).toMatchObject({ _tag: "TlsTransportError", reason: "ConnectRefused" })
           }))
 
         it.scoped("serves concurrent clients", () =>
