@@ -15,6 +15,7 @@
  * @since 0.1.0
  */
 import * as Duration from "effect/Duration"
+import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import type { TlsWant } from "./TlsError.js"
 
@@ -42,15 +43,35 @@ export const recurs = (n: number): RetryPolicy => Schedule.recurs(n)
  */
 export const defaultPolicy: RetryPolicy = Schedule.recurs(65_536)
 
+const timeBounds = new WeakMap<object, Duration.Duration>()
+
 /**
  * Retries for as long as `duration` has not elapsed since the first Want of
  * the operation (measured on the Effect Clock, so TestClock controls it).
+ * When it gives up, the caller gets `TlsTimeoutError` (with the operation's
+ * phase and this bound) rather than the last Want error. The policy is
+ * checked when a Want occurs, so it bounds a peer that trickles data; a
+ * peer that sends nothing at all is bounded by `handshakeTimeout`.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const within = (duration: Duration.DurationInput): RetryPolicy =>
-  Schedule.upTo(Schedule.forever, Duration.decode(duration))
+export const within = (duration: Duration.DurationInput): RetryPolicy => {
+  const bound = Duration.decode(duration)
+  const policy = Schedule.upTo(Schedule.forever, bound)
+  timeBounds.set(policy, bound)
+  return policy
+}
+
+/**
+ * The time bound of a policy made by `within` (a policy composed from it
+ * with other schedules is not marked).
+ *
+ * @since 0.1.0
+ * @category getters
+ */
+export const timeBound = (policy: RetryPolicy): Option.Option<Duration.Duration> =>
+  Option.fromNullable(timeBounds.get(policy))
 
 /**
  * Exponential backoff between retries, for transports that report no

@@ -3,7 +3,7 @@
  * they ask for, the RetryPolicy bounds the retries, failures are sticky.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Cause, Effect, Exit, Fiber, Option, Scope } from "effect"
+import { Cause, Effect, Exit, Fiber, Option, Scope, TestClock } from "effect"
 import * as RetryPolicy from "../src/RetryPolicy.js"
 import * as TlsConnection from "../src/TlsConnection.js"
 import type { TlsEngine } from "../src/TlsEngine.js"
@@ -119,6 +119,34 @@ describe("TlsConnection.make (driver)", () => {
         Option.some(new TlsWantRead({ operation: "handshake" }))
       )
       expect(counter.reads).toBe(3)
+    }))
+
+  it.scoped("a time-bounded policy gives TlsTimeoutError once its time has passed between Wants", () =>
+    Effect.gen(function*() {
+      const { engine } = scripted(3)
+      const { transport, peer } = yield* pipeOf(1)
+      const fiber = yield* Effect.fork(
+        TlsConnection.make(engine, transport, yield* options(RetryPolicy.within("1 second"))).pipe(Effect.scoped)
+      )
+      yield* peer.write(bytes("1")) // first Want answered at t = 0
+      yield* TestClock.adjust("2 seconds")
+      yield* peer.write(bytes("2")) // second Want at t = 2 s: over the bound
+      const failure = yield* Effect.flip(Fiber.join(fiber))
+      expect(failure).toMatchObject({ _tag: "TlsTimeoutError", phase: "handshake", millis: 1000 })
+    }))
+
+  it.scoped("a time-bounded policy lets a handshake finish within its time", () =>
+    Effect.gen(function*() {
+      const { engine } = scripted(3)
+      const { transport, peer } = yield* pipeOf(1)
+      const fiber = yield* Effect.fork(
+        TlsConnection.make(engine, transport, yield* options(RetryPolicy.within("1 second"))).pipe(Effect.scoped)
+      )
+      for (const flight of ["1", "2", "3"]) {
+        yield* peer.write(bytes(flight))
+        yield* TestClock.adjust("300 millis")
+      }
+      expect(Exit.isSuccess(yield* Fiber.await(fiber))).toBe(true)
     }))
 
   it.scoped("flushes what the engine wrote and reads what the peer sent", () =>

@@ -37,7 +37,7 @@ import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import * as Sink from "effect/Sink"
 import * as Stream from "effect/Stream"
-import type { RetryPolicy } from "../RetryPolicy.js"
+import * as RetryPolicy from "../RetryPolicy.js"
 import type { TlsConnection, TlsConnectionError } from "../TlsConnection.js"
 import type { ConnectionInfo, TlsEngine } from "../TlsEngine.js"
 import {
@@ -73,7 +73,7 @@ class Driver {
   constructor(
     readonly engine: TlsEngine,
     readonly transport: Transport,
-    readonly policy: RetryPolicy
+    readonly policy: RetryPolicy.RetryPolicy
   ) {}
 
   /** Write every pending byte of the outgoing BIO to the transport, in order. */
@@ -139,12 +139,23 @@ class Driver {
   ): Effect.Effect<A, E | TlsError> {
     const io = want._tag === "TlsWantRead" ? this.fill(seen) : this.flush
     return io.pipe(
-      Effect.zipRight(Effect.catchAll(driver.next(want), () => Effect.fail(want as E))),
+      Effect.zipRight(Effect.catchAll(driver.next(want), () => Effect.fail(this.exhausted(want) as E | TlsError))),
       Effect.zipRight(Effect.suspend(() => {
         const next = this.fed
         return Effect.catchIf(op, isWant<E>, (again) => this.retry(op, driver, again, next))
       }))
     )
+  }
+
+  /**
+   * What the caller gets when the policy gives up: the last Want, or
+   * TlsTimeoutError when the policy is time-bounded (`RetryPolicy.within`).
+   */
+  private exhausted(want: TlsWant): TlsWant | TlsTimeoutError {
+    const bound = RetryPolicy.timeBound(this.policy)
+    if (Option.isNone(bound)) return want
+    const phase = want.operation === "handshake" ? "handshake" : want.operation === "read" ? "read" : "write"
+    return new TlsTimeoutError({ phase, millis: Duration.toMillis(bound.value) })
   }
 
   /** Fail at once if the state forbids `operation`; record TLS failures as sticky. */
