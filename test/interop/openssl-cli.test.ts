@@ -3,6 +3,7 @@
  * s_client) against NodeTls.layer, both roles.
  */
 import { describe, expect, layer } from "@effect/vitest"
+import * as SniResolver from "@effect-tls/core/SniResolver"
 import * as Tls from "@effect-tls/core/Tls"
 import type { TlsConnection } from "@effect-tls/core/TlsConnection"
 import * as NodeTls from "@effect-tls/node/NodeTls"
@@ -190,6 +191,73 @@ describe("interop with the openssl CLI", () => {
           const code = yield* client.exited
           expect(code).not.toBe(0)
           expect(client.stderr()).toMatch(/no application protocol/)
+        }))
+    })
+
+    describe("virtual hosting: openssl s_client and gnutls-cli, our server with SniResolver", () => {
+      const virtualHosts = SniResolver.layerRecord(
+        {
+          "exact.test": { cert: pki.exact.chain, key: pki.exact.key },
+          "*.wild.test": { cert: pki.wildcard.chain, key: pki.wildcard.key }
+        },
+        { strict: true, fallback: { cert: pki.server.chain, key: pki.server.key } }
+      )
+      const vhostServer = Effect.gen(function*() {
+        const server = yield* Tls.listen({
+          host: "127.0.0.1",
+          port: 0,
+          cert: pki.server.chain,
+          key: pki.server.key,
+          alpnProtocols: ["h2", "http/1.1"]
+        }).pipe(Effect.provide(virtualHosts))
+        yield* Effect.forkScoped(server.serve(echo))
+        return server.address.port
+      })
+      const sClient = (port: number, servername: string, extra: ReadonlyArray<string> = []) =>
+        spawnPeer("openssl", [
+          "s_client", "-connect", `127.0.0.1:${port}`, "-servername", servername, "-CAfile", pki.root.certFile,
+          "-verify_hostname", servername, ...extra
+        ])
+
+      for (const [servername, cn] of [["exact.test", "exact.test"], ["api.wild.test", "\\*\\.wild\\.test"]] as const) {
+        it.scoped(`s_client -servername ${servername} -alpn h2,http/1.1 sees that name's certificate and h2`, () =>
+          Effect.gen(function*() {
+            const port = yield* vhostServer
+            const client = yield* sClient(port, servername, ["-alpn", "h2,http/1.1", "-ign_eof"])
+            yield* client.printed("Verify return code")
+            yield* client.write("ping\n")
+            yield* client.printed("ping")
+            const out = client.stdout()
+            expect(out).toMatch(new RegExp(`subject=O ?= ?effect-tls, CN ?= ?${cn}`))
+            expect(out).toContain("ALPN protocol: h2")
+            expect(out).toContain("Verify return code: 0 (ok)")
+          }))
+      }
+
+      it.scoped("s_client with an unknown name gets the unrecognized_name alert (strict)", () =>
+        Effect.gen(function*() {
+          const port = yield* vhostServer
+          const client = yield* sClient(port, "nobody.test")
+          const code = yield* client.exited
+          expect(code).not.toBe(0)
+          expect(client.stderr()).toMatch(/unrecognized name/)
+        }))
+
+      it.scoped("gnutls-cli --sni-hostname exact.test --alpn http/1.1 sees that name's certificate and protocol", () =>
+        Effect.gen(function*() {
+          const port = yield* vhostServer
+          const client = yield* spawnPeer("gnutls-cli", [
+            "-p", String(port), "--x509cafile", pki.root.certFile, "--sni-hostname", "exact.test",
+            "--verify-hostname", "exact.test", "--alpn", "http/1.1", "127.0.0.1"
+          ])
+          yield* client.printed("Handshake was completed")
+          yield* client.write("gnutls ping\n")
+          yield* client.printed("gnutls ping")
+          const out = client.stdout()
+          expect(out).toMatch(/Certificate\[0\] info:\n - subject `CN=exact\.test,O=effect-tls'/)
+          expect(out).toMatch(/Application protocol: http\/1\.1/)
+          expect(out).toContain("Status: The certificate is trusted")
+          expect(out).toMatch(/\(TLS1\.3-X\.509\)/)
         }))
     })
   })

@@ -2,7 +2,8 @@
  * A throwaway PKI made with the `openssl` CLI at test time, so nothing
  * expires: root CA -> intermediate CA -> server leaf (localhost,
  * 127.0.0.1) and client leaf; an unrelated root with its own leaf; a
- * self-signed leaf; an expired leaf.
+ * self-signed leaf; an expired leaf; virtual-host leaves (exact.test,
+ * *.wild.test).
  */
 import { execFileSync } from "node:child_process"
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
@@ -35,6 +36,9 @@ export interface Pki {
   readonly expired: KeyPair
   /** Signed by the intermediate, for example.com only. */
   readonly wrongHost: KeyPair
+  /** Virtual hosts, signed by the intermediate: `exact.test`, and `*.wild.test`. */
+  readonly exact: KeyPair
+  readonly wildcard: KeyPair
   readonly cleanup: () => void
 }
 
@@ -151,6 +155,8 @@ export const generatePki = (): Pki => {
   signed(dir, "server", "/O=effect-tls/CN=localhost", "intermediate", SERVER_EXT)
   signed(dir, "client", "/O=effect-tls/CN=test client", "intermediate", CLIENT_EXT)
   signed(dir, "wronghost", "/CN=example.com", "intermediate", SERVER_EXT.replace("DNS:localhost,IP:127.0.0.1", "DNS:example.com"))
+  signed(dir, "exact", "/O=effect-tls/CN=exact.test", "intermediate", SERVER_EXT.replace("DNS:localhost,IP:127.0.0.1", "DNS:exact.test"))
+  signed(dir, "wildcard", "/O=effect-tls/CN=*.wild.test", "intermediate", SERVER_EXT.replace("DNS:localhost,IP:127.0.0.1", "DNS:*.wild.test"))
   selfSignedCa(dir, "otherroot", "Unrelated Root")
   signed(dir, "otherserver", "/CN=localhost", "otherroot", SERVER_EXT)
   genKey(dir, "selfsigned")
@@ -185,6 +191,8 @@ export const generatePki = (): Pki => {
     selfSigned: pair("selfsigned", false),
     expired: pair("expired", true),
     wrongHost: pair("wronghost", true),
+    exact: pair("exact", true),
+    wildcard: pair("wildcard", true),
     cleanup: () => rmSync(dir, { recursive: true, force: true })
   }
 }

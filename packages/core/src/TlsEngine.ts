@@ -116,7 +116,21 @@ export interface TlsEngine {
 export interface TlsEngineFactory {
   /**
    * A new engine for one connection. `remoteAddress` names the peer in
-   * errors (the server side has no host name to report).
+   * errors (the server side has no host name to report). `alpnProtocols`,
+   * when given, replaces the options' list for this engine: a server whose
+   * protocol was already chosen from the ClientHello passes just that one
+   * (or none, to negotiate no ALPN).
    */
-  readonly make: (peer: { readonly remoteAddress: string | undefined }) => Effect.Effect<TlsEngine>
+  readonly make: (peer: EngineParameters) => Effect.Effect<TlsEngine>
+}
+
+/**
+ * Per-connection parameters of `TlsEngineFactory.make`.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface EngineParameters {
+  readonly remoteAddress: string | undefined
+  readonly alpnProtocols?: ReadonlyArray<string> | undefined
 }

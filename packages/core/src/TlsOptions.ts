@@ -112,6 +112,29 @@ export interface ServerOptions extends CommonOptions {
 }
 
 /**
+ * A certificate context a server can pick per connection (see
+ * `SniResolver`): the same shape as the server options' certificate
+ * fields. Fields left out are taken from the server's own options.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface ServerContext {
+  /** The certificate for this name, followed by its intermediates (PEM). */
+  readonly cert: Pem | ReadonlyArray<Pem>
+  /** The private key of `cert`. */
+  readonly key: PrivateKey
+  /** CA for client certificates (with `requestCert`). */
+  readonly ca?: Pem | ReadonlyArray<Pem> | undefined
+  readonly requestCert?: boolean | undefined
+  readonly ciphers?: string | undefined
+  readonly minVersion?: TlsVersion | undefined
+  readonly maxVersion?: TlsVersion | undefined
+  /** ALPN protocols this name speaks, in preference order (without an `AlpnSelector`). */
+  readonly alpnProtocols?: ReadonlyArray<string> | undefined
+}
+
+/**
  * Server options for `Tls.upgrade`.
  *
  * @since 0.1.0
@@ -203,6 +226,30 @@ export const decodeClient: (options: ClientOptions) => Effect.Effect<ResolvedCli
  */
 export const decodeServer: (options: ServerOptions) => Effect.Effect<ResolvedServerListen, TlsConfigError> =
   internal.decodeServer
+
+/**
+ * Check a `ServerContext` on its own: PEM shapes, key/cert pairing,
+ * versions, ALPN names. `label` prefixes the option named in errors
+ * (`sni["a.example.com"]`).
+ *
+ * @since 0.2.0
+ * @category decoding
+ */
+export const validateContext: (context: ServerContext, label: string) => Effect.Effect<void, TlsConfigError> =
+  internal.validateContext
+
+/**
+ * The server options for one connection that uses `context`: its fields,
+ * and the server's own for those it leaves out.
+ *
+ * @since 0.2.0
+ * @category decoding
+ */
+export const decodeContext: (
+  server: ResolvedServer,
+  context: ServerContext,
+  label: string
+) => Effect.Effect<ResolvedServer, TlsConfigError> = internal.decodeContext
 
 /**
  * @since 0.1.0

@@ -3,9 +3,24 @@
  */
 
 /**
+ * @since 0.2.0
+ */
+export * as AlpnSelector from "./AlpnSelector.js"
+
+/**
+ * @since 0.2.0
+ */
+export * as ClientHello from "./ClientHello.js"
+
+/**
  * @since 0.1.0
  */
 export * as RetryPolicy from "./RetryPolicy.js"
+
+/**
+ * @since 0.2.0
+ */
+export * as SniResolver from "./SniResolver.js"
 
 /**
  * @since 0.1.0

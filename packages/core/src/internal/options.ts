@@ -237,3 +237,55 @@ export const decodeUpgrade = (options: O.UpgradeOptions) =>
     }
     return fail("role", `expected "client" or "server"`)
   })
+
+const relabel = (label: string) => (e: TlsConfigError) =>
+  new TlsConfigError({ option: `${label}.${e.option}`, reason: e.reason, cause: e.cause })
+
+const contextOptions = (context: O.ServerContext, server: O.ResolvedServer | undefined): O.UpgradeServerOptions => {
+  if (typeof context !== "object" || context === null) return fail("options", "expected an object with cert and key")
+  if (context.cert === undefined) fail("cert", "a server context needs a certificate and its key")
+  if (context.requestCert !== undefined && typeof context.requestCert !== "boolean") {
+    fail("requestCert", "expected a boolean")
+  }
+  return {
+    role: "server",
+    cert: context.cert,
+    key: context.key,
+    ca: context.ca ?? server?.ca,
+    requestCert: context.requestCert ?? server?.requestCert,
+    ciphers: context.ciphers ?? server?.ciphers,
+    minVersion: context.minVersion ?? server?.minVersion,
+    maxVersion: context.maxVersion ?? server?.maxVersion,
+    alpnProtocols: context.alpnProtocols ?? server?.alpnProtocols,
+    handshakeTimeout: server?.handshakeTimeout,
+    retryPolicy: server?.retryPolicy
+  }
+}
+
+/** @internal */
+export const validateContext = (context: O.ServerContext, label: string): Effect.Effect<void, TlsConfigError> =>
+  Effect.asVoid(
+    Effect.flatMap(run(() => contextOptions(context, undefined)), decodeUpgrade).pipe(
+      Effect.mapError(relabel(label))
+    )
+  )
+
+/** @internal */
+export const decodeContext = (
+  server: O.ResolvedServer,
+  context: O.ServerContext,
+  label: string
+): Effect.Effect<O.ResolvedServer, TlsConfigError> =>
+  Effect.flatMap(run(() => contextOptions(context, server)), decodeUpgrade).pipe(
+    Effect.map((resolved) => resolved as O.ResolvedServer),
+    Effect.mapError(relabel(label))
+  )
+
+/** @internal */
+export const validateAlpn = (protocols: ReadonlyArray<string>, onMismatch: unknown): Effect.Effect<void, TlsConfigError> =>
+  run(() => {
+    if (alpn(protocols).length === 0) fail("alpnProtocols", "expected at least one protocol name")
+    if (onMismatch !== undefined && onMismatch !== "alert" && onMismatch !== "continue") {
+      fail("onMismatch", `expected "alert" or "continue"`)
+    }
+  })

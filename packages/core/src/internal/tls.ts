@@ -11,11 +11,12 @@ import { TlsTimeoutError } from "../TlsError.js"
 import type * as O from "../TlsOptions.js"
 import type { Transport } from "../Transport.js"
 import * as options from "./options.js"
+import * as serverHandshake from "./serverHandshake.js"
 
 const handshakeOver = (
   factory: TlsEngineFactory,
   transport: Transport,
-  resolved: O.ResolvedClient | O.ResolvedServer
+  resolved: O.ResolvedClient
 ) =>
   Effect.acquireRelease(factory.make({ remoteAddress: transport.remoteAddress }), (engine) => engine.destroy).pipe(
     Effect.flatMap((engine) => TlsConnection.make(engine, transport, resolved))
@@ -37,14 +38,13 @@ const releasingOnFailure = <A, E>(effect: Effect.Effect<A, E, Scope.Scope>): Eff
 const owned = (transport: Transport): Effect.Effect<Transport, never, Scope.Scope> =>
   Effect.acquireRelease(Effect.succeed(transport), (t) => t.close)
 
-const makeServer = (
-  listener: Listener,
-  factory: TlsEngineFactory,
-  resolved: O.ResolvedServer
-): TlsServer => {
+type ServerHandshake = (
+  transport: Transport
+) => Effect.Effect<TlsConnection.TlsConnection, TlsConnection.TlsConnectionError, Scope.Scope>
+
+const makeServer = (listener: Listener, handshake: ServerHandshake): TlsServer => {
   // Accepted transports are owned by a scope before anything interruptible
   // runs, so an interruption at any point releases them.
-  const handshake = (transport: Transport) => handshakeOver(factory, transport, resolved)
   return {
     address: listener.address,
     accept: Effect.uninterruptibleMask((restore) =>
@@ -89,9 +89,9 @@ export const make = (runtime: TlsRuntime): TlsService => {
   const listen = (input: O.ServerOptions) =>
     Effect.gen(function*() {
       const resolved = yield* options.decodeServer(input)
-      const factory = yield* runtime.serverEngines(resolved)
+      const handshake = yield* serverHandshake.make(runtime, resolved)
       const listener = yield* runtime.listen(resolved.host, resolved.port, resolved.backlog)
-      return makeServer(listener, factory, resolved)
+      return makeServer(listener, handshake)
     })
   return {
     connect: (input) =>
@@ -110,11 +110,14 @@ export const make = (runtime: TlsRuntime): TlsService => {
     upgrade: (transport, input) =>
       Effect.gen(function*() {
         const resolved = yield* options.decodeUpgrade(input)
-        const factory = resolved.role === "client"
-          ? yield* runtime.clientEngines(resolved)
-          : yield* runtime.serverEngines(resolved)
+        if (resolved.role === "client") {
+          const factory = yield* runtime.clientEngines(resolved)
+          const t = yield* owned(transport)
+          return yield* handshakeOver(factory, t, resolved)
+        }
+        const handshake = yield* serverHandshake.make(runtime, resolved)
         const t = yield* owned(transport)
-        return yield* handshakeOver(factory, t, resolved)
+        return yield* handshake(t)
       }),
     listen,
     serve: (input, handler) =>

@@ -505,7 +505,8 @@ export const serverEngines = (options: ResolvedServer): Effect.Effect<TlsEngineF
             requestCert: options.requestCert,
             rejectUnauthorized: options.requestCert
           }
-          if (options.alpnProtocols.length > 0) socketOptions.ALPNProtocols = [...options.alpnProtocols]
+          const alpn = peer.alpnProtocols ?? options.alpnProtocols
+          if (alpn.length > 0) socketOptions.ALPNProtocols = [...alpn]
           return new tls.TLSSocket(bio as unknown as Socket, socketOptions)
         }
         return new NodeEngine("server", peer.remoteAddress ?? "unknown peer", accept, options.requestCert)

@@ -1,0 +1,254 @@
+/**
+ * The server side of a handshake, up to the engine.
+ *
+ * Theory of operation: a server does not build its engine when a client
+ * connects. It first reads the client's first flight (`ClientHello.read`)
+ * and decides, with Effects that may be asynchronous:
+ *
+ *   1. the certificate context: `SniResolver` (when provided) maps the SNI
+ *      name to a context, or `None` for the server's own options; each
+ *      context's engine factory is built once and cached by identity;
+ *   2. the application protocol: `AlpnSelector` (when provided), else the
+ *      context's `alpnProtocols` in preference order.
+ *
+ * Only then is the engine made (with that factory, and the one chosen ALPN
+ * protocol or none) and fed the bytes already read, unchanged; the driver
+ * runs the rest of the handshake. This is the same on every runtime: no
+ * TLS library callback is involved.
+ *
+ * A failure before the engine exists is answered with a plaintext alert
+ * record when it is an alert we send (`unrecognized_name`,
+ * `no_application_protocol`, `internal_error`, `decode_error`, ...), and
+ * the transport is released at once. A resolver or selector that fails or
+ * dies costs only that handshake (`internal_error`) and is logged with the
+ * server name. Everything, reading included, runs within
+ * `handshakeTimeout`.
+ *
+ * @internal
+ */
+import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import type * as Scope from "effect/Scope"
+import { AlpnSelector } from "../AlpnSelector.js"
+import * as ClientHello from "../ClientHello.js"
+import { SniResolver } from "../SniResolver.js"
+import type { TlsRuntime } from "../Tls.js"
+import * as TlsConnection from "../TlsConnection.js"
+import type { TlsEngineFactory } from "../TlsEngine.js"
+import { TlsAlertError, TlsConfigError, type TlsError, TlsTimeoutError } from "../TlsError.js"
+import type { ResolvedServer, ServerContext } from "../TlsOptions.js"
+import type { Transport } from "../Transport.js"
+import { noOverlap } from "./alpnSelector.js"
+import * as options from "./options.js"
+
+/** A server's options with the engine factory built from them. */
+interface Prepared {
+  readonly options: ResolvedServer
+  readonly factory: TlsEngineFactory
+}
+
+/** What was decided from the ClientHello. */
+interface Decision {
+  readonly prepared: Prepared
+  /** The ALPN list the engine gets: the chosen protocol, or none. */
+  readonly alpnProtocols: ReadonlyArray<string>
+  readonly bytes: Uint8Array
+}
+
+/** How long a pre-engine alert may take to leave. */
+const ALERT_GRACE = Duration.seconds(1)
+
+/** Native contexts kept for resolvers that return a fresh object per handshake. */
+const CONTENT_CACHE_SIZE = 256
+
+/** What makes two decoded contexts the same native context (kept in memory only, never logged). */
+const contentKey = (o: ResolvedServer) =>
+  JSON.stringify([
+    o.certChain,
+    o.key === undefined ? null : Redacted.value(o.key),
+    o.ca ?? null,
+    o.requestCert,
+    o.ciphers ?? null,
+    o.minVersion,
+    o.maxVersion,
+    o.alpnProtocols
+  ])
+
+const normalize = (name: string) => (name.endsWith(".") ? name.slice(0, -1) : name).toLowerCase()
+
+const LABEL = /^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$/
+
+/**
+ * RFC 6066: a server name is a DNS host name. Anything else (a NUL, a
+ * slash, an empty label) is refused before any resolver sees it, so a
+ * resolver can use the name as a key or a file name.
+ */
+const isHostname = (name: string) => name.length <= 253 && name.split(".").every((label) => LABEL.test(label))
+
+const isSentAlert = (u: unknown): u is TlsAlertError => u instanceof TlsAlertError && u.direction === "sent"
+
+/** Send a plaintext fatal alert and end the write side; best effort, bounded. */
+const sendAlert = (transport: Transport, alert: string) =>
+  transport.write(ClientHello.alertRecord(alert)).pipe(
+    Effect.zipRight(transport.end),
+    Effect.timeout(ALERT_GRACE),
+    Effect.ignore
+  )
+
+/**
+ * Build the handshake of a server with `serverOptions`. Reads `SniResolver`
+ * and `AlpnSelector` from the context, if provided, and builds every
+ * context the resolver knows in advance (a bad one fails here).
+ * @internal
+ */
+export const make = (
+  runtime: TlsRuntime,
+  serverOptions: ResolvedServer
+): Effect.Effect<
+  (transport: Transport) => Effect.Effect<TlsConnection.TlsConnection, TlsConnection.TlsConnectionError, Scope.Scope>,
+  TlsConfigError
+> =>
+  Effect.gen(function*() {
+    const own: Prepared = { options: serverOptions, factory: yield* runtime.serverEngines(serverOptions) }
+    const resolver = yield* Effect.serviceOption(SniResolver)
+    const selector = yield* Effect.serviceOption(AlpnSelector)
+    // Building a native context is costly (it parses keys and
+    // certificates), so each is built once: by the identity of the context
+    // object, and by content for resolvers that return fresh objects.
+    const byIdentity = new WeakMap<ServerContext, Prepared>()
+    const byContent = new Map<string, Prepared>()
+
+    const prepare = (context: ServerContext, label: string): Effect.Effect<Prepared, TlsConfigError> =>
+      Effect.suspend(() => {
+        const hit = byIdentity.get(context)
+        if (hit !== undefined) return Effect.succeed(hit)
+        return options.decodeContext(serverOptions, context, label).pipe(
+          Effect.flatMap((resolved) => {
+            const key = contentKey(resolved)
+            const known = byContent.get(key)
+            if (known !== undefined) return Effect.succeed(known)
+            const engines = runtime.serverEngines(resolved).pipe(
+              Effect.mapError((e) => new TlsConfigError({ option: `${label}.${e.option}`, reason: e.reason, cause: e.cause }))
+            )
+            return Effect.map(engines, (factory): Prepared => {
+              const prepared = { options: resolved, factory }
+              if (byContent.size >= CONTENT_CACHE_SIZE) byContent.delete(byContent.keys().next().value!)
+              byContent.set(key, prepared)
+              return prepared
+            })
+          }),
+          Effect.tap((prepared) => Effect.sync(() => byIdentity.set(context, prepared)))
+        )
+      })
+
+    if (Option.isSome(resolver)) {
+      yield* Effect.forEach(resolver.value.contexts, ([name, context]) => prepare(context, name), { discard: true })
+    }
+
+    /**
+     * Run a user-supplied service. An alert it fails with on purpose is
+     * sent as is; any other failure or defect is logged and becomes
+     * `internal_error`.
+     */
+    const consult = <A>(
+      what: string,
+      effect: Effect.Effect<A, TlsError>,
+      servername: Option.Option<string>,
+      peer: string | undefined
+    ): Effect.Effect<A, TlsError> =>
+      Effect.catchAllCause(effect, (cause) => {
+        if (Cause.isInterruptedOnly(cause)) return Effect.failCause(cause)
+        const failure = Cause.failureOption(cause)
+        if (Option.isSome(failure) && isSentAlert(failure.value)) return Effect.fail(failure.value)
+        return Effect.logWarning(`${what} failed; the handshake is aborted with internal_error`, cause).pipe(
+          Effect.annotateLogs({ servername: Option.getOrElse(servername, () => "(none)"), peer: peer ?? "unknown" }),
+          Effect.zipRight(Effect.fail(new TlsAlertError({ alert: "internal_error", direction: "sent", cause: Cause.squash(cause) })))
+        )
+      })
+
+    const decide = (transport: Transport): Effect.Effect<Decision, TlsError> =>
+      Effect.gen(function*() {
+        const { bytes, hello } = yield* ClientHello.read(transport)
+        const servername = Option.map(hello.serverName, normalize)
+        const peer = transport.remoteAddress
+        if (Option.isSome(servername) && !isHostname(servername.value)) {
+          return yield* new TlsAlertError({
+            alert: "unrecognized_name",
+            direction: "sent",
+            cause: "the client's server_name is not a host name"
+          })
+        }
+
+        let prepared = own
+        if (Option.isSome(resolver)) {
+          const context = yield* consult(
+            "SNI resolver",
+            Effect.suspend(() => resolver.value.resolve(servername, hello)),
+            servername,
+            peer
+          )
+          if (Option.isSome(context)) {
+            const label = `sni(${Option.getOrElse(servername, () => "no name")})`
+            prepared = yield* consult("SNI resolver's context", prepare(context.value, label), servername, peer)
+          }
+        }
+
+        const offered = hello.alpnProtocols
+        let alpnProtocols: ReadonlyArray<string> = []
+        if (offered.length > 0) {
+          if (Option.isSome(selector)) {
+            const chosen = yield* consult(
+              "ALPN selector",
+              Effect.suspend(() => selector.value.select(offered, servername)).pipe(
+                Effect.filterOrDieMessage(
+                  (p) => Option.isNone(p) || offered.includes(p.value),
+                  "the ALPN selector chose a protocol the client did not offer"
+                )
+              ),
+              servername,
+              peer
+            )
+            alpnProtocols = Option.toArray(chosen)
+          } else if (prepared.options.alpnProtocols.length > 0) {
+            const chosen = prepared.options.alpnProtocols.find((p) => offered.includes(p))
+            if (chosen === undefined) return yield* noOverlap(offered)
+            alpnProtocols = [chosen]
+          }
+        }
+        return { prepared, alpnProtocols, bytes }
+      })
+
+    return (transport: Transport) =>
+      Effect.gen(function*() {
+        const budget = Duration.toMillis(serverOptions.handshakeTimeout)
+        const started = yield* Clock.currentTimeMillis
+        const decision = yield* decide(transport).pipe(
+          Effect.timeoutFail({
+            duration: serverOptions.handshakeTimeout,
+            onTimeout: () => new TlsTimeoutError({ phase: "handshake", millis: budget })
+          }),
+          Effect.tapError((e) => isSentAlert(e) ? sendAlert(transport, e.alert) : Effect.void),
+          Effect.onError(() => transport.close)
+        )
+        const elapsed = (yield* Clock.currentTimeMillis) - started
+        const { alpnProtocols, bytes, prepared } = decision
+        const engine = yield* Effect.acquireRelease(
+          prepared.factory.make({ remoteAddress: transport.remoteAddress, alpnProtocols }),
+          (engine) => engine.destroy
+        )
+        engine.feed(bytes)
+        return yield* TlsConnection.make(engine, transport, {
+          ...prepared.options,
+          // The rest of the handshake gets what is left of its budget.
+          handshakeTimeout: Duration.millis(Math.max(1, budget - elapsed))
+        }).pipe(
+          Effect.mapError((e) =>
+            e._tag === "TlsTimeoutError" ? new TlsTimeoutError({ phase: "handshake", millis: budget }) : e
+          )
+        )
+      })
+  })
