@@ -30,7 +30,10 @@ import type { ServerContext } from "./TlsOptions.js"
 export interface SniResolverService {
   /**
    * The context for a connection. `servername` is the client's SNI name,
-   * lower-cased (`None` when it sent none).
+   * lower-cased, without a trailing dot, and checked to be a host name
+   * (letters, digits, `-`, `_`, non-empty labels: safe as a key or a file
+   * name; a client that sends anything else gets `unrecognized_name`
+   * before any resolver runs). `None` when the client sent no name.
    */
   readonly resolve: (
     servername: Option.Option<string>,
