@@ -62,7 +62,7 @@ interface Decision {
 /** How long a pre-engine alert may take to leave. */
 const ALERT_GRACE = Duration.seconds(1)
 
-/** Native contexts kept for resolvers that return a fresh object per handshake. */
+/** Native contexts a runtime keeps, by content. */
 const CONTENT_CACHE_SIZE = 256
 
 /** What makes two decoded contexts the same native context (kept in memory only, never logged). */
@@ -100,48 +100,67 @@ const sendAlert = (transport: Transport, alert: string) =>
   )
 
 /**
+ * Engine factories for server options, built by the runtime.
+ * @internal
+ */
+export type ServerEngines = (options: ResolvedServer) => Effect.Effect<TlsEngineFactory, TlsConfigError>
+
+/**
+ * The runtime's `serverEngines`, remembered by content: building a native
+ * context is costly (keys and certificates are parsed), and servers build
+ * the same ones again and again (every `Tls.upgrade` in the server role,
+ * resolvers that return a fresh context object per handshake). Bounded.
+ * @internal
+ */
+export const cachedEngines = (runtime: TlsRuntime): ServerEngines => {
+  const factories = new Map<string, TlsEngineFactory>()
+  return (resolved) =>
+    Effect.suspend(() => {
+      const key = contentKey(resolved)
+      const hit = factories.get(key)
+      if (hit !== undefined) return Effect.succeed(hit)
+      return Effect.tap(runtime.serverEngines(resolved), (factory) =>
+        Effect.sync(() => {
+          if (factories.size >= CONTENT_CACHE_SIZE) factories.delete(factories.keys().next().value!)
+          factories.set(key, factory)
+        }))
+    })
+}
+
+/**
  * Build the handshake of a server with `serverOptions`. Reads `SniResolver`
  * and `AlpnSelector` from the context, if provided, and builds every
  * context the resolver knows in advance (a bad one fails here).
  * @internal
  */
 export const make = (
-  runtime: TlsRuntime,
+  engines: ServerEngines,
   serverOptions: ResolvedServer
 ): Effect.Effect<
   (transport: Transport) => Effect.Effect<TlsConnection.TlsConnection, TlsConnection.TlsConnectionError, Scope.Scope>,
   TlsConfigError
 > =>
   Effect.gen(function*() {
-    const own: Prepared = { options: serverOptions, factory: yield* runtime.serverEngines(serverOptions) }
+    const own: Prepared = { options: serverOptions, factory: yield* engines(serverOptions) }
     const resolver = yield* Effect.serviceOption(SniResolver)
     const selector = yield* Effect.serviceOption(AlpnSelector)
-    // Building a native context is costly (it parses keys and
-    // certificates), so each is built once: by the identity of the context
-    // object, and by content for resolvers that return fresh objects.
-    const byIdentity = new WeakMap<ServerContext, Prepared>()
-    const byContent = new Map<string, Prepared>()
+    // Contexts this server has already decoded, by identity.
+    const known = new WeakMap<ServerContext, Prepared>()
 
     const prepare = (context: ServerContext, label: string): Effect.Effect<Prepared, TlsConfigError> =>
       Effect.suspend(() => {
-        const hit = byIdentity.get(context)
+        const hit = known.get(context)
         if (hit !== undefined) return Effect.succeed(hit)
         return options.decodeContext(serverOptions, context, label).pipe(
-          Effect.flatMap((resolved) => {
-            const key = contentKey(resolved)
-            const known = byContent.get(key)
-            if (known !== undefined) return Effect.succeed(known)
-            const engines = runtime.serverEngines(resolved).pipe(
-              Effect.mapError((e) => new TlsConfigError({ option: `${label}.${e.option}`, reason: e.reason, cause: e.cause }))
+          Effect.flatMap((resolved) =>
+            engines(resolved).pipe(
+              Effect.mapError((e) =>
+                e.option.startsWith(label) ? e : new TlsConfigError({ option: `${label}.${e.option}`, reason: e.reason, cause: e.cause })
+              ),
+              Effect.map((factory): Prepared => ({ options: resolved, factory }))
             )
-            return Effect.map(engines, (factory): Prepared => {
-              const prepared = { options: resolved, factory }
-              if (byContent.size >= CONTENT_CACHE_SIZE) byContent.delete(byContent.keys().next().value!)
-              byContent.set(key, prepared)
-              return prepared
-            })
-          }),
-          Effect.tap((prepared) => Effect.sync(() => byIdentity.set(context, prepared)))
+          ),
+          Effect.tap((prepared) => Effect.sync(() => known.set(context, prepared)))
         )
       })
 

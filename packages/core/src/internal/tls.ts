@@ -86,10 +86,11 @@ const makeServer = (listener: Listener, handshake: ServerHandshake): TlsServer =
 
 /** @internal */
 export const make = (runtime: TlsRuntime): TlsService => {
+  const serverEngines = serverHandshake.cachedEngines(runtime)
   const listen = (input: O.ServerOptions) =>
     Effect.gen(function*() {
       const resolved = yield* options.decodeServer(input)
-      const handshake = yield* serverHandshake.make(runtime, resolved)
+      const handshake = yield* serverHandshake.make(serverEngines, resolved)
       const listener = yield* runtime.listen(resolved.host, resolved.port, resolved.backlog)
       return makeServer(listener, handshake)
     })
@@ -115,7 +116,7 @@ export const make = (runtime: TlsRuntime): TlsService => {
           const t = yield* owned(transport)
           return yield* handshakeOver(factory, t, resolved)
         }
-        const handshake = yield* serverHandshake.make(runtime, resolved)
+        const handshake = yield* serverHandshake.make(serverEngines, resolved)
         const t = yield* owned(transport)
         return yield* handshake(t)
       }),
