@@ -234,6 +234,22 @@ describe("interop with the openssl CLI", () => {
           }))
       }
 
+      it.scoped("a ClientHello fragmented over several records (s_client -max_send_frag 512) is reassembled", () =>
+        Effect.gen(function*() {
+          const port = yield* vhostServer
+          // 60 long protocol names make the hello ~1.5 KB: at least three records of 512 bytes.
+          const filler = Array.from({ length: 60 }, (_, i) => `filler-protocol-${String(i).padStart(3, "0")}`)
+          const client = yield* sClient(port, "exact.test", [
+            "-max_send_frag", "512", "-alpn", [...filler, "http/1.1"].join(","), "-ign_eof"
+          ])
+          yield* client.printed("Verify return code")
+          yield* client.write("fragmented\n")
+          yield* client.printed("fragmented")
+          const out = client.stdout()
+          expect(out).toMatch(/subject=O ?= ?effect-tls, CN ?= ?exact\.test/)
+          expect(out).toContain("ALPN protocol: http/1.1")
+        }))
+
       it.scoped("s_client with an unknown name gets the unrecognized_name alert (strict)", () =>
         Effect.gen(function*() {
           const port = yield* vhostServer
