@@ -4,12 +4,12 @@
  * Theory of operation (trio's SSLStream, in Effect):
  *
  * - Every operation (handshake, read, write, shutdown) is tried on the
- *   engine first. If it fails with a Want error the driver does exactly the
- *   I/O that the Want asks for, then lets the RetryPolicy decide whether to
- *   try again:
- *     TlsWantRead  -> flush the outgoing BIO (unless another fiber is in the
- *                     middle of flushing it), then read ONE chunk from the
- *                     transport and feed it (or feed end-of-input);
+ *   engine first. If it fails with a Want error the driver lets the
+ *   RetryPolicy decide whether to try again, and if so does exactly the I/O
+ *   that the Want asks for before the retry:
+ *     TlsWantRead  -> read ONE chunk from the transport and feed it (or
+ *                     feed end-of-input); the pump below flushes what the
+ *                     engine wrote meanwhile;
  *     TlsWantWrite -> flush the outgoing BIO.
  *   A retry therefore always follows progress, and when the policy gives up
  *   the last Want error reaches the caller unchanged.
@@ -91,22 +91,16 @@ class Driver {
   })
 
   /**
-   * Before blocking on a read, make sure what we owe the peer is on its
-   * way. If another fiber holds the write lock it is already flushing (and
-   * may be blocked on transport backpressure, waiting for this very read to
-   * let the peer make progress), so the reader must not wait for it.
+   * Read one chunk from the transport into the engine. What we owe the peer
+   * is flushed by the pump, never here: a reader that flushed could block
+   * on transport backpressure, and when both peers' readers do that at once
+   * neither reads again (a deadlock the full-duplex property found).
    */
-  private readonly flushBeforeRead: Effect.Effect<void, TlsError> = Effect.suspend(() =>
-    this.writeLock.withPermitsIfAvailable(1)(this.flushPending)
-  ).pipe(Effect.asVoid)
-
-  /** Flush, then read one chunk from the transport into the engine. */
   private fill(seen: number): Effect.Effect<void, TlsError> {
     return this.readLock.withPermits(1)(
       Effect.suspend(() => {
         if (this.fed !== seen) return Effect.void
-        return this.flushBeforeRead.pipe(
-          Effect.zipRight(this.transport.read),
+        return this.transport.read.pipe(
           Effect.map((chunk) => {
             this.fed++
             if (Option.isSome(chunk)) this.engine.feed(chunk.value)
@@ -138,8 +132,10 @@ class Driver {
     seen: number
   ): Effect.Effect<A, E | TlsError> {
     const io = want._tag === "TlsWantRead" ? this.fill(seen) : this.flush
-    return io.pipe(
-      Effect.zipRight(Effect.catchAll(driver.next(want), () => Effect.fail(this.exhausted(want) as E | TlsError))),
+    // The policy decides first: a time bound counts from the first Want, and
+    // when the policy gives up no I/O is done for a retry that never comes.
+    return Effect.catchAll(driver.next(want), () => Effect.fail(this.exhausted(want) as E | TlsError)).pipe(
+      Effect.zipRight(io),
       Effect.zipRight(Effect.suspend(() => {
         const next = this.fed
         return Effect.catchIf(op, isWant<E>, (again) => this.retry(op, driver, again, next))
