@@ -74,6 +74,13 @@ export interface EngineStats {
   readonly retriesWithoutInput: number
   /** The same for `TlsWantWrite` and `drain`. */
   readonly retriesWithoutDrain: number
+  /**
+   * Operations running right now. Always 0 for the kit's own engines (they
+   * answer at once); for an engine wrapped by `observeEngine` it counts
+   * calls whose answer is still being worked out (node:tls settling), which
+   * `runVirtual`'s `busy` option can wait for before it moves the clock.
+   */
+  readonly inFlight: number
   /** Whether `destroy` was called. */
   readonly destroyed: boolean
 }
@@ -384,6 +391,12 @@ export interface VirtualOptions {
    * each clock move. Default 2.
    */
   readonly turns?: number | undefined
+  /**
+   * While this answers true the clock is not moved (the program is known
+   * to be working outside Effect, e.g. an engine over node:tls settling);
+   * each check costs a step. Default: never busy.
+   */
+  readonly busy?: (() => boolean) | undefined
 }
 
 /**

@@ -71,6 +71,7 @@ export const runVirtual = <A, E, R>(
       yield* clock.adjust(0)
       const done = yield* Fiber.poll(fiber)
       if (Option.isSome(done)) return done
+      if (options.busy?.() === true) continue
       const now = yield* clock.currentTimeMillis
       const sleeps = Chunk.filter(yield* clock.sleeps, (t) => t > now)
       if (Chunk.isEmpty(sleeps)) {
