@@ -1,16 +1,35 @@
 /**
  * How the driver retries `TlsWantRead` / `TlsWantWrite`.
  *
- * A policy is an Effect `Schedule` over the Want errors. The driver consults
- * it only after it has done the I/O that a Want asks for (flushed the
- * outgoing buffer, or read one chunk from the transport and fed it to the
- * engine), so a retry always follows real progress and a policy never
- * drives a busy loop. When the policy gives up, the last Want error reaches
- * the caller unchanged.
+ * A policy is an Effect `Schedule` over the Want errors. What counts as a
+ * retry, exactly:
  *
- * Time bounds on a phase (`handshakeTimeout`) are separate from the policy:
- * a peer that sends nothing never produces a Want to count, so only a timer
- * around the whole phase can end that wait.
+ * 1. The driver runs an engine operation (handshake, read, write,
+ *    shutdown). If it succeeds or fails with a `TlsError`, that is the
+ *    answer; the policy is not involved.
+ * 2. If it answers a Want, the driver gives that Want to the policy (one
+ *    `Schedule` step, which may sleep: `backoff`). If the policy is done,
+ *    the Want reaches the caller unchanged (`TlsTimeoutError` for `within`),
+ *    and no I/O is done for it.
+ * 3. Otherwise the driver does the I/O the Want asks for (WantRead: read ONE
+ *    chunk from the transport and feed it, or feed end of input;
+ *    WantWrite: flush the outgoing ciphertext) and runs the operation
+ *    again: that second run is one retry. Back to 1.
+ *
+ * So a retry always follows progress (new input, or a flush), never a busy
+ * loop, and `recurs(n)` lets an operation that answers a Want k times in a
+ * row complete iff k <= n. Each operation call starts a fresh policy: the
+ * bound is per `read` / `write` / handshake, not per connection.
+ *
+ * Pick a policy per connection with the `retryPolicy` option (`connect`,
+ * `listen`, `upgrade`); the default is `defaultPolicy`. The properties in
+ * `packages/core/test/properties` check all of the above against the
+ * driver; `@effect-tls/core/testing` lets you check your own policies the
+ * same way.
+ *
+ * Time bounds on a whole phase (`handshakeTimeout`) are separate from the
+ * policy: a peer that sends nothing never produces a Want to count, so only
+ * a timer around the whole phase can end that wait.
  *
  * @since 0.1.0
  */
@@ -26,7 +45,15 @@ import type { TlsWant } from "./TlsError.js"
 export type RetryPolicy = Schedule.Schedule<unknown, TlsWant>
 
 /**
- * At most `n` retries of one operation.
+ * At most `n` retries of one operation (n + 1 attempts): an operation that
+ * answers a Want k times in a row completes iff k <= n; otherwise the
+ * (n + 1)-th Want reaches the caller. `recurs(0)` never retries.
+ *
+ * @example
+ * ```ts
+ * // STARTTLS where the peer is expected to answer at once: fail fast.
+ * Tls.upgrade(transport, { role: "client", servername, retryPolicy: RetryPolicy.recurs(8) })
+ * ```
  *
  * @since 0.1.0
  * @category constructors
@@ -48,10 +75,13 @@ const timeBounds = new WeakMap<object, Duration.Duration>()
 /**
  * Retries for as long as `duration` has not elapsed since the first Want of
  * the operation (measured on the Effect Clock, so TestClock controls it).
- * When it gives up, the caller gets `TlsTimeoutError` (with the operation's
- * phase and this bound) rather than the last Want error. The policy is
- * checked when a Want occurs, so it bounds a peer that trickles data; a
- * peer that sends nothing at all is bounded by `handshakeTimeout`.
+ * The policy is checked at each Want: the first Want at which `duration` or
+ * more has elapsed since the first one ends the operation, at that moment,
+ * with `TlsTimeoutError` (the operation's phase, and this bound) rather
+ * than the Want. So it bounds a peer that trickles data; a peer that sends
+ * nothing at all produces no Want, and is bounded by `handshakeTimeout`.
+ * Only the policy returned here is recognised as time-bounded: composed
+ * with other schedules it still bounds time, but gives up with the Want.
  *
  * @since 0.1.0
  * @category constructors
@@ -74,9 +104,11 @@ export const timeBound = (policy: RetryPolicy): Option.Option<Duration.Duration>
   Option.fromNullable(timeBounds.get(policy))
 
 /**
- * Exponential backoff between retries, for transports that report no
- * readiness (each retry waits before it re-polls): `base`, doubling, capped
- * at `maxRetries` retries.
+ * Exponential backoff, for transports that report no readiness (a native
+ * socket polled without a readiness signal): retry i (from 0) waits
+ * `base * 2^i` before its I/O, at most `maxRetries` retries. An operation
+ * that needs k <= maxRetries retries completes after
+ * `base * (2^k - 1)` of waiting.
  *
  * @since 0.1.0
  * @category constructors

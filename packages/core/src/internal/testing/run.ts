@@ -66,26 +66,33 @@ export const runVirtual = <A, E, R>(
     const idleRounds = options.idleRounds ?? 2
     const clock = fastClock(yield* TestClock.testClock(), options.turns ?? 2)
     const fiber = yield* Effect.fork(Effect.withClock(self, clock))
-    let idle = 0
-    for (let step = 0; step < maxSteps; step++) {
-      yield* clock.adjust(0)
-      const done = yield* Fiber.poll(fiber)
-      if (Option.isSome(done)) return done
-      if (options.busy?.() === true) continue
-      const now = yield* clock.currentTimeMillis
-      const sleeps = Chunk.filter(yield* clock.sleeps, (t) => t > now)
-      if (Chunk.isEmpty(sleeps)) {
-        // Nothing scheduled: give every fiber a chance (with TestClock's own,
-        // thorough wait); if still nothing happens, it is stuck.
-        if (idle++ >= idleRounds) break
-        yield* TestClock.adjust(0)
-        continue
+    /** Move the clock from sleep to sleep until `fiber` is done; false if it is stuck. */
+    const drive = Effect.gen(function*() {
+      let idle = 0
+      for (let step = 0; step < maxSteps; step++) {
+        yield* clock.adjust(0)
+        if (Option.isSome(yield* Fiber.poll(fiber))) return true
+        if (options.busy?.() === true) continue
+        const now = yield* clock.currentTimeMillis
+        const sleeps = Chunk.filter(yield* clock.sleeps, (t) => t > now)
+        if (Chunk.isEmpty(sleeps)) {
+          // Nothing scheduled: give every fiber a chance (with TestClock's own,
+          // thorough wait); if still nothing happens, it is stuck.
+          if (idle++ >= idleRounds) return false
+          yield* TestClock.adjust(0)
+          continue
+        }
+        idle = 0
+        const next = Chunk.reduce(sleeps, Number.POSITIVE_INFINITY, (a, b) => Math.min(a, b))
+        yield* clock.adjust(next - now)
       }
-      idle = 0
-      const next = Chunk.reduce(sleeps, Number.POSITIVE_INFINITY, (a, b) => Math.min(a, b))
-      yield* clock.adjust(next - now)
-    }
-    yield* Fiber.interrupt(fiber)
+      return false
+    })
+    if (yield* drive) return yield* Fiber.poll(fiber)
+    // Stuck: interrupt it, and keep time moving so that its finalizers
+    // (close_notify with a grace period, say) can run to their end.
+    yield* Fiber.interruptFork(fiber)
+    yield* drive
     return Option.none()
   })
 
