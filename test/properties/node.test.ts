@@ -78,14 +78,7 @@ const chunkSizes = fc.array(fc.oneof(fc.integer({ min: 1, max: 64 }), fc.integer
 })
 const delays = fc.array(fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 40 })), { maxLength: 4 })
 const faults = fc.record({ chunkSizes, delays })
-/**
- * A message: `length` bytes of a pattern that depends on the position and
- * a seed (so reordering, loss or duplication shows), generated and shrunk
- * as two integers rather than as thousands of random bytes.
- */
-const message = fc.record({ length: fc.integer({ min: 1, max: 4000 }), seed: fc.integer({ min: 0, max: 255 }) }).map(
-  ({ length, seed }) => Uint8Array.from({ length }, (_, i) => (seed + i * 31 + (i >> 8)) & 0xff)
-)
+const message = Testing.arbitraries.message(4000)
 const messages = fc.array(message, { maxLength: 4 })
 
 describe("retry properties over node:tls engines", () => {

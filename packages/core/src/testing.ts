@@ -25,10 +25,12 @@
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Exit from "effect/Exit"
+import type * as FastCheck from "effect/FastCheck"
 import type * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import type { TestServices } from "effect/TestServices"
+import * as arbitrary from "./internal/testing/arbitraries.js"
 import * as framed from "./internal/testing/framedEngine.js"
 import * as observations from "./internal/testing/observations.js"
 import * as faulty from "./internal/testing/faultyTransport.js"
@@ -425,3 +427,29 @@ export const trackFibers: <A, E, R>(
   self: Effect.Effect<A, E, R>
 ) => Effect.Effect<readonly [Exit.Exit<A, E>, ReadonlyArray<Fiber.RuntimeFiber<unknown, unknown>>], never, R> =
   run.trackFibers
+
+// ---------------------------------------------------------------------------
+// Arbitraries
+// ---------------------------------------------------------------------------
+
+/**
+ * fast-check arbitraries (from `effect/FastCheck`) for properties over the
+ * kit: handshake rounds, fault schedules, and payloads whose bytes depend
+ * on their position (so loss, duplication and reordering show) and which
+ * shrink as two integers.
+ *
+ * @since 0.2.0
+ * @category arbitraries
+ */
+export const arbitraries: {
+  /** 0 to 10. */
+  readonly rounds: FastCheck.Arbitrary<number>
+  /** Up to 4 delays in milliseconds, mostly 0. */
+  readonly delays: FastCheck.Arbitrary<Array<number>>
+  /** Up to 4 piece sizes, 1 to `max` (default 64). */
+  readonly chunkSizes: (max?: number) => FastCheck.Arbitrary<Array<number>>
+  /** Chunk sizes and delays of one direction. */
+  readonly faults: (maxChunk?: number) => FastCheck.Arbitrary<Faults>
+  /** 1 to `maxLength` (default 300) bytes. */
+  readonly message: (maxLength?: number) => FastCheck.Arbitrary<Uint8Array>
+} = arbitrary

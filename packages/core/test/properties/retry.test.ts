@@ -66,17 +66,9 @@ const writeAll = (conn: TlsConnection, messages: ReadonlyArray<Uint8Array>) =>
 
 // Arbitraries ---------------------------------------------------------------
 
-const delays = fc.array(fc.oneof(fc.constant(0), fc.constant(0), fc.integer({ min: 1, max: 40 })), { maxLength: 4 })
-const chunkSizes = fc.array(fc.integer({ min: 1, max: 24 }), { maxLength: 4 })
-const faults = fc.record({ chunkSizes, delays })
-/**
- * A message: `length` bytes of a pattern that depends on the position and
- * a seed (so reordering, loss or duplication shows), generated and shrunk
- * as two integers rather than as thousands of random bytes.
- */
-const message = fc.record({ length: fc.integer({ min: 1, max: 300 }), seed: fc.integer({ min: 0, max: 255 }) }).map(
-  ({ length, seed }) => Uint8Array.from({ length }, (_, i) => (seed + i * 31 + (i >> 8)) & 0xff)
-)
+const delays = Testing.arbitraries.delays
+const faults = Testing.arbitraries.faults(24)
+const message = Testing.arbitraries.message(300)
 const messages = fc.array(message, { maxLength: 6 })
 const framedOptions = fc.record({
   maxWrite: fc.integer({ min: 1, max: 400 }),
