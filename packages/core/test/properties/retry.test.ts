@@ -19,7 +19,7 @@ import { Cause, Clock, Effect, Exit, FastCheck as fc, Fiber, Option, Stream } fr
 import * as RetryPolicy from "../../src/RetryPolicy.js"
 import * as Testing from "../../src/testing.js"
 import type { TlsConnection } from "../../src/TlsConnection.js"
-import { TlsTimeoutError, TlsUnexpectedEof, TlsWantRead } from "../../src/TlsError.js"
+import { TlsTimeoutError, TlsTransportError, TlsUnexpectedEof, TlsWantRead } from "../../src/TlsError.js"
 
 const RUNS = Number(process.env.PROPERTY_RUNS ?? 200)
 /** Replay a failure: PROPERTY_SEED=<seed> PROPERTY_PATH=<path> (both printed by fast-check). */
@@ -366,6 +366,58 @@ describe("RetryPolicy and the driver (properties, scripted engines)", () => {
         } else {
           // Cut during the handshake.
           expect(failureOf(exit)).toEqual(Option.some(new TlsUnexpectedEof({ phase: "handshake" })))
+        }
+      }).pipe(Effect.scoped),
+    params
+  )
+
+  it.effect.prop(
+    "reset and stall: a reset transport gives TlsTransportError, a stalled one the handshake timeout or a wait without spinning",
+    {
+      rounds: fc.integer({ min: 0, max: 3 }),
+      client: framedOptions,
+      server: framedOptions,
+      toClient: faults,
+      s2c: messages,
+      kind: fc.constantFrom("reset" as const, "stall" as const),
+      after: fc.oneof(fc.integer({ min: 0, max: 1200 }), fc.constant(Number.MAX_SAFE_INTEGER))
+    },
+    ({ after, kind, s2c, toClient, ...setup }) =>
+      Effect.gen(function*() {
+        const cut = kind === "reset" ? { resetAfter: after } : { stallAfter: after }
+        const { client, ct, server, st } = yield* framedPair({ ...setup, toServer: {}, toClient: { ...toClient, ...cut } })
+        let connected = false
+        const got: Array<Uint8Array> = []
+        const clientSide = Effect.scoped(
+          Effect.flatMap(Testing.connect(client.engine, ct, { handshakeTimeout: "5 seconds" }), (conn) => {
+            connected = true
+            return Stream.runForEach(conn.stream, (chunk) => Effect.sync(() => got.push(chunk)))
+          })
+        )
+        const serverSide = Effect.scoped(
+          Effect.flatMap(Testing.connect(server.engine, st), (conn) => writeAll(conn, s2c))
+        )
+        const done = yield* Testing.runVirtual(
+          Effect.all([Effect.exit(clientSide), Effect.exit(serverSide)], { concurrency: 2 }).pipe(
+            Effect.zip(Clock.currentTimeMillis)
+          )
+        )
+        const sent = concatBytes(s2c)
+        expect(concatBytes(got)).toEqual(sent.subarray(0, concatBytes(got).length))
+        expect(client.stats.retriesWithoutInput).toBe(0)
+        if (after >= st.stats.bytesWritten) {
+          expect(Option.map(done, Exit.map(([[c]]) => c))).toEqual(Option.some(Exit.succeed(Exit.void)))
+        } else if (kind === "reset") {
+          const [[c]] = Exit.getOrElse(Option.getOrThrow(done), () => expect.fail("unreachable"))
+          expect(failureOf(c)).toEqual(Option.some(new TlsTransportError({ reason: "Reset", code: "ECONNRESET" })))
+        } else if (!connected) {
+          const [[c], at] = Exit.getOrElse(Option.getOrThrow(done), () => expect.fail("unreachable"))
+          expect(failureOf(c)).toEqual(Option.some(new TlsTimeoutError({ phase: "handshake", millis: 5000 })))
+          expect(at).toBe(5000)
+        } else {
+          // Stalled after the handshake: the reader waits, without spinning.
+          expect(done).toEqual(Option.none())
+          expect(ct.stats.closed).toBe(true)
         }
       }).pipe(Effect.scoped),
     params
