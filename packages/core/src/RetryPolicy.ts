@@ -18,8 +18,9 @@
  *
  * So a retry always follows progress (new input, or a flush), never a busy
  * loop, and `recurs(n)` lets an operation that answers a Want k times in a
- * row complete iff k <= n. Each operation call starts a fresh policy: the
- * bound is per `read` / `write` / handshake, not per connection.
+ * row complete iff k <= n. The bound is per operation, not per connection:
+ * each handshake, `read` and `shutdown` starts a fresh policy, and so does
+ * each piece of a `write` that the engine takes in several parts.
  *
  * Pick a policy per connection with the `retryPolicy` option (`connect`,
  * `listen`, `upgrade`); the default is `defaultPolicy`. The properties in

@@ -12,12 +12,15 @@
  * import { RetryPolicy } from "@effect-tls/core"
  * import * as Testing from "@effect-tls/core/testing"
  *
+ * // In an `it.effect` test: a handshake of 3 round trips, each answer
+ * // 10 ms late, under a policy allowing 2 retries.
  * const { engine, stats } = Testing.scriptedEngine({ handshakeRounds: 3 })
  * const [ours, peer] = yield* Testing.makeFaultyPair({ bToA: { delays: ["10 millis"] } })
  * yield* Effect.forkScoped(Testing.answerFlights(peer))
  * const exit = yield* Testing.runVirtual(
- *   Testing.connect(engine, ours, { retryPolicy: RetryPolicy.recurs(2) })
+ *   Effect.scoped(Testing.connect(engine, ours, { retryPolicy: RetryPolicy.recurs(2) }))
  * )
+ * // exit: Some(Exit.fail(TlsWantRead)), stats.wantReads === 3
  * ```
  *
  * @since 0.2.0
@@ -30,6 +33,7 @@ import type * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import type { TestServices } from "effect/TestServices"
+import { utf8Encode } from "./internal/bytes.js"
 import * as arbitrary from "./internal/testing/arbitraries.js"
 import * as framed from "./internal/testing/framedEngine.js"
 import * as observations from "./internal/testing/observations.js"
@@ -130,7 +134,7 @@ export const Step = {
   wantRead: { _tag: "WantRead" } as ScriptStep,
   plaintext: (data: Uint8Array | string): ScriptStep => ({
     _tag: "Plaintext",
-    bytes: typeof data === "string" ? new Uint8Array([...data].map((c) => c.charCodeAt(0) & 0xff)) : data
+    bytes: typeof data === "string" ? utf8Encode(data) : data
   }),
   alert: (alert: string): ScriptStep => ({ _tag: "Alert", alert }),
   close: { _tag: "Close" } as ScriptStep
