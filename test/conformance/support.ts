@@ -1,6 +1,7 @@
 /** Helpers of the conformance suite. */
 import type { TlsConnection } from "@effect-tls/core/TlsConnection"
 import { Effect, Option } from "effect"
+import * as fs from "node:fs"
 import * as net from "node:net"
 import { makeCondition } from "../src/condition.js"
 
@@ -87,3 +88,48 @@ export const refusedPort = Effect.async<number>((resume) => {
     s.close(() => resume(Effect.succeed(port)))
   })
 })
+
+/**
+ * What a layer under test does differently from the contract, each item a
+ * documented runtime behaviour (README runtime table). The suite checks the
+ * contract where a field is absent, and pins the documented behaviour where
+ * it is set. Node's layers set nothing.
+ */
+export interface Differences {
+  /**
+   * TLS 1.3 cipher suites are the TLS library's choice (BoringSSL has no
+   * setting for them): `ciphers` only constrains TLS 1.2.
+   */
+  readonly tls13CiphersFixed?: true
+  /**
+   * Once this side has sent close_notify (`shutdown`), reading ends at once
+   * with `None`: what the peer sends afterwards is not delivered.
+   */
+  readonly noReadAfterShutdown?: true
+  /**
+   * The alert a TLS 1.3 server reports having sent when the client gave no
+   * certificate, when it is not `certificate_required`.
+   */
+  readonly tls13MissingCertificateAlertSent?: string
+}
+
+/** Open TCP sockets of this process, for leak checks. */
+export const openTcpSockets: () => number = () =>
+  "Bun" in globalThis ? procSockets() : process.getActiveResourcesInfo().filter((r) => r === "TCPSocketWrap").length
+
+/**
+ * Bun's `process.getActiveResourcesInfo()` lists no sockets: count the
+ * process's socket descriptors instead (Linux), minus the listening ones
+ * and those vitest itself keeps, by comparing against a baseline.
+ */
+const procSockets = (): number => {
+  let n = 0
+  for (const fd of fs.readdirSync("/proc/self/fd")) {
+    try {
+      if (fs.readlinkSync(`/proc/self/fd/${fd}`).startsWith("socket:")) n++
+    } catch {
+      // closed while listing
+    }
+  }
+  return n
+}

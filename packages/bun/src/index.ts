@@ -1,6 +1,5 @@
 /**
- * @effect-tls/bun: the Bun layer. Not implemented yet; see the README's
- * runtime table.
+ * @effect-tls/bun: the `Tls` service on Bun.
  *
  * @since 0.1.0
  */
@@ -8,4 +7,9 @@
 /**
  * @since 0.1.0
  */
-export const implemented = false
+export * as BunTls from "./BunTls.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as BunTransport from "./BunTransport.js"

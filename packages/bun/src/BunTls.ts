@@ -1,0 +1,53 @@
+/**
+ * The `Tls` service on Bun: the same contract as `NodeTls.layer`, over
+ * Bun's own sockets.
+ *
+ * The sans-IO engine is `@effect-tls/node`'s `NodeTlsEngine`: Bun
+ * implements `node:tls` (over BoringSSL), and a `TLSSocket` over an
+ * in-memory Duplex is exactly the engine that module builds, so this
+ * package reuses it rather than keeping a second copy of the same logic.
+ * The transport is Bun's (`BunTransport`).
+ *
+ * @since 0.1.0
+ */
+import * as Tls from "@effect-tls/core/Tls"
+import * as NodeTlsEngine from "@effect-tls/node/NodeTlsEngine"
+import * as Layer from "effect/Layer"
+import * as BunTransport from "./BunTransport.js"
+
+/**
+ * What `layer` is built from.
+ *
+ * @since 0.1.0
+ * @category runtime
+ */
+export const runtime: Tls.TlsRuntime = {
+  clientEngines: NodeTlsEngine.makeClientFactory,
+  serverEngines: NodeTlsEngine.makeServerFactory,
+  connect: BunTransport.connect,
+  listen: BunTransport.listen
+}
+
+/**
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make: Tls.TlsService = Tls.make(runtime)
+
+/**
+ * Provides `Tls` on Bun: the sans-IO engine (node:tls as Bun implements
+ * it) driven over `Bun.connect` / `Bun.listen` sockets.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer: Layer.Layer<Tls.Tls> = Layer.succeed(Tls.Tls, make)
+
+/**
+ * Provides `Tls` on Bun, always on the sans-IO path: the engine driven over
+ * Bun sockets for every operation. Today this is what `layer` is.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerSansIo: Layer.Layer<Tls.Tls> = layer

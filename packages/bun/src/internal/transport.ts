@@ -1,0 +1,358 @@
+/**
+ * Transports over Bun's own sockets (`Bun.connect`, `Bun.listen`).
+ *
+ * Bun sockets push: `data` fires whenever bytes arrive, and `write` is
+ * unbuffered (it returns how many bytes the kernel took). This adapter
+ * makes them pull-based with bounded buffers in both directions, like
+ * NodeTransport:
+ *
+ * - incoming chunks queue in `incoming`; over READ_BOUND the socket is
+ *   paused (Bun stops reading it, so TCP flow control reaches the peer)
+ *   and `read` resumes it once the queue is taken;
+ * - bytes the kernel did not take queue in `outgoing` and are written on
+ *   `drain`; `write` suspends while more than WRITE_BOUND bytes wait.
+ *
+ * End of input: Bun calls `end` for the peer's FIN, but closes a socket
+ * whose write side is already shut down without calling `end` first, so a
+ * `close` without an error that we did not cause is an end of input too.
+ *
+ * @internal
+ */
+import type { Listener } from "@effect-tls/core/Tls"
+import { TlsTransportError } from "@effect-tls/core/TlsError"
+import type { Transport } from "@effect-tls/core/Transport"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import type * as Scope from "effect/Scope"
+
+/** Bytes of received data held for the reader before the socket is paused. */
+const READ_BOUND = 256 * 1024
+/** Bytes the kernel refused that may wait for `drain` before `write` suspends. */
+const WRITE_BOUND = 1024 * 1024
+
+const REASONS: Record<string, TlsTransportError["reason"]> = {
+  ECONNRESET: "Reset",
+  EPIPE: "Reset",
+  ECONNREFUSED: "ConnectRefused",
+  ENOTFOUND: "HostNotFound",
+  EAI_AGAIN: "HostNotFound",
+  EAI_NONAME: "HostNotFound"
+}
+
+/** @internal */
+export const errorCode = (e: unknown): string | undefined => {
+  const code = (e as { code?: unknown } | null)?.code
+  return typeof code === "string" ? code : undefined
+}
+
+/** @internal */
+export const transportError = (reason: TlsTransportError["reason"], e: unknown): TlsTransportError => {
+  const code = errorCode(e)
+  const mapped = (code === undefined ? undefined : REASONS[code]) ?? reason
+  // A connect can only be refused or fail: keep Reset for established sockets.
+  const final = reason === "ConnectFailed" && mapped === "Reset" ? "ConnectFailed" : mapped
+  return code === undefined
+    ? new TlsTransportError({ reason: final, cause: e })
+    : new TlsTransportError({ reason: final, code, cause: e })
+}
+
+/**
+ * The per-socket state behind a transport. Bun's handlers are shared by
+ * every socket of a listener, so each socket carries its own in `data`.
+ * @internal
+ */
+export class SocketState {
+  socket: Bun.Socket<SocketState> | undefined = undefined
+  private incoming: Array<Uint8Array> = []
+  private incomingBytes = 0
+  private paused = false
+  private outgoing: Array<Uint8Array> = []
+  private outgoingBytes = 0
+  private endRequested = false
+  private shutdownSent = false
+  private ended = false
+  private closed = false
+  private closedByUs = false
+  private failure: TlsTransportError | undefined = undefined
+  private waiters: Array<() => void> = []
+
+  private wake() {
+    const ws = this.waiters
+    this.waiters = []
+    for (const w of ws) w()
+  }
+
+  private readonly wait = Effect.async<void>((resume) => {
+    const waiter = () => resume(Effect.void)
+    this.waiters.push(waiter)
+    return Effect.sync(() => {
+      const i = this.waiters.indexOf(waiter)
+      if (i >= 0) this.waiters.splice(i, 1)
+    })
+  })
+
+  // Handlers, called by Bun.
+
+  onOpen(socket: Bun.Socket<SocketState>) {
+    this.socket = socket
+    socket.setNoDelay(true)
+  }
+
+  onData(socket: Bun.Socket<SocketState>, chunk: Uint8Array) {
+    this.incoming.push(chunk)
+    this.incomingBytes += chunk.length
+    if (this.incomingBytes >= READ_BOUND && !this.paused) {
+      this.paused = true
+      socket.pause()
+    }
+    this.wake()
+  }
+
+  onDrain(socket: Bun.Socket<SocketState>) {
+    this.flush(socket)
+    this.wake()
+  }
+
+  onEnd() {
+    this.ended = true
+    this.wake()
+  }
+
+  onError(e: unknown) {
+    this.failure ??= transportError("ReadFailed", e)
+    this.wake()
+  }
+
+  onClose(e: unknown) {
+    this.closed = true
+    if (e !== undefined && e !== null) this.failure ??= transportError("ReadFailed", e)
+    else if (!this.closedByUs) this.ended = true
+    this.wake()
+  }
+
+  /** Write what waits in `outgoing`, as far as the kernel takes it. */
+  private flush(socket: Bun.Socket<SocketState>) {
+    while (this.outgoing.length > 0) {
+      const chunk = this.outgoing[0]!
+      const n = socket.write(chunk)
+      if (n < 0) return
+      this.outgoingBytes -= n
+      if (n < chunk.length) {
+        this.outgoing[0] = chunk.subarray(n)
+        return
+      }
+      this.outgoing.shift()
+    }
+    if (this.endRequested && !this.shutdownSent) {
+      this.shutdownSent = true
+      socket.shutdown()
+    }
+  }
+
+  // The transport.
+
+  readonly read: Effect.Effect<Option.Option<Uint8Array>, TlsTransportError> = Effect.suspend(() => {
+    if (this.closedByUs) return Effect.fail(new TlsTransportError({ reason: "Closed" }))
+    if (this.incoming.length > 0) {
+      const chunks = this.incoming
+      const total = this.incomingBytes
+      this.incoming = []
+      this.incomingBytes = 0
+      if (this.paused && !this.closed) {
+        this.paused = false
+        this.socket?.resume()
+      }
+      return Effect.succeed(Option.some(chunks.length === 1 ? chunks[0]! : concat(chunks, total)))
+    }
+    if (this.failure !== undefined) return Effect.fail(this.failure)
+    if (this.ended) return Effect.succeed(Option.none())
+    if (this.closed) return Effect.fail(new TlsTransportError({ reason: "Closed" }))
+    return Effect.zipRight(this.wait, this.read)
+  })
+
+  private readonly awaitDrain: Effect.Effect<void, TlsTransportError> = Effect.suspend(() => {
+    if (this.failure !== undefined) return Effect.fail(this.failure)
+    if (this.closed) return Effect.fail(new TlsTransportError({ reason: "Closed" }))
+    if (this.outgoingBytes <= WRITE_BOUND) return Effect.void
+    return Effect.zipRight(this.wait, this.awaitDrain)
+  })
+
+  readonly write = (bytes: Uint8Array): Effect.Effect<void, TlsTransportError> =>
+    Effect.suspend(() => {
+      if (this.failure !== undefined) return Effect.fail(this.failure)
+      const socket = this.socket
+      if (socket === undefined || this.closed || this.endRequested) {
+        return Effect.fail(new TlsTransportError({ reason: "Closed" }))
+      }
+      if (bytes.length === 0) return Effect.void
+      if (this.outgoing.length === 0) {
+        const n = socket.write(bytes)
+        if (n < 0) return Effect.fail(this.failure ?? new TlsTransportError({ reason: "Closed" }))
+        if (n === bytes.length) return Effect.void
+        bytes = bytes.subarray(n)
+      }
+      // Like node:net, the bytes are kept by reference until written.
+      this.outgoing.push(bytes)
+      this.outgoingBytes += bytes.length
+      return this.outgoingBytes > WRITE_BOUND ? this.awaitDrain : Effect.void
+    })
+
+  readonly end: Effect.Effect<void, TlsTransportError> = Effect.sync(() => {
+    if (this.endRequested || this.closed || this.socket === undefined) return
+    this.endRequested = true
+    // The FIN goes out after whatever still waits for the kernel.
+    if (this.outgoing.length === 0) {
+      this.shutdownSent = true
+      this.socket.shutdown()
+    }
+  })
+
+  readonly close: Effect.Effect<void> = Effect.sync(() => this.closeNow())
+
+  closeNow() {
+    if (this.closedByUs) return
+    this.closedByUs = true
+    this.incoming = []
+    this.incomingBytes = 0
+    this.outgoing = []
+    this.outgoingBytes = 0
+    if (!this.closed) this.socket?.end()
+    this.wake()
+  }
+
+  remoteAddress(): string | undefined {
+    const s = this.socket
+    return s === undefined || s.remoteAddress === undefined ? undefined : `${s.remoteAddress}:${s.remotePort}`
+  }
+
+  transport(): Transport {
+    return {
+      read: this.read,
+      write: this.write,
+      end: this.end,
+      close: this.close,
+      remoteAddress: this.remoteAddress()
+    }
+  }
+}
+
+const concat = (chunks: ReadonlyArray<Uint8Array>, total: number): Uint8Array => {
+  const out = new Uint8Array(total)
+  let offset = 0
+  for (const c of chunks) {
+    out.set(c, offset)
+    offset += c.length
+  }
+  return out
+}
+
+/** The handlers shared by every plain socket: they forward to its state. @internal */
+export const handlers: Bun.SocketHandler<SocketState> = {
+  open: (s) => s.data.onOpen(s),
+  data: (s, chunk) => s.data.onData(s, chunk),
+  drain: (s) => s.data.onDrain(s),
+  end: (s) => s.data.onEnd(),
+  error: (s, e) => s.data.onError(e),
+  close: (s, e) => s.data.onClose(e)
+}
+
+/**
+ * Connect to `host:port`. The state exists (and is owned by the scope)
+ * before Bun is asked to connect, so interrupting the wait releases the
+ * socket whenever Bun produces it.
+ * @internal
+ */
+export const connect = (host: string, port: number): Effect.Effect<Transport, TlsTransportError, Scope.Scope> =>
+  Effect.acquireRelease(Effect.sync(() => new SocketState()), (state) => Effect.sync(() => state.closeNow())).pipe(
+    Effect.flatMap((state) =>
+      Effect.async<Transport, TlsTransportError>((resume) => {
+        let cancelled = false
+        Bun.connect<SocketState>({
+          hostname: host,
+          port,
+          allowHalfOpen: true,
+          data: state,
+          socket: { ...handlers, connectError: () => {} }
+        }).then(
+          (socket) => {
+            state.socket ??= socket
+            if (cancelled) return state.closeNow()
+            resume(Effect.succeed(state.transport()))
+          },
+          (e: unknown) => {
+            if (cancelled) return
+            resume(Effect.fail(transportError(errorCode(e) === "ECONNREFUSED" ? "ConnectRefused" : "ConnectFailed", e)))
+          }
+        )
+        return Effect.sync(() => {
+          cancelled = true
+          state.closeNow()
+        })
+      })
+    )
+  )
+
+/** @internal */
+export const listen = (
+  host: string,
+  port: number,
+  _backlog: number | undefined
+): Effect.Effect<Listener, TlsTransportError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const pending: Array<SocketState> = []
+    let acceptors: Array<() => void> = []
+    const wakeAcceptors = () => {
+      const ws = acceptors
+      acceptors = []
+      for (const w of ws) w()
+    }
+    const server = yield* Effect.acquireRelease(
+      Effect.try({
+        try: () =>
+          Bun.listen<SocketState>({
+            hostname: host,
+            port,
+            allowHalfOpen: true,
+            // Replaced per socket in `open`.
+            data: undefined as unknown as SocketState,
+            socket: {
+              ...handlers,
+              open: (s) => {
+                const state = new SocketState()
+                s.data = state
+                state.onOpen(s)
+                pending.push(state)
+                wakeAcceptors()
+              },
+              close: (s, e) => {
+                s.data.onClose(e)
+                // A socket that dies while queued is dropped from the queue.
+                const i = pending.indexOf(s.data)
+                if (i >= 0) pending.splice(i, 1)
+              }
+            }
+          }),
+        catch: (e) => transportError("ListenFailed", e)
+      }),
+      (server) =>
+        Effect.sync(() => {
+          for (const state of pending.splice(0)) state.closeNow()
+          // Accepted sockets belong to their connections' scopes.
+          server.stop(false)
+        })
+    )
+    const wait = Effect.async<void>((resume) => {
+      const waiter = () => resume(Effect.void)
+      acceptors.push(waiter)
+      return Effect.sync(() => {
+        const i = acceptors.indexOf(waiter)
+        if (i >= 0) acceptors.splice(i, 1)
+      })
+    })
+    const accept: Effect.Effect<Transport, TlsTransportError> = Effect.suspend(() => {
+      const state = pending.shift()
+      if (state !== undefined) return Effect.succeed(state.transport())
+      return Effect.zipRight(wait, accept)
+    })
+    return { address: { host: server.hostname, port: server.port }, accept }
+  })

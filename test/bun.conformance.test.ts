@@ -1,0 +1,37 @@
+/**
+ * The conformance suite against BunTls's layers. It runs only inside Bun
+ * (scripts/test-matrix.mjs runs it with `bun --bun vitest`); under Node it
+ * is skipped, because BunTls needs Bun's socket APIs.
+ */
+import * as BunTls from "@effect-tls/bun/BunTls"
+import * as BunTransport from "@effect-tls/bun/BunTransport"
+import { describe, it } from "vitest"
+import { sniAlpnConformance } from "./conformance/sniAlpn.js"
+import { conformance } from "./conformance/suite.js"
+import type { Differences } from "./conformance/support.js"
+
+const onBun = "Bun" in globalThis
+
+/** The sans-IO path on Bun: node:tls as Bun implements it, over a Duplex. */
+const sansIo: Differences = {
+  // BoringSSL: TLS 1.3 suites cannot be configured.
+  tls13CiphersFixed: true,
+  // Bun's node:tls stops reading a TLSSocket over a Duplex once it has
+  // sent close_notify (its own `end()`).
+  noReadAfterShutdown: true,
+  // node:tls on Bun reports no protocol version while failing the
+  // handshake, so the engine names the TLS 1.2 alert.
+  tls13MissingCertificateAlertSent: "handshake_failure"
+}
+
+if (onBun) {
+  conformance("BunTls.layerSansIo (node:tls engine over Bun sockets)", BunTls.layerSansIo, {
+    differences: sansIo,
+    connectPlain: BunTransport.connect
+  })
+  sniAlpnConformance("BunTls.layerSansIo (node:tls engine over Bun sockets)", BunTls.layerSansIo)
+} else {
+  describe("BunTls", () => {
+    it.skip("runs only inside Bun (npm test runs it with bun --bun vitest)", () => {})
+  })
+}
