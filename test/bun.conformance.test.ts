@@ -16,15 +16,29 @@ const onBun = "Bun" in globalThis
 const sansIo: Differences = {
   // BoringSSL: TLS 1.3 suites cannot be configured.
   tls13CiphersFixed: true,
-  // Bun's node:tls stops reading a TLSSocket over a Duplex once it has
-  // sent close_notify (its own `end()`).
-  noReadAfterShutdown: true,
+  // Bun's node:tls over a Duplex: a TLSSocket stops reading once it has
+  // sent close_notify, and sends its own as soon as it receives one.
+  noHalfClose: true,
   // node:tls on Bun reports no protocol version while failing the
   // handshake, so the engine names the TLS 1.2 alert.
   tls13MissingCertificateAlertSent: "handshake_failure"
 }
 
+/** BunTls.layer: native client sockets where options allow, sans-IO servers. */
+const native: Differences = {
+  tls13CiphersFixed: true,
+  // Its servers are the sans-IO path's.
+  noHalfClose: true,
+  truncationLooksClean: true,
+  tls13MissingCertificateAlertSent: "handshake_failure"
+}
+
 if (onBun) {
+  conformance("BunTls.layer (native client, sans-IO server)", BunTls.layer, {
+    differences: native,
+    connectPlain: BunTransport.connect
+  })
+  sniAlpnConformance("BunTls.layer (native client, sans-IO server)", BunTls.layer)
   conformance("BunTls.layerSansIo (node:tls engine over Bun sockets)", BunTls.layerSansIo, {
     differences: sansIo,
     connectPlain: BunTransport.connect

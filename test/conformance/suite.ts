@@ -207,7 +207,7 @@ export const conformance = (name: string, tlsLayer: Layer.Layer<Tls.Tls>, suiteO
               Stream.map((s) => Buffer.from(s)),
               Stream.run(client.sink)
             )
-            if (differences.noReadAfterShutdown) {
+            if (differences.noHalfClose) {
               // Documented: reading stops at our own close_notify, so read first.
               const length = messages.join("").length
               const all = yield* client.stream.pipe(
@@ -279,7 +279,7 @@ export const conformance = (name: string, tlsLayer: Layer.Layer<Tls.Tls>, suiteO
             const client = yield* Tls.connect(clientOptions(server.address.port))
             yield* client.write("hello")
             yield* client.shutdown
-            if (differences.noReadAfterShutdown) {
+            if (differences.noHalfClose) {
               // Documented: the server's answer is lost; reading ends at once.
               expect(yield* client.read).toEqual(Option.none())
               expect(yield* Deferred.await(serverSaw)).toEqual(Option.none())
@@ -543,7 +543,13 @@ export const conformance = (name: string, tlsLayer: Layer.Layer<Tls.Tls>, suiteO
               Effect.flatMap((c) => c.read),
               Effect.exit
             )
-            expect(Exit.isFailure(exit)).toBe(true)
+            if (differences.truncationLooksClean) {
+              // Documented: the server drops the connection without an alert
+              // or close_notify, which this client reads as a clean end.
+              expect(Exit.match(exit, { onFailure: () => true, onSuccess: Option.isNone })).toBe(true)
+            } else {
+              expect(Exit.isFailure(exit)).toBe(true)
+            }
             const failure = failureOf(yield* result) as { _tag: string; host: string }
             expect(failure).toMatchObject({ _tag: "TlsCertificateError", code: "UNABLE_TO_GET_ISSUER_CERT_LOCALLY" })
             expect(failure.host).toMatch(/^127\.0\.0\.1:\d+$/)

@@ -102,10 +102,18 @@ export interface Differences {
    */
   readonly tls13CiphersFixed?: true
   /**
-   * Once this side has sent close_notify (`shutdown`), reading ends at once
-   * with `None`: what the peer sends afterwards is not delivered.
+   * No TLS half-close on the server side or on both: once a side has sent
+   * close_notify it reads `None` at once, and a side that receives
+   * close_notify answers with its own at once, so what it writes afterwards
+   * is not delivered. (Bun's node:tls over a Duplex.)
    */
-  readonly noReadAfterShutdown?: true
+  readonly noHalfClose?: true
+  /**
+   * The client cannot tell a peer's close_notify from a bare TCP FIN: a
+   * connection the server drops without close_notify reads as a clean end
+   * (`None`) rather than `TlsUnexpectedEof`. (Native TLS sockets.)
+   */
+  readonly truncationLooksClean?: true
   /**
    * The alert a TLS 1.3 server reports having sent when the client gave no
    * certificate, when it is not `certificate_required`.

@@ -14,6 +14,7 @@ import * as Tls from "@effect-tls/core/Tls"
 import * as NodeTlsEngine from "@effect-tls/node/NodeTlsEngine"
 import * as Layer from "effect/Layer"
 import * as BunTransport from "./BunTransport.js"
+import * as native from "./internal/nativeConnect.js"
 
 /**
  * What `layer` is built from.
@@ -29,14 +30,31 @@ export const runtime: Tls.TlsRuntime = {
 }
 
 /**
+ * The `Tls` service on the sans-IO path only.
+ *
  * @since 0.1.0
  * @category constructors
  */
-export const make: Tls.TlsService = Tls.make(runtime)
+export const makeSansIo: Tls.TlsService = Tls.make(runtime)
 
 /**
- * Provides `Tls` on Bun: the sans-IO engine (node:tls as Bun implements
- * it) driven over `Bun.connect` / `Bun.listen` sockets.
+ * The `Tls` service with the native fast path: `connect` uses Bun's own TLS
+ * client socket when its options can be honoured natively (versions left
+ * at their defaults, no `ciphers`), else the sans-IO path; `upgrade`,
+ * `listen` and `serve` use the sans-IO path.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make: Tls.TlsService = {
+  ...makeSansIo,
+  connect: (options) => native.connect(options, makeSansIo.connect)
+}
+
+/**
+ * Provides `Tls` on Bun: the native fast path where it applies (see
+ * `make`), the sans-IO engine (node:tls as Bun implements it, over Bun
+ * sockets) elsewhere.
  *
  * @since 0.1.0
  * @category layers
@@ -45,9 +63,9 @@ export const layer: Layer.Layer<Tls.Tls> = Layer.succeed(Tls.Tls, make)
 
 /**
  * Provides `Tls` on Bun, always on the sans-IO path: the engine driven over
- * Bun sockets for every operation. Today this is what `layer` is.
+ * Bun sockets for every operation.
  *
  * @since 0.1.0
  * @category layers
  */
-export const layerSansIo: Layer.Layer<Tls.Tls> = layer
+export const layerSansIo: Layer.Layer<Tls.Tls> = Layer.succeed(Tls.Tls, makeSansIo)

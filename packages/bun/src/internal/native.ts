@@ -1,0 +1,472 @@
+/**
+ * The native fast path on Bun: Bun's own TLS sockets (`Bun.connect` with
+ * `tls`), where BoringSSL runs inside Bun and no ciphertext crosses into JS.
+ *
+ * Theory of operation: core's driver (`TlsConnection.make`) joins an engine
+ * to a transport. A native TLS socket is both at once, so it is split into
+ * an engine that works at the plaintext level and a transport that carries
+ * no bytes, only news:
+ *
+ * - `NativeEngine.read` answers with the plaintext Bun delivered, `None`
+ *   after the peer ended, the socket's error, or `TlsWantRead` when nothing
+ *   has arrived yet (DESIGN.md: "no plaintext buffered yet = WantRead");
+ *   `handshake` likewise until Bun's `handshake` handler has run.
+ * - The driver answers a WantRead by reading the transport: `activity`'s
+ *   `read` completes (with an empty chunk, which the engine ignores) as
+ *   soon as the socket did something since the Want, then the driver asks
+ *   the RetryPolicy and retries. So retry policies, time bounds, sticky
+ *   errors, close_notify on scope close and `stream` / `sink` are core's,
+ *   the same code as on the sans-IO path.
+ * - `write` hands plaintext to Bun; what BoringSSL's socket does not take
+ *   at once waits (copied) for `drain`, and `write` suspends while more
+ *   than WRITE_BOUND bytes wait. It never answers TlsWantWrite: there is no
+ *   outgoing BIO for the driver to flush.
+ *
+ * Verification: the socket is opened with `rejectUnauthorized: false` and
+ * the chain result (`authorizationError`) and host name
+ * (`tls.checkServerIdentity` against the decoded `verifyHost`, as the
+ * node:tls engine does) are judged here, so the verify codes are the same
+ * as on the sans-IO path. A rejected server is reset, like node:tls does.
+ *
+ * Not distinguishable here: close_notify and a bare TCP FIN both arrive as
+ * Bun's `end`, so truncation reads as a clean end on this path.
+ *
+ * @internal
+ */
+import type { ConnectionInfo, PeerCertificate, TlsEngine } from "@effect-tls/core/TlsEngine"
+import {
+  TlsAlertError,
+  TlsCertificateError,
+  TlsClosedError,
+  type TlsError,
+  TlsProtocolError,
+  TlsTransportError,
+  TlsUnexpectedEof,
+  type TlsWantRead,
+  want
+} from "@effect-tls/core/TlsError"
+import type { ResolvedClientConnect } from "@effect-tls/core/TlsOptions"
+import type { Transport } from "@effect-tls/core/Transport"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import type * as Scope from "effect/Scope"
+import type { X509Certificate } from "node:crypto"
+import * as tls from "node:tls"
+import { errorCode, transportError } from "./transport.js"
+
+/** Bytes of plaintext held for the reader before the socket is paused. */
+const READ_BOUND = 256 * 1024
+/** Bytes of plaintext Bun refused that may wait for `drain` before `write` suspends. */
+const WRITE_BOUND = 1024 * 1024
+
+const EMPTY = new Uint8Array(0)
+
+/** BoringSSL reasons that mean this side sent a fatal alert. */
+const SENT_ALERTS: Record<string, string> = {
+  WRONG_VERSION_NUMBER: "protocol_version",
+  UNSUPPORTED_PROTOCOL: "protocol_version",
+  NO_SHARED_CIPHER: "handshake_failure",
+  DECRYPTION_FAILED_OR_BAD_RECORD_MAC: "bad_record_mac",
+  BAD_RECORD_MAC: "bad_record_mac",
+  UNEXPECTED_MESSAGE: "unexpected_message",
+  UNEXPECTED_RECORD: "unexpected_message",
+  DECODE_ERROR: "decode_error",
+  NO_APPLICATION_PROTOCOL: "no_application_protocol"
+}
+
+/** A failure reported by Bun's TLS socket, as a typed error. */
+const fromNativeError = (e: unknown, phase: "handshake" | "read"): TlsError => {
+  const code = errorCode(e)
+  const message = e instanceof Error ? e.message : String(e)
+  if (code === "ECONNRESET" || code === "EPIPE") return transportError("Reset", e)
+  const text = `${code ?? ""} ${message}`.toUpperCase().replace(/[\s/]+/g, "_")
+  const received = /(?:SSLV3|TLSV1|TLSV13|TLS)_ALERT_([A-Z0-9_]+)/.exec(text)
+  if (received !== null) {
+    return new TlsAlertError({ alert: received[1]!.toLowerCase(), direction: "received", cause: e })
+  }
+  for (const [reason, alert] of Object.entries(SENT_ALERTS)) {
+    if (text.includes(reason)) return new TlsAlertError({ alert, direction: "sent", cause: e })
+  }
+  if (code !== undefined && /^E[A-Z]+$/.test(code)) return transportError("ReadFailed", e)
+  if (code === undefined && phase === "handshake" && message === "") return new TlsUnexpectedEof({ phase })
+  return new TlsProtocolError({ code: code ?? "ERR_TLS", reason: message.slice(0, 200), cause: e })
+}
+
+/** A TLS library failure (`EPROTO`, `error:...:SSL routines:...`), not a verify result. */
+const isLibraryError = (e: Error): boolean => errorCode(e) === "EPROTO" || /^error:[0-9a-f]+:/i.test(e.message)
+
+/** `"O=effect-tls\nCN=localhost"` as `{ O: "effect-tls", CN: "localhost" }`. */
+const fields = (name: string): Record<string, string> => {
+  const out: Record<string, string> = {}
+  for (const line of name.split("\n")) {
+    const i = line.indexOf("=")
+    if (i <= 0) continue
+    const key = line.slice(0, i)
+    const value = line.slice(i + 1)
+    out[key] = out[key] === undefined ? value : `${out[key]}, ${value}`
+  }
+  return out
+}
+
+const toPeerCertificate = (cert: X509Certificate): PeerCertificate => ({
+  subject: fields(cert.subject),
+  issuer: fields(cert.issuer),
+  subjectAltName: typeof cert.subjectAltName === "string" ? Option.some(cert.subjectAltName) : Option.none(),
+  serialNumber: cert.serialNumber,
+  validFrom: new Date(cert.validFrom),
+  validTo: new Date(cert.validTo),
+  fingerprint256: cert.fingerprint256,
+  raw: new Uint8Array(cert.raw.buffer, cert.raw.byteOffset, cert.raw.byteLength)
+})
+
+type NativeSocket = Bun.Socket<NativeEngine>
+
+/** @internal */
+export class NativeEngine implements TlsEngine {
+  readonly role = "client" as const
+  socket: NativeSocket | undefined = undefined
+  private plaintext: Array<Uint8Array> = []
+  private plaintextBytes = 0
+  private paused = false
+  private pending: Array<Uint8Array> = []
+  private pendingBytes = 0
+  private opened = false
+  private secure = false
+  private ended = false
+  private closed = false
+  private closedByUs = false
+  private shutdownRequested = false
+  private shutdownSent = false
+  private failure: TlsError | undefined = undefined
+  /** Bumped on every event of the socket. */
+  private activity = 0
+  /** `activity` when the engine last answered a Want. */
+  private wantedAt = -1
+  private waiters: Array<() => void> = []
+
+  constructor(private readonly options: ResolvedClientConnect) {}
+
+  private bump() {
+    this.activity++
+    const ws = this.waiters
+    this.waiters = []
+    for (const w of ws) w()
+  }
+
+  private readonly nextEvent = Effect.async<void>((resume) => {
+    const waiter = () => resume(Effect.void)
+    this.waiters.push(waiter)
+    return Effect.sync(() => {
+      const i = this.waiters.indexOf(waiter)
+      if (i >= 0) this.waiters.splice(i, 1)
+    })
+  })
+
+  private wantRead(w: TlsWantRead): Effect.Effect<never, TlsWantRead> {
+    this.wantedAt = this.activity
+    return Effect.fail(w)
+  }
+
+  // Bun's handlers.
+
+  onOpen(socket: NativeSocket) {
+    this.socket = socket
+    this.opened = true
+    socket.setNoDelay(true)
+    this.bump()
+  }
+
+  onHandshake(socket: NativeSocket, authorizationError: Error | null) {
+    this.socket = socket
+    const o = this.options
+    // Bun reports a handshake that failed in the TLS library here too.
+    if (authorizationError !== null && isLibraryError(authorizationError)) {
+      this.failure ??= fromNativeError(authorizationError, "handshake")
+      this.closedByUs = true
+      socket.end()
+      this.bump()
+      return
+    }
+    if (o.verify) {
+      let failure: TlsError | undefined
+      if (authorizationError !== null) {
+        const code = errorCode(authorizationError) ?? "CERT_REJECTED"
+        failure = new TlsCertificateError({ code, host: o.verifyHost, cause: authorizationError })
+      } else {
+        const identity = tls.checkServerIdentity(o.verifyHost, socket.getPeerCertificate())
+        if (identity !== undefined) {
+          failure = new TlsCertificateError({
+            code: errorCode(identity) ?? "ERR_TLS_CERT_ALTNAME_INVALID",
+            host: o.verifyHost,
+            cause: identity
+          })
+        }
+      }
+      if (failure !== undefined) {
+        // Like node:tls: a client that rejects the server resets the connection.
+        this.failure ??= failure
+        this.closedByUs = true
+        socket.terminate()
+        this.bump()
+        return
+      }
+    }
+    this.secure = true
+    this.bump()
+  }
+
+  onData(socket: NativeSocket, chunk: Uint8Array) {
+    this.plaintext.push(chunk)
+    this.plaintextBytes += chunk.length
+    if (this.plaintextBytes >= READ_BOUND && !this.paused) {
+      this.paused = true
+      socket.pause()
+    }
+    this.bump()
+  }
+
+  onDrain(socket: NativeSocket) {
+    this.flush(socket)
+    this.bump()
+  }
+
+  onEnd() {
+    this.ended = true
+    this.bump()
+  }
+
+  onError(e: unknown) {
+    this.failure ??= fromNativeError(e, this.secure ? "read" : "handshake")
+    this.bump()
+  }
+
+  onClose(e: unknown) {
+    this.closed = true
+    if (e !== undefined && e !== null) this.failure ??= fromNativeError(e, this.secure ? "read" : "handshake")
+    else if (!this.closedByUs) {
+      if (this.secure) this.ended = true
+      else this.failure ??= new TlsUnexpectedEof({ phase: "handshake" })
+    }
+    this.bump()
+  }
+
+  private flush(socket: NativeSocket) {
+    while (this.pending.length > 0) {
+      const chunk = this.pending[0]!
+      const n = socket.write(chunk)
+      if (n < 0) return
+      this.pendingBytes -= n
+      if (n < chunk.length) {
+        this.pending[0] = chunk.subarray(n)
+        return
+      }
+      this.pending.shift()
+    }
+    if (this.shutdownRequested && !this.shutdownSent) {
+      this.shutdownSent = true
+      socket.shutdown()
+    }
+  }
+
+  // The engine, at the plaintext level.
+
+  feed = (_: Uint8Array): void => {}
+  feedEnd = (): void => {}
+  drain = (): ReadonlyArray<Uint8Array> => []
+  pendingOutgoing = (): number => 0
+  outgoingReady: Effect.Effect<void> = Effect.never
+
+  handshake: Effect.Effect<void, TlsWantRead | TlsError> = Effect.suspend((): Effect.Effect<void, TlsWantRead | TlsError> => {
+    if (this.failure !== undefined) return Effect.fail(this.failure)
+    if (this.secure) return Effect.void
+    if (this.closed) return Effect.fail(new TlsUnexpectedEof({ phase: "handshake" }))
+    return this.wantRead(want.read.handshake)
+  })
+
+  read: Effect.Effect<Option.Option<Uint8Array>, TlsWantRead | TlsError> = Effect.suspend(
+    (): Effect.Effect<Option.Option<Uint8Array>, TlsWantRead | TlsError> => {
+    if (this.plaintextBytes > 0) {
+      const chunks = this.plaintext
+      const total = this.plaintextBytes
+      this.plaintext = []
+      this.plaintextBytes = 0
+      if (this.paused && !this.closed) {
+        this.paused = false
+        this.socket?.resume()
+      }
+      return Effect.succeed(Option.some(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, total)))
+    }
+    if (this.failure !== undefined) return Effect.fail(this.failure)
+    if (this.ended) return Effect.succeed(Option.none())
+    if (this.closed) return Effect.fail(new TlsClosedError({ operation: "read" }))
+    return this.wantRead(want.read.read)
+  })
+
+  private readonly writable: Effect.Effect<void, TlsError> = Effect.suspend(() => {
+    if (this.failure !== undefined) return Effect.fail(this.failure)
+    if (this.closed) return Effect.fail(new TlsClosedError({ operation: "write" }))
+    if (this.pendingBytes <= WRITE_BOUND) return Effect.void
+    return Effect.zipRight(this.nextEvent, this.writable)
+  })
+
+  write = (plaintext: Uint8Array): Effect.Effect<number, TlsError> =>
+    Effect.suspend(() => {
+      if (this.failure !== undefined) return Effect.fail(this.failure)
+      if (this.shutdownRequested || this.closed || this.socket === undefined) {
+        return Effect.fail(new TlsClosedError({ operation: "write" }))
+      }
+      if (plaintext.length === 0) return Effect.succeed(0)
+      if (this.pendingBytes > WRITE_BOUND) return Effect.zipRight(this.writable, this.write(plaintext))
+      let rest = plaintext
+      if (this.pending.length === 0) {
+        const n = this.socket.write(plaintext)
+        if (n < 0) return Effect.fail(this.failure ?? new TlsClosedError({ operation: "write" }))
+        rest = plaintext.subarray(n)
+      }
+      if (rest.length > 0) {
+        // Copied: the caller may reuse its buffer once `write` returns.
+        this.pending.push(rest.slice())
+        this.pendingBytes += rest.length
+      }
+      return Effect.succeed(plaintext.length)
+    })
+
+  /** close_notify and FIN, after whatever plaintext still waits for Bun. */
+  shutdown: Effect.Effect<void, TlsError> = Effect.suspend(() => {
+    if (this.failure !== undefined) return Effect.fail(this.failure)
+    if (!this.shutdownRequested && this.socket !== undefined && !this.closed) {
+      this.shutdownRequested = true
+      this.flush(this.socket)
+    }
+    return Effect.void
+  })
+
+  info: Effect.Effect<ConnectionInfo> = Effect.sync(() => {
+    const socket = this.socket!
+    const cipher = socket.getCipher()
+    const alpn = socket.alpnProtocol
+    let x509: X509Certificate | undefined
+    try {
+      x509 = socket.getPeerX509Certificate()
+    } catch {
+      x509 = undefined
+    }
+    let decoded: Option.Option<PeerCertificate> | undefined
+    return {
+      role: "client",
+      protocol: socket.getTLSVersion() ?? "unknown",
+      cipher: cipher?.standardName ?? cipher?.name ?? "unknown",
+      alpnProtocol: typeof alpn === "string" ? Option.some(alpn) : Option.none(),
+      servername: this.options.sni === undefined ? Option.none() : Option.some(this.options.sni),
+      authorized: this.options.verify,
+      get peerCertificate() {
+        return decoded ??= x509 === undefined ? Option.none() : Option.some(toPeerCertificate(x509))
+      },
+      sessionReused: socket.isSessionReused()
+    }
+  })
+
+  close: Effect.Effect<void> = Effect.sync(() => this.closeNow())
+
+  closeNow() {
+    if (this.closedByUs) return
+    this.closedByUs = true
+    this.pending = []
+    this.pendingBytes = 0
+    if (!this.closed) this.socket?.end()
+    this.bump()
+  }
+
+  destroy: Effect.Effect<void> = this.close
+
+  /**
+   * The transport the driver reads for news: `read` completes once the
+   * socket did something since the engine's last Want.
+   */
+  readonly activityTransport = (): Transport => ({
+    read: Effect.suspend((): Effect.Effect<Option.Option<Uint8Array>> =>
+      this.activity !== this.wantedAt || this.closedByUs
+        ? Effect.succeed(Option.some(EMPTY))
+        : Effect.as(this.nextEvent, Option.some(EMPTY))
+    ),
+    write: () => Effect.void,
+    end: this.shutdown.pipe(Effect.catchAll(() => Effect.void)),
+    close: this.close,
+    remoteAddress: this.socket === undefined ? undefined : `${this.socket.remoteAddress}:${this.socket.remotePort}`
+  })
+}
+
+const handlers: Bun.SocketHandler<NativeEngine> = {
+  open: (s) => s.data.onOpen(s),
+  handshake: (s, _success, authorizationError) => s.data.onHandshake(s, authorizationError),
+  data: (s, chunk) => s.data.onData(s, chunk),
+  drain: (s) => s.data.onDrain(s),
+  end: (s) => s.data.onEnd(),
+  error: (s, e) => s.data.onError(e),
+  close: (s, e) => s.data.onClose(e),
+  connectError: () => {}
+}
+
+/** Whether Bun's native client can honour these options exactly. @internal */
+export const supportsClient = (o: ResolvedClientConnect): boolean =>
+  o.minVersion === "TLSv1.2" && o.maxVersion === "TLSv1.3" && o.ciphers === undefined
+
+/**
+ * Open a native TLS client socket: wait (interruptibly, within the scope)
+ * for the TCP connection; the handshake is the driver's.
+ * @internal
+ */
+export const connect = (
+  o: ResolvedClientConnect
+): Effect.Effect<NativeEngine, TlsTransportError, Scope.Scope> =>
+  Effect.acquireRelease(Effect.sync(() => new NativeEngine(o)), (engine) => engine.close).pipe(
+    Effect.flatMap((engine) =>
+      Effect.async<NativeEngine, TlsTransportError>((resume) => {
+        let cancelled = false
+        // serverName "" sends no SNI (Bun would send the IP address otherwise).
+        const tlsOptions: Bun.TLSOptions = { rejectUnauthorized: false, serverName: o.sni ?? "" }
+        if (o.ca !== undefined) tlsOptions.ca = [...o.ca]
+        if (o.certChain !== undefined && o.key !== undefined) {
+          tlsOptions.cert = o.certChain.join("\n")
+          tlsOptions.key = Redacted.value(o.key)
+        }
+        if (o.alpnProtocols.length > 0) tlsOptions.ALPNProtocols = alpnWire(o.alpnProtocols)
+        Bun.connect<NativeEngine>({
+          hostname: o.host,
+          port: o.port,
+          allowHalfOpen: true,
+          data: engine,
+          tls: tlsOptions,
+          socket: handlers
+        }).then(
+          (socket) => {
+            engine.socket ??= socket
+            if (cancelled) return engine.closeNow()
+            resume(Effect.succeed(engine))
+          },
+          (e: unknown) => {
+            if (cancelled) return
+            resume(Effect.fail(transportError(errorCode(e) === "ECONNREFUSED" ? "ConnectRefused" : "ConnectFailed", e)))
+          }
+        )
+        return Effect.sync(() => {
+          cancelled = true
+          engine.closeNow()
+        })
+      })
+    )
+  )
+
+/** ALPN names in wire format (length-prefixed), as Bun takes them. */
+const alpnWire = (names: ReadonlyArray<string>): Uint8Array => {
+  const encoded = names.map((n) => new TextEncoder().encode(n))
+  const out = new Uint8Array(encoded.reduce((n, e) => n + 1 + e.length, 0))
+  let offset = 0
+  for (const e of encoded) {
+    out[offset++] = e.length
+    out.set(e, offset)
+    offset += e.length
+  }
+  return out
+}
