@@ -24,21 +24,19 @@ const sansIo: Differences = {
   tls13MissingCertificateAlertSent: "handshake_failure"
 }
 
-/** BunTls.layer: native client sockets where options allow, sans-IO servers. */
+/** BunTls.layer: Bun's native TLS sockets where options allow. */
 const native: Differences = {
   tls13CiphersFixed: true,
-  // Its servers are the sans-IO path's.
-  noHalfClose: true,
-  truncationLooksClean: true,
-  tls13MissingCertificateAlertSent: "handshake_failure"
+  // Bun's native sockets report close_notify and a bare FIN alike (`end`).
+  truncationLooksClean: true
 }
 
 if (onBun) {
-  conformance("BunTls.layer (native client, sans-IO server)", BunTls.layer, {
+  conformance("BunTls.layer (native Bun TLS sockets)", BunTls.layer, {
     differences: native,
     connectPlain: BunTransport.connect
   })
-  sniAlpnConformance("BunTls.layer (native client, sans-IO server)", BunTls.layer)
+  sniAlpnConformance("BunTls.layer (native Bun TLS sockets)", BunTls.layer)
   conformance("BunTls.layerSansIo (node:tls engine over Bun sockets)", BunTls.layerSansIo, {
     differences: sansIo,
     connectPlain: BunTransport.connect

@@ -12,6 +12,7 @@
  */
 import * as Tls from "@effect-tls/core/Tls"
 import * as NodeTlsEngine from "@effect-tls/node/NodeTlsEngine"
+import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as BunTransport from "./BunTransport.js"
 import * as native from "./internal/nativeConnect.js"
@@ -38,17 +39,25 @@ export const runtime: Tls.TlsRuntime = {
 export const makeSansIo: Tls.TlsService = Tls.make(runtime)
 
 /**
- * The `Tls` service with the native fast path: `connect` uses Bun's own TLS
- * client socket when its options can be honoured natively (versions left
- * at their defaults, no `ciphers`), else the sans-IO path; `upgrade`,
- * `listen` and `serve` use the sans-IO path.
+ * The `Tls` service with the native fast path: `connect`, `listen` and
+ * `serve` use Bun's own TLS sockets when the options can be honoured
+ * natively (versions left at their defaults, no `ciphers`) and, for
+ * servers, no `SniResolver` or `AlpnSelector` is provided (those need
+ * core to read the ClientHello before the TLS engine exists); otherwise,
+ * and for `upgrade`, the sans-IO path.
  *
  * @since 0.1.0
  * @category constructors
  */
 export const make: Tls.TlsService = {
   ...makeSansIo,
-  connect: (options) => native.connect(options, makeSansIo.connect)
+  connect: (options) => native.connect(options, makeSansIo.connect),
+  listen: (options) => native.listen(options, makeSansIo.listen),
+  serve: (options, handler) =>
+    native.listen(options, makeSansIo.listen).pipe(
+      Effect.flatMap((server) => server.serve(handler)),
+      Effect.scoped
+    )
 }
 
 /**

@@ -45,7 +45,8 @@ import {
   type TlsWantRead,
   want
 } from "@effect-tls/core/TlsError"
-import type { ResolvedClientConnect } from "@effect-tls/core/TlsOptions"
+import type { ResolvedClientConnect, ResolvedServerListen } from "@effect-tls/core/TlsOptions"
+import type { Listener } from "@effect-tls/core/Tls"
 import type { Transport } from "@effect-tls/core/Transport"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
@@ -76,7 +77,7 @@ const SENT_ALERTS: Record<string, string> = {
 }
 
 /** A failure reported by Bun's TLS socket, as a typed error. */
-const fromNativeError = (e: unknown, phase: "handshake" | "read"): TlsError => {
+const fromNativeError = (e: unknown, phase: "handshake" | "read", protocol?: string): TlsError => {
   const code = errorCode(e)
   const message = e instanceof Error ? e.message : String(e)
   if (code === "ECONNRESET" || code === "EPIPE") return transportError("Reset", e)
@@ -85,8 +86,18 @@ const fromNativeError = (e: unknown, phase: "handshake" | "read"): TlsError => {
   if (received !== null) {
     return new TlsAlertError({ alert: received[1]!.toLowerCase(), direction: "received", cause: e })
   }
+  if (text.includes("PEER_DID_NOT_RETURN_A_CERTIFICATE")) {
+    // TLS 1.2 has no certificate_required alert: BoringSSL sends handshake_failure.
+    const alert = protocol === "TLSv1.3" ? "certificate_required" : "handshake_failure"
+    return new TlsAlertError({ alert, direction: "sent", cause: e })
+  }
   for (const [reason, alert] of Object.entries(SENT_ALERTS)) {
     if (text.includes(reason)) return new TlsAlertError({ alert, direction: "sent", cause: e })
+  }
+  // `error:1000009c:SSL routines:OPENSSL_internal:HTTP_REQUEST` as node:tls names it.
+  const library = /SSL_ROUTINES:OPENSSL_INTERNAL:([A-Z0-9_]+)/.exec(text)
+  if (library !== null) {
+    return new TlsProtocolError({ code: `ERR_SSL_${library[1]}`, reason: message.slice(0, 200), cause: e })
   }
   if (code !== undefined && /^E[A-Z]+$/.test(code)) return transportError("ReadFailed", e)
   if (code === undefined && phase === "handshake" && message === "") return new TlsUnexpectedEof({ phase })
@@ -124,7 +135,7 @@ type NativeSocket = Bun.Socket<NativeEngine>
 
 /** @internal */
 export class NativeEngine implements TlsEngine {
-  readonly role = "client" as const
+  readonly role: "client" | "server"
   socket: NativeSocket | undefined = undefined
   private plaintext: Array<Uint8Array> = []
   private plaintextBytes = 0
@@ -145,7 +156,9 @@ export class NativeEngine implements TlsEngine {
   private wantedAt = -1
   private waiters: Array<() => void> = []
 
-  constructor(private readonly options: ResolvedClientConnect) {}
+  constructor(private readonly options: ResolvedClientConnect | ResolvedServerListen) {
+    this.role = options.role
+  }
 
   private bump() {
     this.activity++
@@ -182,13 +195,31 @@ export class NativeEngine implements TlsEngine {
     const o = this.options
     // Bun reports a handshake that failed in the TLS library here too.
     if (authorizationError !== null && isLibraryError(authorizationError)) {
-      this.failure ??= fromNativeError(authorizationError, "handshake")
+      let protocol: string | undefined
+      try {
+        protocol = socket.getTLSVersion()
+      } catch {
+        protocol = undefined
+      }
+      this.failure ??= fromNativeError(authorizationError, "handshake", protocol)
       this.closedByUs = true
       socket.end()
       this.bump()
       return
     }
-    if (o.verify) {
+    if (o.role === "server") {
+      if (o.requestCert && authorizationError !== null) {
+        this.failure ??= new TlsCertificateError({
+          code: errorCode(authorizationError) ?? "CERT_REJECTED",
+          host: `${socket.remoteAddress}:${socket.remotePort}`,
+          cause: authorizationError
+        })
+        this.closedByUs = true
+        socket.end()
+        this.bump()
+        return
+      }
+    } else if (o.verify) {
       let failure: TlsError | undefined
       if (authorizationError !== null) {
         const code = errorCode(authorizationError) ?? "CERT_REJECTED"
@@ -353,13 +384,15 @@ export class NativeEngine implements TlsEngine {
       x509 = undefined
     }
     let decoded: Option.Option<PeerCertificate> | undefined
+    const o = this.options
+    const servername = o.role === "client" ? o.sni : socket.getServername()
     return {
-      role: "client",
+      role: o.role,
       protocol: socket.getTLSVersion() ?? "unknown",
       cipher: cipher?.standardName ?? cipher?.name ?? "unknown",
       alpnProtocol: typeof alpn === "string" ? Option.some(alpn) : Option.none(),
-      servername: this.options.sni === undefined ? Option.none() : Option.some(this.options.sni),
-      authorized: this.options.verify,
+      servername: typeof servername === "string" && servername.length > 0 ? Option.some(servername) : Option.none(),
+      authorized: o.role === "client" ? o.verify : o.requestCert && this.secure,
       get peerCertificate() {
         return decoded ??= x509 === undefined ? Option.none() : Option.some(toPeerCertificate(x509))
       },
@@ -470,3 +503,82 @@ const alpnWire = (names: ReadonlyArray<string>): Uint8Array => {
   }
   return out
 }
+
+/** Whether Bun's native server can honour these options exactly. @internal */
+export const supportsServer = (o: ResolvedServerListen): boolean =>
+  o.minVersion === "TLSv1.2" && o.maxVersion === "TLSv1.3" && o.ciphers === undefined
+
+/**
+ * Listen with Bun's native TLS server. Each accepted socket gets its
+ * engine when Bun opens it (before the handshake, since a `handshake`
+ * handler is set); `accept` hands out engines, whose handshakes the
+ * driver runs.
+ * @internal
+ */
+export const listen = (
+  o: ResolvedServerListen
+): Effect.Effect<Listener & { readonly acceptEngine: Effect.Effect<NativeEngine> }, TlsTransportError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const pending: Array<NativeEngine> = []
+    let acceptors: Array<() => void> = []
+    const tlsOptions: Bun.TLSOptions = {
+      cert: o.certChain.join("\n"),
+      key: Redacted.value(o.key),
+      requestCert: o.requestCert,
+      rejectUnauthorized: o.requestCert
+    }
+    if (o.ca !== undefined) tlsOptions.ca = [...o.ca]
+    if (o.alpnProtocols.length > 0) tlsOptions.ALPNProtocols = alpnWire(o.alpnProtocols)
+    const server = yield* Effect.acquireRelease(
+      Effect.try({
+        try: () =>
+          Bun.listen<NativeEngine>({
+            hostname: o.host,
+            port: o.port,
+            allowHalfOpen: true,
+            tls: tlsOptions,
+            data: undefined as unknown as NativeEngine,
+            socket: {
+              ...handlers,
+              open: (s) => {
+                const engine = new NativeEngine(o)
+                s.data = engine
+                engine.onOpen(s)
+                pending.push(engine)
+                const ws = acceptors
+                acceptors = []
+                for (const w of ws) w()
+              },
+              close: (s, e) => {
+                s.data.onClose(e)
+                const i = pending.indexOf(s.data)
+                if (i >= 0) pending.splice(i, 1)
+              }
+            }
+          }),
+        catch: (e) => transportError("ListenFailed", e)
+      }),
+      (server) =>
+        Effect.sync(() => {
+          for (const engine of pending.splice(0)) engine.closeNow()
+          server.stop(false)
+        })
+    )
+    const wait = Effect.async<void>((resume) => {
+      const waiter = () => resume(Effect.void)
+      acceptors.push(waiter)
+      return Effect.sync(() => {
+        const i = acceptors.indexOf(waiter)
+        if (i >= 0) acceptors.splice(i, 1)
+      })
+    })
+    const acceptEngine: Effect.Effect<NativeEngine> = Effect.suspend(() => {
+      const engine = pending.shift()
+      return engine !== undefined ? Effect.succeed(engine) : Effect.zipRight(wait, acceptEngine)
+    })
+    return {
+      address: { host: server.hostname, port: server.port },
+      accept: Effect.map(acceptEngine, (engine) => engine.activityTransport()),
+      acceptEngine
+    }
+  })
