@@ -311,12 +311,14 @@ export class NativeEngine implements TlsEngine {
   handshake: Effect.Effect<void, TlsWantRead | TlsError> = Effect.suspend((): Effect.Effect<void, TlsWantRead | TlsError> => {
     if (this.failure !== undefined) return Effect.fail(this.failure)
     if (this.secure) return Effect.void
-    if (this.closed) return Effect.fail(new TlsUnexpectedEof({ phase: "handshake" }))
+    // The peer ended (or the socket closed) before the handshake completed.
+    if (this.closed || this.ended) return Effect.fail(new TlsUnexpectedEof({ phase: "handshake" }))
     return this.wantRead(want.read.handshake)
   })
 
-  read: Effect.Effect<Option.Option<Uint8Array>, TlsWantRead | TlsError> = Effect.suspend(
-    (): Effect.Effect<Option.Option<Uint8Array>, TlsWantRead | TlsError> => {
+  read: Effect.Effect<Option.Option<Uint8Array>, TlsWantRead | TlsError> = Effect.suspend(() => this.readNow())
+
+  private readNow(): Effect.Effect<Option.Option<Uint8Array>, TlsWantRead | TlsError> {
     if (this.plaintextBytes > 0) {
       const chunks = this.plaintext
       const total = this.plaintextBytes
@@ -332,7 +334,7 @@ export class NativeEngine implements TlsEngine {
     if (this.ended) return Effect.succeed(Option.none())
     if (this.closed) return Effect.fail(new TlsClosedError({ operation: "read" }))
     return this.wantRead(want.read.read)
-  })
+  }
 
   private readonly writable: Effect.Effect<void, TlsError> = Effect.suspend(() => {
     if (this.failure !== undefined) return Effect.fail(this.failure)
