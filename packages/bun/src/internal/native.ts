@@ -54,7 +54,7 @@ import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import type { X509Certificate } from "node:crypto"
 import * as tls from "node:tls"
-import { errorCode, transportError } from "./transport.js"
+import { errorCode, listenSockets, transportError } from "./transport.js"
 
 /** Bytes of plaintext held for the reader before the socket is paused. */
 const READ_BOUND = 256 * 1024
@@ -519,68 +519,21 @@ export const supportsServer = (o: ResolvedServerListen): boolean =>
  */
 export const listen = (
   o: ResolvedServerListen
-): Effect.Effect<Listener & { readonly acceptEngine: Effect.Effect<NativeEngine> }, TlsTransportError, Scope.Scope> =>
-  Effect.gen(function*() {
-    const pending: Array<NativeEngine> = []
-    let acceptors: Array<() => void> = []
-    const tlsOptions: Bun.TLSOptions = {
-      cert: o.certChain.join("\n"),
-      key: Redacted.value(o.key),
-      requestCert: o.requestCert,
-      rejectUnauthorized: o.requestCert
-    }
-    if (o.ca !== undefined) tlsOptions.ca = [...o.ca]
-    if (o.alpnProtocols.length > 0) tlsOptions.ALPNProtocols = alpnWire(o.alpnProtocols)
-    const server = yield* Effect.acquireRelease(
-      Effect.try({
-        try: () =>
-          Bun.listen<NativeEngine>({
-            hostname: o.host,
-            port: o.port,
-            allowHalfOpen: true,
-            tls: tlsOptions,
-            data: undefined as unknown as NativeEngine,
-            socket: {
-              ...handlers,
-              open: (s) => {
-                const engine = new NativeEngine(o)
-                s.data = engine
-                engine.onOpen(s)
-                pending.push(engine)
-                const ws = acceptors
-                acceptors = []
-                for (const w of ws) w()
-              },
-              close: (s, e) => {
-                s.data.onClose(e)
-                const i = pending.indexOf(s.data)
-                if (i >= 0) pending.splice(i, 1)
-              }
-            }
-          }),
-        catch: (e) => transportError("ListenFailed", e)
-      }),
-      (server) =>
-        Effect.sync(() => {
-          for (const engine of pending.splice(0)) engine.closeNow()
-          server.stop(false)
-        })
-    )
-    const wait = Effect.async<void>((resume) => {
-      const waiter = () => resume(Effect.void)
-      acceptors.push(waiter)
-      return Effect.sync(() => {
-        const i = acceptors.indexOf(waiter)
-        if (i >= 0) acceptors.splice(i, 1)
-      })
+): Effect.Effect<Listener & { readonly acceptEngine: Effect.Effect<NativeEngine> }, TlsTransportError, Scope.Scope> => {
+  const tlsOptions: Bun.TLSOptions = {
+    cert: o.certChain.join("\n"),
+    key: Redacted.value(o.key),
+    requestCert: o.requestCert,
+    rejectUnauthorized: o.requestCert
+  }
+  if (o.ca !== undefined) tlsOptions.ca = [...o.ca]
+  if (o.alpnProtocols.length > 0) tlsOptions.ALPNProtocols = alpnWire(o.alpnProtocols)
+  return Effect.map(
+    listenSockets({ hostname: o.host, port: o.port, tls: tlsOptions }, () => new NativeEngine(o), handlers),
+    ({ address, next }) => ({
+      address,
+      accept: Effect.map(next, (engine) => engine.activityTransport()),
+      acceptEngine: next
     })
-    const acceptEngine: Effect.Effect<NativeEngine> = Effect.suspend(() => {
-      const engine = pending.shift()
-      return engine !== undefined ? Effect.succeed(engine) : Effect.zipRight(wait, acceptEngine)
-    })
-    return {
-      address: { host: server.hostname, port: server.port },
-      accept: Effect.map(acceptEngine, (engine) => engine.activityTransport()),
-      acceptEngine
-    }
-  })
+  )
+}

@@ -18,7 +18,7 @@
  *
  * @internal
  */
-import type { Listener } from "@effect-tls/core/Tls"
+import type { Address, Listener } from "@effect-tls/core/Tls"
 import { TlsTransportError } from "@effect-tls/core/TlsError"
 import type { Transport } from "@effect-tls/core/Transport"
 import * as Effect from "effect/Effect"
@@ -292,42 +292,50 @@ export const connect = (host: string, port: number): Effect.Effect<Transport, Tl
     )
   )
 
-/** @internal */
-export const listen = (
-  host: string,
-  port: number,
-  _backlog: number | undefined
-): Effect.Effect<Listener, TlsTransportError, Scope.Scope> =>
+/** What `listenSockets` needs of a socket's state. @internal */
+export interface SocketOwner {
+  onOpen(socket: Bun.Socket<this>): void
+  onClose(error: unknown): void
+  closeNow(): void
+}
+
+/**
+ * Listen with `Bun.listen`: each socket Bun opens gets a fresh state from
+ * `create`, queued until `next` takes it. A socket that dies while queued
+ * leaves the queue; closing the scope closes the queued ones and stops
+ * listening (taken sockets belong to their owners).
+ * @internal
+ */
+export const listenSockets = <S extends SocketOwner>(
+  options: { readonly hostname: string; readonly port: number; readonly tls?: Bun.TLSOptions },
+  create: () => S,
+  socketHandlers: Bun.SocketHandler<S>
+): Effect.Effect<{ readonly address: Address; readonly next: Effect.Effect<S> }, TlsTransportError, Scope.Scope> =>
   Effect.gen(function*() {
-    const pending: Array<SocketState> = []
+    const pending: Array<S> = []
     let acceptors: Array<() => void> = []
-    const wakeAcceptors = () => {
-      const ws = acceptors
-      acceptors = []
-      for (const w of ws) w()
-    }
     const server = yield* Effect.acquireRelease(
       Effect.try({
         try: () =>
-          Bun.listen<SocketState>({
-            hostname: host,
-            port,
+          Bun.listen<S>({
+            ...options,
             allowHalfOpen: true,
             // Replaced per socket in `open`.
-            data: undefined as unknown as SocketState,
+            data: undefined as unknown as S,
             socket: {
-              ...handlers,
-              open: (s) => {
-                const state = new SocketState()
-                s.data = state
-                state.onOpen(s)
+              ...socketHandlers,
+              open: (socket) => {
+                const state = create()
+                socket.data = state
+                state.onOpen(socket)
                 pending.push(state)
-                wakeAcceptors()
+                const ws = acceptors
+                acceptors = []
+                for (const w of ws) w()
               },
-              close: (s, e) => {
-                s.data.onClose(e)
-                // A socket that dies while queued is dropped from the queue.
-                const i = pending.indexOf(s.data)
+              close: (socket, e) => {
+                socket.data.onClose(e)
+                const i = pending.indexOf(socket.data)
                 if (i >= 0) pending.splice(i, 1)
               }
             }
@@ -337,7 +345,6 @@ export const listen = (
       (server) =>
         Effect.sync(() => {
           for (const state of pending.splice(0)) state.closeNow()
-          // Accepted sockets belong to their connections' scopes.
           server.stop(false)
         })
     )
@@ -349,10 +356,20 @@ export const listen = (
         if (i >= 0) acceptors.splice(i, 1)
       })
     })
-    const accept: Effect.Effect<Transport, TlsTransportError> = Effect.suspend(() => {
+    const next: Effect.Effect<S> = Effect.suspend(() => {
       const state = pending.shift()
-      if (state !== undefined) return Effect.succeed(state.transport())
-      return Effect.zipRight(wait, accept)
+      return state !== undefined ? Effect.succeed(state) : Effect.zipRight(wait, next)
     })
-    return { address: { host: server.hostname, port: server.port }, accept }
+    return { address: { host: server.hostname, port: server.port }, next }
   })
+
+/** @internal */
+export const listen = (
+  host: string,
+  port: number,
+  _backlog: number | undefined
+): Effect.Effect<Listener, TlsTransportError, Scope.Scope> =>
+  Effect.map(
+    listenSockets({ hostname: host, port }, () => new SocketState(), handlers),
+    ({ address, next }) => ({ address, accept: Effect.map(next, (state) => state.transport()) })
+  )
