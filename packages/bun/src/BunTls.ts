@@ -41,7 +41,7 @@ export const makeSansIo: Tls.TlsService = Tls.make(runtime)
 /**
  * The `Tls` service with the native fast path: `connect`, `listen` and
  * `serve` use Bun's own TLS sockets when the options can be honoured
- * natively (versions left at their defaults, no `ciphers`) and, for
+ * natively (no `ciphers`) and, for
  * servers, no `SniResolver` or `AlpnSelector` is provided (those need
  * core to read the ClientHello before the TLS engine exists); otherwise,
  * and for `upgrade`, the sans-IO path.

@@ -443,9 +443,21 @@ const handlers: Bun.SocketHandler<NativeEngine> = {
   connectError: () => {}
 }
 
-/** Whether Bun's native client can honour these options exactly. @internal */
-export const supportsClient = (o: ResolvedClientConnect): boolean =>
-  o.minVersion === "TLSv1.2" && o.maxVersion === "TLSv1.3" && o.ciphers === undefined
+/**
+ * Whether Bun's native client can honour these options exactly: anything
+ * but `ciphers` (BoringSSL's cipher strings and TLS 1.3 suites differ from
+ * node:tls's, so a cipher list takes the engine path).
+ * @internal
+ */
+export const supportsClient = (o: ResolvedClientConnect): boolean => o.ciphers === undefined
+
+/** BoringSSL's SSL_OP_NO_TLSv1_2 and SSL_OP_NO_TLSv1_3. */
+const NO_TLS_1_2 = 0x08000000
+const NO_TLS_1_3 = 0x20000000
+
+/** `minVersion` / `maxVersion` as Bun's `secureOptions` (it has no version options). */
+const versionOptions = (o: ResolvedClientConnect | ResolvedServerListen): number =>
+  (o.minVersion === "TLSv1.3" ? NO_TLS_1_2 : 0) | (o.maxVersion === "TLSv1.2" ? NO_TLS_1_3 : 0)
 
 /**
  * Open a native TLS client socket: wait (interruptibly, within the scope)
@@ -460,7 +472,11 @@ export const connect = (
       Effect.async<NativeEngine, TlsTransportError>((resume) => {
         let cancelled = false
         // serverName "" sends no SNI (Bun would send the IP address otherwise).
-        const tlsOptions: Bun.TLSOptions = { rejectUnauthorized: false, serverName: o.sni ?? "" }
+        const tlsOptions: Bun.TLSOptions = {
+          rejectUnauthorized: false,
+          serverName: o.sni ?? "",
+          secureOptions: versionOptions(o)
+        }
         if (o.ca !== undefined) tlsOptions.ca = [...o.ca]
         if (o.certChain !== undefined && o.key !== undefined) {
           tlsOptions.cert = o.certChain.join("\n")
@@ -506,9 +522,8 @@ const alpnWire = (names: ReadonlyArray<string>): Uint8Array => {
   return out
 }
 
-/** Whether Bun's native server can honour these options exactly. @internal */
-export const supportsServer = (o: ResolvedServerListen): boolean =>
-  o.minVersion === "TLSv1.2" && o.maxVersion === "TLSv1.3" && o.ciphers === undefined
+/** Whether Bun's native server can honour these options exactly (see `supportsClient`). @internal */
+export const supportsServer = (o: ResolvedServerListen): boolean => o.ciphers === undefined
 
 /**
  * Listen with Bun's native TLS server. Each accepted socket gets its
@@ -524,7 +539,8 @@ export const listen = (
     cert: o.certChain.join("\n"),
     key: Redacted.value(o.key),
     requestCert: o.requestCert,
-    rejectUnauthorized: o.requestCert
+    rejectUnauthorized: o.requestCert,
+    secureOptions: versionOptions(o)
   }
   if (o.ca !== undefined) tlsOptions.ca = [...o.ca]
   if (o.alpnProtocols.length > 0) tlsOptions.ALPNProtocols = alpnWire(o.alpnProtocols)
