@@ -1,6 +1,12 @@
 /**
  * The `Tls` service on Bun: the same contract as `NodeTls.layer`, over
- * Bun's own sockets.
+ * Bun's own sockets. Two paths:
+ *
+ * - native (`layer`, where it applies): Bun's own TLS sockets
+ *   (`Bun.connect` / `Bun.listen` with `tls`), BoringSSL inside Bun, at
+ *   the plaintext level under core's driver;
+ * - sans-IO (`layerSansIo`, and `layer` elsewhere): a TLS engine driven by
+ *   core's driver over `BunTransport` sockets.
  *
  * The sans-IO engine is `@effect-tls/node`'s `NodeTlsEngine`: Bun
  * implements `node:tls` (over BoringSSL), and a `TLSSocket` over an
@@ -18,7 +24,7 @@ import * as BunTransport from "./BunTransport.js"
 import * as native from "./internal/nativeConnect.js"
 
 /**
- * What `layer` is built from.
+ * What the sans-IO path is built from.
  *
  * @since 0.1.0
  * @category runtime
