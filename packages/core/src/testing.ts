@@ -39,6 +39,7 @@ import * as framed from "./internal/testing/framedEngine.js"
 import * as observations from "./internal/testing/observations.js"
 import * as faulty from "./internal/testing/faultyTransport.js"
 import * as run from "./internal/testing/run.js"
+import * as clientHelloBytes from "./internal/testing/clientHello.js"
 import * as scripted from "./internal/testing/scriptedEngine.js"
 import type { RetryPolicy } from "./RetryPolicy.js"
 import type { TlsConnection } from "./TlsConnection.js"
@@ -457,3 +458,78 @@ export const arbitraries: {
   /** 1 to `maxLength` (default 300) bytes. */
   readonly message: (maxLength?: number) => FastCheck.Arbitrary<Uint8Array>
 } = arbitrary
+
+// ---------------------------------------------------------------------------
+// ClientHellos and replayed input
+// ---------------------------------------------------------------------------
+
+/**
+ * What `clientHello` puts in a ClientHello. Absent fields are left out of
+ * the hello (no such extension).
+ *
+ * @since 0.2.0
+ * @category client hello
+ */
+export interface ClientHelloFields {
+  /** server_name (SNI). */
+  readonly servername?: string | undefined
+  /** Offered ALPN protocols, in order. */
+  readonly alpn?: ReadonlyArray<string> | undefined
+  /** supported_versions (0x0304 = TLS 1.3). */
+  readonly versions?: ReadonlyArray<number> | undefined
+  /** supported_groups. */
+  readonly groups?: ReadonlyArray<number> | undefined
+  /** Groups of the key_share entries (each with a 32-byte placeholder key). */
+  readonly keyShares?: ReadonlyArray<number> | undefined
+  readonly signatureAlgorithms?: ReadonlyArray<number> | undefined
+  /** Default `[0x1301, 0x1302]`. */
+  readonly cipherSuites?: ReadonlyArray<number> | undefined
+  readonly sessionId?: ReadonlyArray<number> | undefined
+  /** Bytes of padding (extension 21), to make large hellos. */
+  readonly padding?: number | undefined
+  /** The TLS 1.2 form without an extensions block. */
+  readonly noExtensions?: boolean | undefined
+  /** Raw extension bytes appended as given. */
+  readonly raw?: ReadonlyArray<number> | undefined
+}
+
+/**
+ * A ClientHello handshake message (its 4-byte header included), to test a
+ * server's `SniResolver` / `AlpnSelector` without a TLS client: write
+ * `clientHelloRecords(clientHelloMessage({ servername: "a.test" }))` into
+ * one end of `Transport.makeMemoryPair()` and `Tls.upgrade` the other end
+ * in the server role.
+ *
+ * @since 0.2.0
+ * @category client hello
+ */
+export const clientHelloMessage: (fields?: ClientHelloFields) => Uint8Array = clientHelloBytes.helloMessage
+
+/**
+ * A handshake message framed into TLS records whose payloads have the given
+ * sizes (the last size repeats; default: as few records as possible).
+ *
+ * @since 0.2.0
+ * @category client hello
+ */
+export const clientHelloRecords: (message: Uint8Array, sizes?: ReadonlyArray<number>) => Uint8Array =
+  clientHelloBytes.records
+
+/**
+ * `bytes` cut into pieces of the given sizes (the last size repeats).
+ *
+ * @since 0.2.0
+ * @category transports
+ */
+export const split: (bytes: Uint8Array, sizes: ReadonlyArray<number>) => Array<Uint8Array> = clientHelloBytes.chunked
+
+/**
+ * A transport whose reads return `chunks` one by one, then end; writes are
+ * accepted and dropped. `reads()` counts the reads so far.
+ *
+ * @since 0.2.0
+ * @category transports
+ */
+export const replayTransport: (
+  chunks: ReadonlyArray<Uint8Array>
+) => Transport & { readonly reads: () => number } = clientHelloBytes.replay

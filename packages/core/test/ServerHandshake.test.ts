@@ -13,35 +13,10 @@ import type { TlsEngine, TlsEngineFactory } from "../src/TlsEngine.js"
 import { TlsTransportError, want } from "../src/TlsError.js"
 import type { ServerContext } from "../src/TlsOptions.js"
 import * as Transport from "../src/Transport.js"
+import { clientHello as helloRecord } from "../src/internal/testing/clientHello.js"
 
-// ---------------------------------------------------------------------------
-// A ClientHello on the wire (RFC 8446 4.1.2), built by hand.
-
-const u8 = (n: number) => [n & 0xff]
-const u16 = (n: number) => [(n >> 8) & 0xff, n & 0xff]
-const u24 = (n: number) => [(n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff]
-const ascii = (s: string) => [...s].map((c) => c.charCodeAt(0))
-const vec16 = (body: Array<number>) => [...u16(body.length), ...body]
-const vec8 = (body: Array<number>) => [...u8(body.length), ...body]
-const extension = (type: number, body: Array<number>) => [...u16(type), ...vec16(body)]
-
-const clientHello = (servername: string | undefined, alpn: ReadonlyArray<string>) => {
-  const extensions = [
-    ...(servername === undefined ? [] : extension(0, vec16([0, ...vec16(ascii(servername))]))),
-    ...(alpn.length === 0 ? [] : extension(16, vec16(alpn.flatMap((p) => vec8(ascii(p)))))),
-    ...extension(43, vec8([...u16(0x0304), ...u16(0x0303)]))
-  ]
-  const body = [
-    ...u16(0x0303),
-    ...new Array<number>(32).fill(7),
-    ...vec8([]),
-    ...vec16([...u16(0x1301), ...u16(0x1302)]),
-    ...vec8([0]),
-    ...vec16(extensions)
-  ]
-  const handshake = [1, ...u24(body.length), ...body]
-  return new Uint8Array([0x16, ...u16(0x0301), ...vec16(handshake)])
-}
+const clientHello = (servername: string | undefined, alpn: ReadonlyArray<string>) =>
+  helloRecord({ servername, alpn: alpn.length === 0 ? undefined : alpn, versions: [0x0304, 0x0303] })
 
 // ---------------------------------------------------------------------------
 // A runtime that records which engines it was asked for.
