@@ -4,10 +4,11 @@
  *
  * @since 0.1.0
  */
-import type { TlsEngineFactory } from "@effect-tls/core/TlsEngine"
+import type { PeerCertificate, TlsEngineFactory } from "@effect-tls/core/TlsEngine"
 import type { TlsConfigError } from "@effect-tls/core/TlsError"
 import type { ResolvedClient, ResolvedServer } from "@effect-tls/core/TlsOptions"
 import type * as Effect from "effect/Effect"
+import type { X509Certificate } from "node:crypto"
 import * as internal from "./internal/engine.js"
 
 /**
@@ -29,3 +30,13 @@ export const makeClientFactory: (options: ResolvedClient) => Effect.Effect<TlsEn
  */
 export const makeServerFactory: (options: ResolvedServer) => Effect.Effect<TlsEngineFactory, TlsConfigError> =
   internal.serverEngines
+
+/**
+ * A certificate as node:crypto decoded it, in core's `PeerCertificate`
+ * shape (subject and issuer fields, SAN, validity, SHA-256 fingerprint,
+ * DER). Shared with other runtimes that implement node:crypto (Bun).
+ *
+ * @since 0.2.0
+ * @category conversions
+ */
+export const toPeerCertificate: (certificate: X509Certificate) => PeerCertificate = internal.toPeerCertificate

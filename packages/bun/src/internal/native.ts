@@ -54,6 +54,7 @@ import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import type { X509Certificate } from "node:crypto"
 import * as tls from "node:tls"
+import { toPeerCertificate } from "@effect-tls/node/NodeTlsEngine"
 import { errorCode, listenSockets, transportError } from "./transport.js"
 
 /** Bytes of plaintext held for the reader before the socket is paused. */
@@ -106,30 +107,6 @@ const fromNativeError = (e: unknown, phase: "handshake" | "read", protocol?: str
 
 /** A TLS library failure (`EPROTO`, `error:...:SSL routines:...`), not a verify result. */
 const isLibraryError = (e: Error): boolean => errorCode(e) === "EPROTO" || /^error:[0-9a-f]+:/i.test(e.message)
-
-/** `"O=effect-tls\nCN=localhost"` as `{ O: "effect-tls", CN: "localhost" }`. */
-const fields = (name: string): Record<string, string> => {
-  const out: Record<string, string> = {}
-  for (const line of name.split("\n")) {
-    const i = line.indexOf("=")
-    if (i <= 0) continue
-    const key = line.slice(0, i)
-    const value = line.slice(i + 1)
-    out[key] = out[key] === undefined ? value : `${out[key]}, ${value}`
-  }
-  return out
-}
-
-const toPeerCertificate = (cert: X509Certificate): PeerCertificate => ({
-  subject: fields(cert.subject),
-  issuer: fields(cert.issuer),
-  subjectAltName: typeof cert.subjectAltName === "string" ? Option.some(cert.subjectAltName) : Option.none(),
-  serialNumber: cert.serialNumber,
-  validFrom: new Date(cert.validFrom),
-  validTo: new Date(cert.validTo),
-  fingerprint256: cert.fingerprint256,
-  raw: new Uint8Array(cert.raw.buffer, cert.raw.byteOffset, cert.raw.byteLength)
-})
 
 type NativeSocket = Bun.Socket<NativeEngine>
 

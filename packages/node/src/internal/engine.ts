@@ -393,7 +393,8 @@ const fields = (name: string): Record<string, string> => {
   return out
 }
 
-const toPeerCertificate = (cert: X509Certificate): PeerCertificate => ({
+/** @internal */
+export const toPeerCertificate = (cert: X509Certificate): PeerCertificate => ({
   subject: fields(cert.subject),
   issuer: fields(cert.issuer),
   subjectAltName: typeof cert.subjectAltName === "string" ? Option.some(cert.subjectAltName) : Option.none(),
