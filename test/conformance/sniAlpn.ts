@@ -10,9 +10,10 @@ import * as Tls from "@effect-tls/core/Tls"
 import type { TlsConnection } from "@effect-tls/core/TlsConnection"
 import { TlsConfigError } from "@effect-tls/core/TlsError"
 import type * as TlsOptions from "@effect-tls/core/TlsOptions"
-import { Cause, Deferred, Effect, Exit, Fiber, Layer, Logger, Option, Stream } from "effect"
+import { Deferred, Effect, Exit, Fiber, Layer, Logger, Option, Stream } from "effect"
 import { afterAll } from "vitest"
 import { generatePki } from "../src/pki.js"
+import { acceptOne, failureOf } from "./support.js"
 
 export const sniAlpnConformance = (name: string, tlsLayer: Layer.Layer<Tls.Tls>) => {
   const pki = generatePki()
@@ -56,27 +57,6 @@ export const sniAlpnConformance = (name: string, tlsLayer: Layer.Layer<Tls.Tls>)
       return server.address.port
     })
 
-  /** A server that accepts one connection (with `services`) and hands out what happened. */
-  const acceptOne = <ROut, E>(
-    services: Layer.Layer<ROut, E>,
-    options: TlsOptions.ServerOptions = serverOptions()
-  ) =>
-    Effect.gen(function*() {
-      const server = yield* Tls.listen(options).pipe(Effect.provide(services))
-      const result = yield* Deferred.make<Exit.Exit<TlsConnection, unknown>>()
-      yield* Effect.forkScoped(
-        server.accept.pipe(
-          Effect.exit,
-          Effect.flatMap((exit) => Deferred.succeed(result, exit)),
-          Effect.zipRight(Effect.never)
-        )
-      )
-      return { port: server.address.port, result: Deferred.await(result) }
-    })
-
-  const failureOf = <A, E>(exit: Exit.Exit<A, E>): E | undefined =>
-    Exit.isFailure(exit) ? Option.getOrUndefined(Cause.failureOption(exit.cause)) : undefined
-
   const subjectCN = (c: TlsConnection) => Option.getOrThrow(c.info.peerCertificate).subject.CN
 
   /** Connect, check the echo works, and report the certificate's CN and the ALPN protocol. */
@@ -114,7 +94,7 @@ export const sniAlpnConformance = (name: string, tlsLayer: Layer.Layer<Tls.Tls>)
 
         it.scoped("the server sees the name the client asked for in info.servername", () =>
           Effect.gen(function*() {
-            const { port, result } = yield* acceptOne(SniResolver.layerRecord(virtualHosts))
+            const { port, result } = yield* acceptOne(serverOptions(), SniResolver.layerRecord(virtualHosts))
             const client = yield* Tls.connect(clientOptions(port, "x.wild.test"))
             const server = yield* result.pipe(Effect.flatten)
             expect(server.info.servername).toEqual(Option.some("x.wild.test"))
@@ -130,7 +110,7 @@ export const sniAlpnConformance = (name: string, tlsLayer: Layer.Layer<Tls.Tls>)
 
         it.scoped("strict mode answers an unknown name with unrecognized_name", () =>
           Effect.gen(function*() {
-            const { port, result } = yield* acceptOne(SniResolver.layerRecord(virtualHosts, { strict: true }))
+            const { port, result } = yield* acceptOne(serverOptions(), SniResolver.layerRecord(virtualHosts, { strict: true }))
             const exit = yield* Tls.connect(clientOptions(port, "unknown.test", { verify: false })).pipe(Effect.exit)
             expect(failureOf(exit)).toMatchObject({
               _tag: "TlsAlertError",
@@ -286,10 +266,7 @@ export const sniAlpnConformance = (name: string, tlsLayer: Layer.Layer<Tls.Tls>)
 
         it.scoped("no protocol in common: the client gets no_application_protocol", () =>
           Effect.gen(function*() {
-            const { port, result } = yield* acceptOne(
-              AlpnSelector.layerPreference(["h2"]),
-              serverOptions({ alpnProtocols: ["h2"] })
-            )
+            const { port, result } = yield* acceptOne(serverOptions({ alpnProtocols: ["h2"] }), AlpnSelector.layerPreference(["h2"]))
             const exit = yield* Tls.connect(clientOptions(port, "localhost", { alpnProtocols: ["imap"] })).pipe(
               Effect.exit
             )
@@ -371,8 +348,8 @@ export const sniAlpnConformance = (name: string, tlsLayer: Layer.Layer<Tls.Tls>)
         it.scoped("a resolver that never answers is bounded by handshakeTimeout", () =>
           Effect.gen(function*() {
             const { port, result } = yield* acceptOne(
-              SniResolver.layer(() => Effect.never),
-              serverOptions({ handshakeTimeout: "300 millis" })
+              serverOptions({ handshakeTimeout: "300 millis" }),
+              SniResolver.layer(() => Effect.never)
             )
             const client = yield* Effect.fork(Tls.connect(clientOptions(port, "localhost")).pipe(Effect.exit))
             expect(failureOf(yield* result)).toMatchObject({ _tag: "TlsTimeoutError", phase: "handshake", millis: 300 })

@@ -10,13 +10,15 @@ import * as Tls from "@effect-tls/core/Tls"
 import type { TlsConnection } from "@effect-tls/core/TlsConnection"
 import * as TlsOptions from "@effect-tls/core/TlsOptions"
 import * as Transport from "@effect-tls/core/Transport"
-import { Cause, Chunk, Deferred, Effect, Exit, Fiber, Layer, Option, Schedule, type Scope, Stream } from "effect"
+import { Chunk, Deferred, Effect, Exit, Fiber, Layer, Option, Schedule, type Scope, Stream } from "effect"
 import * as net from "node:net"
 import { afterAll } from "vitest"
 import { generatePki } from "../src/pki.js"
 import {
+  acceptOne,
   collect,
   type Differences,
+  failureOf,
   openTcpSockets,
   randomBytes,
   rawServer,
@@ -63,24 +65,6 @@ export const conformance = (name: string, tlsLayer: Layer.Layer<Tls.Tls>, suiteO
     })
 
   const echo = (c: TlsConnection) => Stream.run(c.stream, c.sink)
-
-  /** A server that accepts one connection and hands out what happened. */
-  const acceptOne = (options: TlsOptions.ServerOptions) =>
-    Effect.gen(function*() {
-      const server = yield* Tls.listen(options)
-      const result = yield* Deferred.make<Exit.Exit<TlsConnection, unknown>>()
-      yield* Effect.forkScoped(
-        server.accept.pipe(
-          Effect.exit,
-          Effect.flatMap((exit) => Deferred.succeed(result, exit)),
-          Effect.zipRight(Effect.never)
-        )
-      )
-      return { port: server.address.port, result: Deferred.await(result) }
-    })
-
-  const failureOf = <A, E>(exit: Exit.Exit<A, E>): E | undefined =>
-    Exit.isFailure(exit) ? Option.getOrUndefined(Cause.failureOption(exit.cause)) : undefined
 
   describe(`conformance: ${name}`, () => {
     // Real sockets and real time: the live Clock (excludeTestServices).

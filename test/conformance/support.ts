@@ -1,6 +1,8 @@
 /** Helpers of the conformance suite. */
+import * as Tls from "@effect-tls/core/Tls"
 import type { TlsConnection } from "@effect-tls/core/TlsConnection"
-import { Effect, Option } from "effect"
+import type * as TlsOptions from "@effect-tls/core/TlsOptions"
+import { Cause, Deferred, Effect, Exit, Layer, Option } from "effect"
 import * as fs from "node:fs"
 import * as net from "node:net"
 import { makeCondition } from "../src/condition.js"
@@ -141,3 +143,28 @@ const procSockets = (): number => {
   }
   return n
 }
+
+/** The expected failure of an exit, if it failed with one. */
+export const failureOf = <A, E>(exit: Exit.Exit<A, E>): E | undefined =>
+  Exit.isFailure(exit) ? Option.getOrUndefined(Cause.failureOption(exit.cause)) : undefined
+
+/**
+ * A server (given `services`, such as an `SniResolver`) that accepts one
+ * connection and hands out what happened to it.
+ */
+export const acceptOne = <ROut = never, E = never>(
+  options: TlsOptions.ServerOptions,
+  services: Layer.Layer<ROut, E> = Layer.empty as unknown as Layer.Layer<ROut, E>
+) =>
+  Effect.gen(function*() {
+    const server = yield* Tls.listen(options).pipe(Effect.provide(services))
+    const result = yield* Deferred.make<Exit.Exit<TlsConnection, unknown>>()
+    yield* Effect.forkScoped(
+      server.accept.pipe(
+        Effect.exit,
+        Effect.flatMap((exit) => Deferred.succeed(result, exit)),
+        Effect.zipRight(Effect.never)
+      )
+    )
+    return { port: server.address.port, result: Deferred.await(result) }
+  })
