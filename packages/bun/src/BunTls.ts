@@ -18,10 +18,9 @@
  */
 import * as Tls from "@effect-tls/core/Tls"
 import * as NodeTlsEngine from "@effect-tls/node/NodeTlsEngine"
-import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as BunTransport from "./BunTransport.js"
-import * as native from "./internal/nativeConnect.js"
+import { nativePath } from "./internal/nativeConnect.js"
 
 /**
  * What the sans-IO path is built from.
@@ -55,16 +54,7 @@ export const makeSansIo: Tls.TlsService = Tls.make(runtime)
  * @since 0.1.0
  * @category constructors
  */
-export const make: Tls.TlsService = {
-  ...makeSansIo,
-  connect: (options) => native.connect(options, makeSansIo.connect),
-  listen: (options) => native.listen(options, makeSansIo.listen),
-  serve: (options, handler) =>
-    native.listen(options, makeSansIo.listen).pipe(
-      Effect.flatMap((server) => server.serve(handler)),
-      Effect.scoped
-    )
-}
+export const make: Tls.TlsService = Tls.make({ ...runtime, native: nativePath })
 
 /**
  * Provides `Tls` on Bun: the native fast path where it applies (see

@@ -1,13 +1,17 @@
 /** @internal */
 import * as Duration from "effect/Duration"
+import { identity } from "effect/Function"
+import * as Option from "effect/Option"
 import * as Effect from "effect/Effect"
 import * as FiberSet from "effect/FiberSet"
 import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Scope from "effect/Scope"
-import type { Listener, TlsRuntime, TlsServer, TlsService } from "../Tls.js"
+import { AlpnSelector } from "../AlpnSelector.js"
+import { SniResolver } from "../SniResolver.js"
+import type { Address, TlsRuntime, TlsServer, TlsService } from "../Tls.js"
 import * as TlsConnection from "../TlsConnection.js"
 import type { TlsEngineFactory } from "../TlsEngine.js"
-import { TlsTimeoutError } from "../TlsError.js"
+import { type TlsTransportError, TlsTimeoutError } from "../TlsError.js"
 import type * as O from "../TlsOptions.js"
 import type { Transport } from "../Transport.js"
 import * as options from "./options.js"
@@ -38,35 +42,44 @@ const releasingOnFailure = <A, E>(effect: Effect.Effect<A, E, Scope.Scope>): Eff
 const owned = (transport: Transport): Effect.Effect<Transport, never, Scope.Scope> =>
   Effect.acquireRelease(Effect.succeed(transport), (t) => t.close)
 
-type ServerHandshake = (
-  transport: Transport
+type Handshake<C> = (
+  accepted: C
 ) => Effect.Effect<TlsConnection.TlsConnection, TlsConnection.TlsConnectionError, Scope.Scope>
 
-const makeServer = (listener: Listener, handshake: ServerHandshake): TlsServer => {
-  // Accepted transports are owned by a scope before anything interruptible
-  // runs, so an interruption at any point releases them.
+/**
+ * The server loop, for either path: `accept` hands out what a listener
+ * accepted (a transport, or a native connection), `transportOf` names the
+ * transport that owns its socket, `handshake` makes it a connection.
+ */
+const makeServer = <C>(
+  address: Address,
+  accept: Effect.Effect<C, TlsTransportError>,
+  transportOf: (accepted: C) => Transport,
+  handshake: Handshake<C>
+): TlsServer => {
+  // What is accepted is owned by a scope before anything interruptible
+  // runs, so an interruption at any point releases it.
+  const own = (accepted: C) => Effect.as(owned(transportOf(accepted)), accepted)
   return {
-    address: listener.address,
+    address,
     accept: Effect.uninterruptibleMask((restore) =>
-      restore(listener.accept).pipe(
-        Effect.flatMap(owned),
-        Effect.flatMap((t) => restore(handshake(t)))
+      restore(accept).pipe(
+        Effect.flatMap(own),
+        Effect.flatMap((c) => restore(handshake(c)))
       )
     ),
     serve: (handler) =>
       Effect.gen(function*() {
         const fibers = yield* FiberSet.make()
-        const peer = (transport: Transport) => Effect.annotateLogs("peer", transport.remoteAddress ?? "unknown")
-        const runConnection = (transport: Transport) =>
-          owned(transport).pipe(
+        const runConnection = (accepted: C) => {
+          const peer = Effect.annotateLogs("peer", transportOf(accepted).remoteAddress ?? "unknown")
+          return own(accepted).pipe(
             Effect.zipRight(
-              handshake(transport).pipe(
-                Effect.tapErrorCause((cause) => Effect.logDebug("TLS handshake failed", cause).pipe(peer(transport))),
+              handshake(accepted).pipe(
+                Effect.tapErrorCause((cause) => Effect.logDebug("TLS handshake failed", cause).pipe(peer)),
                 Effect.flatMap((connection) =>
                   handler(connection).pipe(
-                    Effect.tapErrorCause((cause) =>
-                      Effect.logWarning("TLS connection handler failed", cause).pipe(peer(transport))
-                    )
+                    Effect.tapErrorCause((cause) => Effect.logWarning("TLS connection handler failed", cause).pipe(peer))
                   )
                 ),
                 Effect.interruptible
@@ -75,14 +88,21 @@ const makeServer = (listener: Listener, handshake: ServerHandshake): TlsServer =
             Effect.scoped,
             Effect.ignore
           )
+        }
         return yield* Effect.forever(
           Effect.uninterruptibleMask((restore) =>
-            Effect.flatMap(restore(listener.accept), (t) => FiberSet.run(fibers, runConnection(t)))
+            Effect.flatMap(restore(accept), (c) => FiberSet.run(fibers, runConnection(c)))
           )
         )
       }).pipe(Effect.scoped)
   }
 }
+
+/** Whether the server's handshakes need core to read the ClientHello (resolver services). */
+const resolvesFromClientHello = Effect.map(
+  Effect.all([Effect.serviceOption(SniResolver), Effect.serviceOption(AlpnSelector)]),
+  ([sni, alpn]) => Option.isSome(sni) || Option.isSome(alpn)
+)
 
 /** @internal */
 export const make = (runtime: TlsRuntime): TlsService => {
@@ -90,22 +110,34 @@ export const make = (runtime: TlsRuntime): TlsService => {
   const listen = (input: O.ServerOptions) =>
     Effect.gen(function*() {
       const resolved = yield* options.decodeServer(input)
+      const native = (yield* resolvesFromClientHello)
+        ? Option.none()
+        : Option.flatMap(Option.fromNullable(runtime.native), (n) => n.listen(resolved))
+      if (Option.isSome(native)) {
+        const listener = yield* native.value
+        return makeServer(listener.address, listener.accept, (c) => c.transport, (c) =>
+          TlsConnection.make(c.engine, c.transport, resolved))
+      }
       const handshake = yield* serverHandshake.make(serverEngines, resolved)
       const listener = yield* runtime.listen(resolved.host, resolved.port, resolved.backlog)
-      return makeServer(listener, handshake)
+      return makeServer(listener.address, listener.accept, identity, handshake)
     })
   return {
     connect: (input) =>
       releasingOnFailure(Effect.gen(function*() {
         const resolved = yield* options.decodeClient(input)
-        const factory = yield* runtime.clientEngines(resolved)
         const millis = Duration.toMillis(resolved.connectTimeout)
-        const transport = yield* runtime.connect(resolved.host, resolved.port).pipe(
-          Effect.timeoutFail({
-            duration: resolved.connectTimeout,
-            onTimeout: () => new TlsTimeoutError({ phase: "connect", millis })
-          })
-        )
+        const withinConnectTimeout = Effect.timeoutFail({
+          duration: resolved.connectTimeout,
+          onTimeout: () => new TlsTimeoutError({ phase: "connect", millis })
+        })
+        const native = Option.flatMap(Option.fromNullable(runtime.native), (n) => n.connect(resolved))
+        if (Option.isSome(native)) {
+          const { engine, transport } = yield* withinConnectTimeout(native.value)
+          return yield* TlsConnection.make(engine, transport, resolved)
+        }
+        const factory = yield* runtime.clientEngines(resolved)
+        const transport = yield* withinConnectTimeout(runtime.connect(resolved.host, resolved.port))
         return yield* handshakeOver(factory, transport, resolved)
       })),
     upgrade: (transport, input) =>
