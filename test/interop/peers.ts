@@ -11,6 +11,8 @@ export interface Peer {
   readonly stderr: () => string
   /** Completes when stdout contains `text`. */
   readonly printed: (text: string | RegExp) => Effect.Effect<void>
+  /** Completes when stdout or stderr contains `text` (the two pipes are not ordered). */
+  readonly said: (text: string | RegExp) => Effect.Effect<void>
   /** Completes with the exit code when the process exits. */
   readonly exited: Effect.Effect<number | null>
   readonly write: (text: string) => Effect.Effect<void>
@@ -50,6 +52,7 @@ export const spawnPeer = (command: string, args: ReadonlyArray<string>): Effect.
       stdout: () => out,
       stderr: () => err,
       printed: (text) => until(() => (typeof text === "string" ? out.includes(text) : text.test(out))),
+      said: (text) => until(() => (typeof text === "string" ? (out + err).includes(text) : text.test(out + err))),
       exited: Effect.map(until(() => exitCode !== undefined), () => exitCode ?? null),
       write: (text) =>
         Effect.async<void>((resume) => {
