@@ -21,20 +21,23 @@ const TLS13 = 0x0304
  */
 const capturing = Effect.gen(function*() {
   const captured = yield* Deferred.make<Uint8Array, Error>()
+  const sockets = new Set<net.Socket>()
   const server = yield* Effect.acquireRelease(
     Effect.async<net.Server>((resume) => {
       const s = net.createServer((socket) => {
-        let bytes = new Uint8Array(0)
+        let bytes: Buffer = Buffer.alloc(0)
+        sockets.add(socket)
+        socket.on("close", () => sockets.delete(socket))
         socket.on("error", () => {})
         socket.on("data", (chunk: Buffer) => {
-          bytes = new Uint8Array([...bytes, ...chunk])
+          bytes = Buffer.concat([bytes, chunk])
           const result = ClientHello.inspect(bytes)
           if (result._tag === "NeedMore") return
           Deferred.unsafeDone(
             captured,
             result._tag === "Complete"
-              ? Effect.succeed(bytes.slice(0, result.length))
-              : Effect.fail(new Error(`not a ClientHello: ${result.error.message}`))
+              ? Effect.succeed(new Uint8Array(bytes.subarray(0, result.length)))
+              : Effect.fail(new Error(`not a ClientHello: ${result.error.message} (${String(result.error.cause)})`))
           )
           socket.destroy()
         })
@@ -43,6 +46,7 @@ const capturing = Effect.gen(function*() {
     }),
     (s) =>
       Effect.async<void>((resume) => {
+        for (const socket of sockets) socket.destroy()
         s.close(() => resume(Effect.void))
       })
   )
@@ -133,6 +137,11 @@ describe("ClientHellos of real clients", () => {
       serverName: Option.some("openssl.example.test"),
       alpn: ["h2", "http/1.1"],
       tls13: true
+    }],
+    ["openssl s_client -tls1_2, SNI and ALPN", sClient(["-tls1_2", "-servername", "openssl12.example.test", "-alpn", "h2,http/1.1"]), {
+      serverName: Option.some("openssl12.example.test"),
+      alpn: ["h2", "http/1.1"],
+      tls13: false
     }],
     ["openssl s_client -tls1_2 -noservername", sClient(["-tls1_2", "-noservername"]), {
       serverName: Option.none(),

@@ -12,7 +12,7 @@ import {
   clientHello,
   extension,
   helloMessage,
-    records,
+  records,
   replay,
   u16,
   u24,
@@ -104,6 +104,19 @@ describe("ClientHello.inspect", () => {
       expect(hello.extensions.at(-1)).toEqual({ type: 0xfe0d, data: new Uint8Array([1, 2, 3]) })
     })
 
+    it("accepts an empty extensions block and record versions 0x0301 to 0x0303", () => {
+      for (const version of [0x0301, 0x0302, 0x0303]) {
+        const { hello } = complete(records(helloMessage({}), [16384], version))
+        expect(hello.extensions).toEqual([])
+        expect(hello.cipherSuites).toEqual([0x1301, 0x1302])
+      }
+    })
+
+    it("skips server_name entries of unknown name types", () => {
+      const sni = extension(0, vec16([7, ...vec16(ascii("other")), 0, ...vec16(ascii("host.test"))]))
+      expect(complete(withBody([...minimalPrefix, ...vec16(sni)])).hello.serverName).toEqual(Option.some("host.test"))
+    })
+
     it("reports the bytes of the records that carried the hello, not what follows them", () => {
       const bytes = clientHello(tls13)
       const followed = new Uint8Array([...bytes, 20, 3, 3, 0, 1, 1])
@@ -128,6 +141,18 @@ describe("ClientHello.inspect", () => {
         expect(read).toEqual(bytes)
         expect(hello.serverName).toEqual(Option.some("www.example.com"))
         expect(transport.reads()).toBe(bytes.length)
+      }))
+
+    it.effect("reads a 10 KB hello in one-byte records, one byte per read (linear, not quadratic)", () =>
+      Effect.gen(function*() {
+        const message = helloMessage({ ...tls13, padding: 10_000 })
+        const bytes = records(message, [1])
+        expect(bytes.length).toBeLessThan(ClientHello.maxBytes)
+        const transport = replay(chunked(bytes, [1]))
+        const { bytes: read, hello } = yield* ClientHello.read(transport)
+        expect(read.length).toBe(bytes.length)
+        expect(transport.reads()).toBe(bytes.length)
+        expect(hello.alpnProtocols).toEqual(["h2", "http/1.1"])
       }))
 
     it.effect("reads a hello in one-byte records, one byte per read", () =>
@@ -156,6 +181,18 @@ describe("ClientHello.inspect", () => {
       padding: fc.option(fc.integer({ min: 0, max: 3000 }), { nil: undefined })
     })
     const sizes = fc.array(fc.integer({ min: 1, max: 600 }), { minLength: 1, maxLength: 8 })
+
+    it.prop(
+      "answers NeedMore for every proper prefix of any hello at any fragmentation",
+      [fields, sizes, fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true })],
+      ([f, recordSizes, where]) => {
+        const bytes = records(helloMessage(f), recordSizes)
+        const cut = Math.floor(where * bytes.length)
+        expect(ClientHello.inspect(bytes.subarray(0, cut))._tag).toBe("NeedMore")
+        expect(ClientHello.inspect(bytes)._tag).toBe("Complete")
+      },
+      { fastCheck: RUNS }
+    )
 
     it.effect.prop(
       "recovers the same fields at any record fragmentation and read chunking",
@@ -201,6 +238,11 @@ describe("ClientHello.inspect", () => {
         _tag: "TlsProtocolError",
         code: "ERR_SSL_WRONG_VERSION_NUMBER"
       }],
+      ["record version SSL 3.0", records(helloMessage(tls13), [16384], 0x0300), { alert: "protocol_version" }],
+      ["record version 0x0304", records(helloMessage(tls13), [16384], 0x0304), { alert: "protocol_version" }],
+      ["a ServerHello type byte, as soon as it arrives", new Uint8Array([22, 3, 1, 0, 1, 2]), {
+        alert: "unexpected_message"
+      }],
       ["an empty handshake record", new Uint8Array([22, 3, 1, 0, 0]), { alert: "unexpected_message" }],
       ["a record over 2^14 bytes", new Uint8Array([22, 3, 1, 0x40, 0x01]), { alert: "record_overflow" }],
       ["a ServerHello instead", records(new Uint8Array([2, 0, 0, 2, 3, 3])), { alert: "unexpected_message" }],
@@ -236,6 +278,21 @@ describe("ClientHello.inspect", () => {
       }],
       ["an empty server_name extension", withBody([...minimalPrefix, ...vec16(extension(0, []))]), { alert: "decode_error" }],
       ["a key share with an empty key", withBody([...minimalPrefix, ...vec16(extension(51, vec16([...u16(0x1d), ...vec16([])])))]), {
+        alert: "decode_error"
+      }],
+      ["an odd supported_groups length", withBody([...minimalPrefix, ...vec16(extension(10, vec16([0, 0x1d, 0])))]), {
+        alert: "decode_error"
+      }],
+      ["an empty signature_algorithms list", withBody([...minimalPrefix, ...vec16(extension(13, vec16([])))]), {
+        alert: "decode_error"
+      }],
+      ["a key_share list longer than its extension", withBody([...minimalPrefix, ...vec16(extension(51, [...u16(40), ...u16(0x1d), ...vec16([1])]))]), {
+        alert: "decode_error"
+      }],
+      ["an extension longer than the extensions block", withBody([...minimalPrefix, ...vec16([...u16(0xfe0d), ...u16(9), 1, 2])]), {
+        alert: "decode_error"
+      }],
+      ["a server_name entry longer than its list", withBody([...minimalPrefix, ...vec16(extension(0, vec16([0, ...u16(20), ...ascii("a.test")])))]), {
         alert: "decode_error"
       }],
       ["supported_versions with trailing bytes", withBody([...minimalPrefix, ...vec16(extension(43, [...vec8(u16(0x0304)), 9]))]), {
@@ -285,6 +342,7 @@ describe("ClientHello.inspect", () => {
 
   describe("total on any input", () => {
     const outcomes = ["NeedMore", "Complete", "Invalid"]
+    const sizesOf = (min: number, max: number) => fc.array(fc.integer({ min, max }), { minLength: 1, maxLength: 8 })
 
     it.prop("never throws on arbitrary bytes", [fc.uint8Array({ maxLength: 2000 })], ([bytes]) => {
       expect(outcomes).toContain(ClientHello.inspect(bytes)._tag)
@@ -298,6 +356,48 @@ describe("ClientHello.inspect", () => {
         const result = ClientHello.inspect(bytes)
         expect(outcomes).toContain(result._tag)
         if (result._tag === "Complete") expect(result.length).toBeLessThanOrEqual(bytes.length)
+      },
+      { fastCheck: RUNS }
+    )
+
+    it.effect.prop(
+      "read over any chunking agrees with inspect of the whole input, also on mutated hellos",
+      [fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 3 }), fc.nat(), sizesOf(1, 80)],
+      ([edits, cut, readSizes]) =>
+        Effect.gen(function*() {
+          const bytes = records(helloMessage(tls13), [97]).slice()
+          for (const [at, value] of edits) bytes[at % bytes.length] = value
+          const input = bytes.subarray(0, bytes.length - (cut % 8))
+          const whole = ClientHello.inspect(input)
+          const read = yield* Effect.either(ClientHello.read(replay(chunked(input, readSizes))))
+          switch (whole._tag) {
+            case "NeedMore":
+              expect(read).toMatchObject({ _tag: "Left", left: { _tag: "TlsUnexpectedEof" } })
+              break
+            case "Invalid":
+              // The same error: class, alert or code, and reason.
+              expect(read._tag === "Left" && read.left._tag).toBe(whole.error._tag)
+              expect(read._tag === "Left" && { ...read.left }).toEqual({ ...whole.error })
+              break
+            case "Complete":
+              expect(read).toMatchObject({ _tag: "Right", right: { hello: whole.hello } })
+          }
+        }),
+      { fastCheck: RUNS }
+    )
+
+    it.prop(
+      "refusals are alerts the server sends, or protocol errors for what is not TLS",
+      [fc.uint8Array({ minLength: 1, maxLength: 300 })],
+      ([bytes]) => {
+        const result = ClientHello.inspect(new Uint8Array([22, 3, 3, ...u16(bytes.length), ...bytes]))
+        if (result._tag !== "Invalid") return
+        if (result.error._tag === "TlsAlertError") {
+          expect(result.error.direction).toBe("sent")
+          expect(ClientHello.alertRecord(result.error.alert)[6]).not.toBe(80)
+        } else {
+          expect(result.error.code).toMatch(/^ERR_SSL_/)
+        }
       },
       { fastCheck: RUNS }
     )
@@ -321,6 +421,41 @@ describe("ClientHello.alertRecord", () => {
     expect(ClientHello.alertRecord("unrecognized_name")).toEqual(new Uint8Array([21, 3, 3, 0, 2, 2, 112]))
     expect(ClientHello.alertRecord("no_application_protocol")).toEqual(new Uint8Array([21, 3, 3, 0, 2, 2, 120]))
     expect(ClientHello.alertRecord("decode_error")).toEqual(new Uint8Array([21, 3, 3, 0, 2, 2, 50]))
+  })
+
+  it("knows every RFC 8446 alert name", () => {
+    const codes = {
+      close_notify: 0,
+      unexpected_message: 10,
+      bad_record_mac: 20,
+      record_overflow: 22,
+      handshake_failure: 40,
+      bad_certificate: 42,
+      unsupported_certificate: 43,
+      certificate_revoked: 44,
+      certificate_expired: 45,
+      certificate_unknown: 46,
+      illegal_parameter: 47,
+      unknown_ca: 48,
+      access_denied: 49,
+      decode_error: 50,
+      decrypt_error: 51,
+      protocol_version: 70,
+      insufficient_security: 71,
+      internal_error: 80,
+      inappropriate_fallback: 86,
+      user_canceled: 90,
+      missing_extension: 109,
+      unsupported_extension: 110,
+      unrecognized_name: 112,
+      bad_certificate_status_response: 113,
+      unknown_psk_identity: 115,
+      certificate_required: 116,
+      no_application_protocol: 120
+    }
+    for (const [name, code] of Object.entries(codes)) {
+      expect(ClientHello.alertRecord(name), name).toEqual(new Uint8Array([21, 3, 3, 0, 2, 2, code]))
+    }
   })
 
   it("turns an unknown alert name into internal_error", () => {
