@@ -85,6 +85,13 @@ export interface TlsEngine {
    * after the call that caused it; the driver flushes when this completes.
    */
   readonly outgoingReady: Effect.Effect<void>
+  /**
+   * After `write` or `shutdown` answered `TlsWantWrite`: completes once the
+   * engine may accept bytes again (its outgoing buffer was drained below
+   * its bound, it failed, or it was destroyed). The driver drains the
+   * engine meanwhile; this wait never does I/O itself.
+   */
+  readonly writable: Effect.Effect<void>
   /** Advance the handshake; succeeds once it is complete. */
   readonly handshake: Effect.Effect<void, TlsWant | TlsError>
   /**
@@ -94,7 +101,10 @@ export interface TlsEngine {
   readonly read: Effect.Effect<Option.Option<Uint8Array>, TlsWantRead | TlsError>
   /**
    * Encrypt application data. Succeeds with the number of bytes taken, which
-   * may be fewer than given.
+   * may be fewer than given; answers `TlsWantWrite` when it can take none
+   * until it is drained. It never waits: the bytes it reports taken are
+   * taken in the same synchronous step, which is what lets the driver know
+   * exactly how much of an interrupted write went out.
    */
   readonly write: (plaintext: Uint8Array) => Effect.Effect<number, TlsWantWrite | TlsError>
   /** Queue close_notify; afterwards `write` fails with `TlsClosedError`. */

@@ -253,11 +253,24 @@ export class TlsTimeoutError extends Data.TaggedError("TlsTimeoutError")<{
  */
 export class TlsClosedError extends Data.TaggedError("TlsClosedError")<{
   readonly operation: string
+  /**
+   * Why the connection is closed, when it was not closed on purpose:
+   * `"WriteInterrupted"` means a `write` was interrupted after the engine
+   * had taken part of its bytes, so the peer may have received a cut-off
+   * message; the connection is broken and every later call fails with
+   * this same error (close_notify is never sent after it).
+   */
+  readonly reason?: "WriteInterrupted" | undefined
+  /** For `"WriteInterrupted"`: bytes of the interrupted write that were taken, and its size. */
+  readonly written?: number | undefined
+  readonly size?: number | undefined
 }> {
   readonly [TypeId]: TypeId = TypeId
   /** @since 0.1.0 */
   override get message(): string {
-    return `${this.operation} on a closed TLS connection`
+    return this.reason === "WriteInterrupted"
+      ? `${this.operation}: the TLS connection is broken, a write was interrupted after ${this.written} of ${this.size} bytes`
+      : `${this.operation} on a closed TLS connection`
   }
 }
 

@@ -12,7 +12,7 @@
 import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
 import type * as Redacted from "effect/Redacted"
-import * as internal from "./internal/options.js"
+import * as internal from "./internal/tlsOptions.js"
 import type { RetryPolicy } from "./RetryPolicy.js"
 import type { TlsConfigError } from "./TlsError.js"
 

@@ -7,7 +7,7 @@
 import type * as Effect from "effect/Effect"
 import type * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
-import * as internal from "./internal/memoryTransport.js"
+import * as internal from "./internal/transport.js"
 import type { TlsTransportError } from "./TlsError.js"
 
 /**

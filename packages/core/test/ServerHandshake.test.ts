@@ -39,6 +39,7 @@ const recordingRuntime = () => {
     drain: () => [],
     pendingOutgoing: () => 0,
     outgoingReady: Effect.never,
+    writable: Effect.void,
     handshake: Effect.suspend(() => (record.fed.length > 0 ? Effect.void : Effect.fail(want.read.handshake))),
     read: Effect.fail(want.read.read),
     write: (bytes) => Effect.succeed(bytes.length),

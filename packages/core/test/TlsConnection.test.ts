@@ -41,6 +41,7 @@ const scripted = (flights: number, script: { failReadWith?: TlsProtocolError } =
       if (outgoing.length > 0) return resume(Effect.void)
       waiters.push(() => resume(Effect.void))
     }),
+    writable: Effect.void,
     handshake: Effect.suspend((): Effect.Effect<void, TlsWantRead | TlsUnexpectedEof> =>
       fed >= flights ? Effect.void : ended ? Effect.fail(new TlsUnexpectedEof({ phase: "handshake" })) : want("handshake")
     ),

@@ -43,11 +43,13 @@ import {
   TlsTransportError,
   TlsUnexpectedEof,
   type TlsWantRead,
+  type TlsWantWrite,
   want
 } from "@effect-tls/core/TlsError"
 import type { ResolvedClientConnect, ResolvedServerListen } from "@effect-tls/core/TlsOptions"
 import type { Listener } from "@effect-tls/core/Tls"
 import type { Transport } from "@effect-tls/core/Transport"
+import * as Readiness from "@effect-tls/core/Readiness"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
@@ -127,11 +129,16 @@ export class NativeEngine implements TlsEngine {
   private shutdownRequested = false
   private shutdownSent = false
   private failure: TlsError | undefined = undefined
-  /** Bumped on every event of the socket. */
+  /**
+   * Bumped on every event that can change what `read` or `handshake`
+   * answers (not on `drain`: a write making room is not news for a reader,
+   * so it never spends a retry of a pending read).
+   */
   private activity = 0
   /** `activity` when the engine last answered a Want. */
   private wantedAt = -1
-  private waiters: Array<() => void> = []
+  /** Any event of the socket. */
+  private readonly events = Readiness.make()
 
   constructor(private readonly options: ResolvedClientConnect | ResolvedServerListen) {
     this.role = options.role
@@ -139,19 +146,8 @@ export class NativeEngine implements TlsEngine {
 
   private bump() {
     this.activity++
-    const ws = this.waiters
-    this.waiters = []
-    for (const w of ws) w()
+    this.events.signal()
   }
-
-  private readonly nextEvent = Effect.async<void>((resume) => {
-    const waiter = () => resume(Effect.void)
-    this.waiters.push(waiter)
-    return Effect.sync(() => {
-      const i = this.waiters.indexOf(waiter)
-      if (i >= 0) this.waiters.splice(i, 1)
-    })
-  })
 
   private wantRead(w: TlsWantRead): Effect.Effect<never, TlsWantRead> {
     this.wantedAt = this.activity
@@ -236,7 +232,7 @@ export class NativeEngine implements TlsEngine {
 
   onDrain(socket: NativeSocket) {
     this.flush(socket)
-    this.bump()
+    this.events.signal()
   }
 
   onEnd() {
@@ -313,21 +309,20 @@ export class NativeEngine implements TlsEngine {
     return this.wantRead(want.read.read)
   }
 
-  private readonly writable: Effect.Effect<void, TlsError> = Effect.suspend(() => {
-    if (this.failure !== undefined) return Effect.fail(this.failure)
-    if (this.closed) return Effect.fail(new TlsClosedError({ operation: "write" }))
-    if (this.pendingBytes <= WRITE_BOUND) return Effect.void
-    return Effect.zipRight(this.nextEvent, this.writable)
-  })
+  /** After TlsWantWrite: Bun took enough of what waits (or the socket is gone). */
+  readonly writable: Effect.Effect<void> = this.events.until(() =>
+    this.pendingBytes <= WRITE_BOUND || this.failure !== undefined || this.closed || this.closedByUs
+  )
 
-  write = (plaintext: Uint8Array): Effect.Effect<number, TlsError> =>
-    Effect.suspend(() => {
+  write = (plaintext: Uint8Array): Effect.Effect<number, TlsWantWrite | TlsError> =>
+    Effect.suspend((): Effect.Effect<number, TlsWantWrite | TlsError> => {
       if (this.failure !== undefined) return Effect.fail(this.failure)
       if (this.shutdownRequested || this.closed || this.socket === undefined) {
         return Effect.fail(new TlsClosedError({ operation: "write" }))
       }
       if (plaintext.length === 0) return Effect.succeed(0)
-      if (this.pendingBytes > WRITE_BOUND) return Effect.zipRight(this.writable, this.write(plaintext))
+      // What Bun refused waits for its `drain`; past the bound only that helps.
+      if (this.pendingBytes > WRITE_BOUND) return Effect.fail(want.write.write)
       let rest = plaintext
       if (this.pending.length === 0) {
         const n = this.socket.write(plaintext)
@@ -342,14 +337,18 @@ export class NativeEngine implements TlsEngine {
       return Effect.succeed(plaintext.length)
     })
 
-  /** close_notify and FIN, after whatever plaintext still waits for Bun. */
+  /**
+   * close_notify and FIN, after whatever plaintext still waits for Bun:
+   * completes once Bun was told to shut down (so closing the socket after
+   * it drops nothing that `write` accepted), or the socket is gone.
+   */
   shutdown: Effect.Effect<void, TlsError> = Effect.suspend(() => {
     if (this.failure !== undefined) return Effect.fail(this.failure)
     if (!this.shutdownRequested && this.socket !== undefined && !this.closed) {
       this.shutdownRequested = true
       this.flush(this.socket)
     }
-    return Effect.void
+    return this.events.until(() => this.shutdownSent || this.closed || this.closedByUs || this.failure !== undefined)
   })
 
   info: Effect.Effect<ConnectionInfo> = Effect.sync(() => {
@@ -398,9 +397,10 @@ export class NativeEngine implements TlsEngine {
    */
   readonly activityTransport = (): Transport => ({
     read: Effect.suspend((): Effect.Effect<Option.Option<Uint8Array>> =>
-      this.activity !== this.wantedAt || this.closedByUs
-        ? Effect.succeed(Option.some(EMPTY))
-        : Effect.as(this.nextEvent, Option.some(EMPTY))
+      Effect.as(
+        this.events.until(() => this.activity !== this.wantedAt || this.closedByUs),
+        Option.some(EMPTY)
+      )
     ),
     write: () => Effect.void,
     end: this.shutdown.pipe(Effect.catchAll(() => Effect.void)),

@@ -21,6 +21,7 @@
 import type { Address, Listener } from "@effect-tls/core/Tls"
 import { TlsTransportError } from "@effect-tls/core/TlsError"
 import type { Transport } from "@effect-tls/core/Transport"
+import * as Readiness from "@effect-tls/core/Readiness"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
@@ -74,22 +75,16 @@ export class SocketState {
   private closed = false
   private closedByUs = false
   private failure: TlsTransportError | undefined = undefined
-  private waiters: Array<() => void> = []
+  /** Any event of the socket. */
+  private readonly events = Readiness.make()
 
   private wake() {
-    const ws = this.waiters
-    this.waiters = []
-    for (const w of ws) w()
+    this.events.signal()
   }
 
-  private readonly wait = Effect.async<void>((resume) => {
-    const waiter = () => resume(Effect.void)
-    this.waiters.push(waiter)
-    return Effect.sync(() => {
-      const i = this.waiters.indexOf(waiter)
-      if (i >= 0) this.waiters.splice(i, 1)
-    })
-  })
+  private finished(): boolean {
+    return this.failure !== undefined || this.closed || this.closedByUs
+  }
 
   // Handlers, called by Bun.
 
@@ -167,18 +162,28 @@ export class SocketState {
     if (this.failure !== undefined) return Effect.fail(this.failure)
     if (this.ended) return Effect.succeed(Option.none())
     if (this.closed) return Effect.fail(new TlsTransportError({ reason: "Closed" }))
-    return Effect.zipRight(this.wait, this.read)
+    return Effect.zipRight(
+      this.events.until(() => this.incoming.length > 0 || this.ended || this.finished()),
+      this.read
+    )
   })
 
-  private readonly awaitDrain: Effect.Effect<void, TlsTransportError> = Effect.suspend(() => {
-    if (this.failure !== undefined) return Effect.fail(this.failure)
-    if (this.closed) return Effect.fail(new TlsTransportError({ reason: "Closed" }))
-    if (this.outgoingBytes <= WRITE_BOUND) return Effect.void
-    return Effect.zipRight(this.wait, this.awaitDrain)
-  })
+  /** Room in the bounded buffer (or the socket is gone). */
+  private readonly room: Effect.Effect<void> = this.events.until(() =>
+    this.outgoingBytes <= WRITE_BOUND || this.finished()
+  )
 
+  /**
+   * Waits for room first, then accepts everything in one step: an
+   * interrupted write accepted nothing.
+   */
   readonly write = (bytes: Uint8Array): Effect.Effect<void, TlsTransportError> =>
-    Effect.suspend(() => {
+    Effect.suspend(() =>
+      this.outgoingBytes > WRITE_BOUND ? Effect.zipRight(this.room, this.accept(bytes)) : this.accept(bytes)
+    )
+
+  private accept(bytes: Uint8Array): Effect.Effect<void, TlsTransportError> {
+    return Effect.suspend(() => {
       if (this.failure !== undefined) return Effect.fail(this.failure)
       const socket = this.socket
       if (socket === undefined || this.closed || this.endRequested) {
@@ -194,8 +199,9 @@ export class SocketState {
       // Like node:net, the bytes are kept by reference until written.
       this.outgoing.push(bytes)
       this.outgoingBytes += bytes.length
-      return this.outgoingBytes > WRITE_BOUND ? this.awaitDrain : Effect.void
+      return Effect.void
     })
+  }
 
   readonly end: Effect.Effect<void, TlsTransportError> = Effect.sync(() => {
     if (this.endRequested || this.closed || this.socket === undefined) return
@@ -313,7 +319,8 @@ export const listenSockets = <S extends SocketOwner>(
 ): Effect.Effect<{ readonly address: Address; readonly next: Effect.Effect<S> }, TlsTransportError, Scope.Scope> =>
   Effect.gen(function*() {
     const pending: Array<S> = []
-    let acceptors: Array<() => void> = []
+    /** A socket was queued. */
+    const acceptable = Readiness.make()
     const server = yield* Effect.acquireRelease(
       Effect.try({
         try: () =>
@@ -329,9 +336,7 @@ export const listenSockets = <S extends SocketOwner>(
                 socket.data = state
                 state.onOpen(socket)
                 pending.push(state)
-                const ws = acceptors
-                acceptors = []
-                for (const w of ws) w()
+                acceptable.signal()
               },
               close: (socket, e) => {
                 socket.data.onClose(e)
@@ -348,14 +353,7 @@ export const listenSockets = <S extends SocketOwner>(
           server.stop(false)
         })
     )
-    const wait = Effect.async<void>((resume) => {
-      const waiter = () => resume(Effect.void)
-      acceptors.push(waiter)
-      return Effect.sync(() => {
-        const i = acceptors.indexOf(waiter)
-        if (i >= 0) acceptors.splice(i, 1)
-      })
-    })
+    const wait = acceptable.until(() => pending.length > 0)
     const next: Effect.Effect<S> = Effect.suspend(() => {
       const state = pending.shift()
       return state !== undefined ? Effect.succeed(state) : Effect.zipRight(wait, next)

@@ -5,7 +5,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type { AlpnSelector, AlpnSelectorService, OnMismatch } from "../AlpnSelector.js"
 import { TlsAlertError, type TlsConfigError, type TlsError } from "../TlsError.js"
-import * as options from "./options.js"
+import * as options from "./tlsOptions.js"
 
 /** @internal */
 export const make = (select: AlpnSelectorService["select"]): AlpnSelectorService => ({ select })

@@ -43,7 +43,7 @@ import { TlsAlertError, TlsConfigError, type TlsError, TlsTimeoutError } from ".
 import type { ResolvedServer, ServerContext } from "../TlsOptions.js"
 import type { Transport } from "../Transport.js"
 import { noOverlap } from "./alpnSelector.js"
-import * as options from "./options.js"
+import * as options from "./tlsOptions.js"
 
 /** A server's options with the engine factory built from them. */
 interface Prepared {

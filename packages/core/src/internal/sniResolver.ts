@@ -7,7 +7,7 @@ import type { ClientHello } from "../ClientHello.js"
 import type { RecordOptions, SniResolver, SniResolverService } from "../SniResolver.js"
 import { TlsAlertError, TlsConfigError, type TlsError } from "../TlsError.js"
 import type { ServerContext } from "../TlsOptions.js"
-import * as options from "./options.js"
+import * as options from "./tlsOptions.js"
 
 const LABEL = /^(?!-)[a-z0-9_-]{1,63}(?<!-)$/
 

@@ -14,7 +14,7 @@ import type { TlsEngineFactory } from "../TlsEngine.js"
 import { type TlsTransportError, TlsTimeoutError } from "../TlsError.js"
 import type * as O from "../TlsOptions.js"
 import type { Transport } from "../Transport.js"
-import * as options from "./options.js"
+import * as options from "./tlsOptions.js"
 import * as serverHandshake from "./serverHandshake.js"
 
 const handshakeOver = (

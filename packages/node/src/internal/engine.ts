@@ -41,6 +41,7 @@ import {
   want
 } from "@effect-tls/core/TlsError"
 import type { ResolvedClient, ResolvedCommon, ResolvedServer } from "@effect-tls/core/TlsOptions"
+import * as Readiness from "@effect-tls/core/Readiness"
 import { X509Certificate } from "node:crypto"
 import type { Socket } from "node:net"
 import { Duplex } from "node:stream"
@@ -62,7 +63,8 @@ class NodeEngine implements TlsEngine {
   private outgoing: Array<Buffer> = []
   private outgoingBytes = 0
   private heldCallbacks: Array<(error?: Error | null) => void> = []
-  private outgoingWaiters: Array<() => void> = []
+  /** Ciphertext produced or drained, plaintext taken by node:tls, the socket finished or failed. */
+  private readonly progress = Readiness.make()
   private plaintext: Array<Buffer> = []
   private plaintextBytes = 0
   private paused = false
@@ -104,12 +106,14 @@ class NodeEngine implements TlsEngine {
     })
     socket.on("error", (e: unknown) => this.fail(e))
     socket.on("close", () => this.bump())
+    socket.on("finish", () => this.bump())
     this.bio.on("error", () => this.bump())
   }
 
   private bump() {
     this.activity++
     this.unsettled = true
+    this.progress.signal()
   }
 
   private fail(e: unknown) {
@@ -147,8 +151,6 @@ class NodeEngine implements TlsEngine {
     this.bump()
     if (this.outgoingBytes > OUTGOING_BOUND) this.heldCallbacks.push(callback)
     else callback()
-    const waiters = this.outgoingWaiters.splice(0)
-    for (const w of waiters) w()
   }
 
   private onPlaintext(chunk: Buffer) {
@@ -212,24 +214,23 @@ class NodeEngine implements TlsEngine {
     this.outgoing = []
     this.outgoingBytes = 0
     const held = this.heldCallbacks.splice(0)
-    if (held.length > 0) {
-      this.bump()
-      for (const callback of held) callback()
-    }
+    for (const callback of held) callback()
+    this.bump()
     return out
   }
 
   pendingOutgoing = (): number => this.outgoingBytes
 
-  outgoingReady: Effect.Effect<void> = Effect.async<void>((resume) => {
-    if (this.outgoingBytes > 0) return resume(Effect.void)
-    const waiter = () => resume(Effect.void)
-    this.outgoingWaiters.push(waiter)
-    return Effect.sync(() => {
-      const i = this.outgoingWaiters.indexOf(waiter)
-      if (i >= 0) this.outgoingWaiters.splice(i, 1)
-    })
-  })
+  outgoingReady: Effect.Effect<void> = this.progress.until(() => this.outgoingBytes > 0)
+
+  /** Plaintext queued in node:tls plus ciphertext waiting to be drained. */
+  private pendingWrites(): number {
+    return this.outgoingBytes + this.socket.writableLength
+  }
+
+  writable: Effect.Effect<void> = this.progress.until(() =>
+    this.pendingWrites() < OUTGOING_BOUND || this.failure !== undefined || this.destroyed || this.socket.destroyed
+  )
 
   handshake: Effect.Effect<void, TlsWantRead | TlsError> = Effect.suspend(() => {
     if (this.failure !== undefined) return Effect.fail(this.failure)
@@ -277,20 +278,18 @@ class NodeEngine implements TlsEngine {
   }
 
   write = (plaintext: Uint8Array): Effect.Effect<number, TlsWantWrite | TlsError> =>
-    Effect.suspend(() => {
+    Effect.suspend((): Effect.Effect<number, TlsWantWrite | TlsError> => {
       if (this.failure !== undefined) return Effect.fail(this.failure)
       if (this.shutdownStarted || this.destroyed) return Effect.fail(new TlsClosedError({ operation: "write" }))
       if (plaintext.length === 0) return Effect.succeed(0)
-      const pending = this.outgoingBytes + this.socket.writableLength
-      if (pending >= OUTGOING_BOUND) {
-        // Only a flush can help when ciphertext is waiting; otherwise node:tls
-        // is still encrypting what it was given, and the write waits for it.
-        if (this.outgoingBytes > 0) return Effect.fail(want.write.write)
-        return Effect.zipRight(this.writable, this.write(plaintext))
-      }
+      const pending = this.pendingWrites()
+      // Over the bound, ciphertext waits to be drained, or node:tls is still
+      // encrypting what it was given and will produce ciphertext: either
+      // way only the driver's flushing makes room, and `writable` says when.
+      if (pending >= OUTGOING_BOUND) return Effect.fail(want.write.write)
       const n = Math.min(plaintext.length, Math.max(OUTGOING_BOUND - pending, MIN_ACCEPT))
       // Copy: node:tls may keep the buffer queued after `write` returns.
-      this.socket.write(Buffer.from(plaintext.subarray(0, n)))
+      this.socket.write(Buffer.from(plaintext.subarray(0, n)), this.onWritten)
       this.bump()
       return Effect.succeed(n)
     })
@@ -310,41 +309,18 @@ class NodeEngine implements TlsEngine {
     if (this.socket.writableFinished || this.socket.destroyed) {
       return this.unsettled ? this.afterSettle(() => this.shutdown) : Effect.void
     }
-    if (this.heldCallbacks.length > 0) {
-      return Effect.fail(want.write.shutdown)
-    }
+    // node:tls is held on the outgoing bound: only a drain lets it go on.
+    if (this.heldCallbacks.length > 0) return Effect.fail(want.write.shutdown)
     return Effect.zipRight(this.finished, this.shutdown)
   })
 
-  /** Completes when node:tls drains its plaintext queue or produces ciphertext. */
-  private readonly writable: Effect.Effect<void> = Effect.async<void>((resume) =>
-    this.whenAny(["drain", "close", "error"], () => resume(Effect.void))
-  )
+  /** A write handed to node:tls was taken off its queue. */
+  private readonly onWritten = () => this.bump()
 
   /** Completes when the TLSSocket has finished its write side (or died). */
-  private readonly finished: Effect.Effect<void> = Effect.async<void>((resume) =>
-    this.whenAny(["finish", "close", "error"], () => resume(Effect.void))
+  private readonly finished: Effect.Effect<void> = this.progress.until(() =>
+    this.socket.writableFinished || this.socket.destroyed || this.failure !== undefined
   )
-
-  /**
-   * Call `f` once, on the first of `events` or of new outgoing ciphertext;
-   * every listener is removed when it fires or when the waiter is interrupted.
-   */
-  private whenAny(events: ReadonlyArray<string>, f: () => void): Effect.Effect<void> {
-    const socket = this.socket
-    const cleanup = () => {
-      for (const event of events) socket.off(event, fire)
-      const i = this.outgoingWaiters.indexOf(fire)
-      if (i >= 0) this.outgoingWaiters.splice(i, 1)
-    }
-    const fire = () => {
-      cleanup()
-      f()
-    }
-    for (const event of events) socket.on(event, fire)
-    this.outgoingWaiters.push(fire)
-    return Effect.sync(cleanup)
-  }
 
   info: Effect.Effect<ConnectionInfo> = Effect.sync(() => {
     const socket = this.socket
@@ -377,6 +353,7 @@ class NodeEngine implements TlsEngine {
     this.socket.destroy()
     this.bio.destroy()
     for (const callback of held) callback()
+    this.progress.signal()
   })
 }
 

@@ -2,6 +2,7 @@
 import type { Listener } from "@effect-tls/core/Tls"
 import { TlsTransportError } from "@effect-tls/core/TlsError"
 import type { Transport } from "@effect-tls/core/Transport"
+import * as Readiness from "@effect-tls/core/Readiness"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
@@ -31,34 +32,29 @@ export const fromSocket = (socket: net.Socket): Transport => {
   let failure: TlsTransportError | undefined
   let ended = false
   let closed = false
-  let waiters: Array<() => void> = []
-  const wake = () => {
-    const ws = waiters
-    waiters = []
-    for (const w of ws) w()
+  /** Bytes, end of input, an error or the close: something for `read`. */
+  const readable = Readiness.make()
+  /** The kernel took bytes, or the socket failed or closed. */
+  const writable = Readiness.make()
+  const both = () => {
+    readable.signal()
+    writable.signal()
   }
-  socket.on("readable", wake)
-  socket.on("drain", wake)
+  socket.on("readable", readable.signal)
+  socket.on("drain", writable.signal)
   socket.on("end", () => {
     ended = true
-    wake()
+    readable.signal()
   })
   socket.on("error", (e) => {
     failure ??= transportError("ReadFailed", e)
-    wake()
+    both()
   })
   socket.on("close", () => {
     closed = true
-    wake()
+    both()
   })
-  const wait = Effect.async<void>((resume) => {
-    const waiter = () => resume(Effect.void)
-    waiters.push(waiter)
-    return Effect.sync(() => {
-      const i = waiters.indexOf(waiter)
-      if (i >= 0) waiters.splice(i, 1)
-    })
-  })
+  const finished = () => failure !== undefined || closed || socket.destroyed
 
   const read: Effect.Effect<Option.Option<Uint8Array>, TlsTransportError> = Effect.suspend(() => {
     const chunk = socket.destroyed ? null : (socket.read() as Buffer | null)
@@ -66,31 +62,31 @@ export const fromSocket = (socket: net.Socket): Transport => {
     if (failure !== undefined) return Effect.fail(failure)
     if (ended) return Effect.succeed(Option.none())
     if (closed) return Effect.fail(new TlsTransportError({ reason: "Closed" }))
-    return Effect.zipRight(wait, read)
+    return Effect.zipRight(readable.until(() => socket.readableLength > 0 || ended || finished()), read)
   })
 
-  const awaitDrain: Effect.Effect<void, TlsTransportError> = Effect.suspend(() => {
-    if (failure !== undefined) return Effect.fail(failure)
-    if (closed) return Effect.fail(new TlsTransportError({ reason: "Closed" }))
-    if (!socket.writableNeedDrain) return Effect.void
-    return Effect.zipRight(wait, awaitDrain)
-  })
+  /** Waits (before accepting anything) while more than TRANSPORT_BOUND bytes wait for the kernel. */
+  const room: Effect.Effect<void> = writable.until(() => socket.writableLength <= TRANSPORT_BOUND || finished())
 
   return {
     remoteAddress: socket.remoteAddress === undefined ? undefined : `${socket.remoteAddress}:${socket.remotePort}`,
     read,
+    // The transport's bounded buffer is TRANSPORT_BOUND, not node's 16 KiB
+    // high-water mark: waiting for 'drain' after every record would leave
+    // one write in flight at a time. A write waits for room first and then
+    // accepts everything in one step, so an interrupted write accepted nothing.
     write: (bytes) =>
       Effect.suspend(() => {
-        if (failure !== undefined) return Effect.fail(failure)
-        if (closed || socket.destroyed || socket.writableEnded) {
-          return Effect.fail(new TlsTransportError({ reason: "Closed" }))
-        }
-        const buffer = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
-        socket.write(buffer)
-        // The transport's bounded buffer is TRANSPORT_BOUND, not node's 16 KiB
-        // high-water mark: waiting for 'drain' after every record would leave
-        // one write in flight at a time.
-        return socket.writableLength > TRANSPORT_BOUND ? awaitDrain : Effect.void
+        const accept = Effect.suspend(() => {
+          if (failure !== undefined) return Effect.fail(failure)
+          if (closed || socket.destroyed || socket.writableEnded) {
+            return Effect.fail(new TlsTransportError({ reason: "Closed" }))
+          }
+          const buffer = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+          socket.write(buffer)
+          return Effect.void
+        })
+        return socket.writableLength > TRANSPORT_BOUND ? Effect.zipRight(room, accept) : accept
       }),
     end: Effect.sync(() => {
       if (!socket.destroyed && !socket.writableEnded) socket.end()
@@ -148,7 +144,8 @@ export const listen = (
 ): Effect.Effect<Listener, TlsTransportError, Scope.Scope> =>
   Effect.gen(function*() {
     const pending: Array<net.Socket> = []
-    let acceptors: Array<() => void> = []
+    /** A socket was queued, or the server failed. */
+    const acceptable = Readiness.make()
     let failure: TlsTransportError | undefined
     const server = net.createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, (socket) => {
       pending.push(socket)
@@ -158,9 +155,7 @@ export const listen = (
         if (i >= 0) pending.splice(i, 1)
       })
       socket.on("error", () => {})
-      const ws = acceptors
-      acceptors = []
-      for (const w of ws) w()
+      acceptable.signal()
     })
     yield* Effect.acquireRelease(
       Effect.async<void, TlsTransportError>((resume) => {
@@ -169,28 +164,22 @@ export const listen = (
           server.removeAllListeners("error")
           server.on("error", (e) => {
             failure = transportError("ListenFailed", e)
-            const ws = acceptors
-            acceptors = []
-            for (const w of ws) w()
+            acceptable.signal()
           })
           resume(Effect.void)
         })
       }),
+      // Stops listening at once (the port is free when this returns);
+      // server.close's callback would also wait for every connection
+      // already accepted, and those belong to whoever took them.
       () =>
-        Effect.async<void>((resume) => {
+        Effect.sync(() => {
           for (const socket of pending.splice(0)) socket.destroy()
-          server.close(() => resume(Effect.void))
+          server.close()
         })
     )
     const address = server.address() as net.AddressInfo
-    const wait = Effect.async<void>((resume) => {
-      const waiter = () => resume(Effect.void)
-      acceptors.push(waiter)
-      return Effect.sync(() => {
-        const i = acceptors.indexOf(waiter)
-        if (i >= 0) acceptors.splice(i, 1)
-      })
-    })
+    const wait = acceptable.until(() => pending.length > 0 || failure !== undefined)
     const accept: Effect.Effect<Transport, TlsTransportError> = Effect.suspend(() => {
       const socket = pending.shift()
       if (socket !== undefined) {

@@ -11,28 +11,13 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import type { Faults, FaultyPairOptions, FaultyTransport, TransportStats } from "../../testing.js"
+import * as Readiness from "../../Readiness.js"
 import { TlsTransportError } from "../../TlsError.js"
 
 interface Piece {
   readonly bytes: Uint8Array
   /** Clock time (ms) from which the reader may take it. */
   readonly at: number
-}
-
-type Waiter = () => void
-
-const waitOn = (list: Array<Waiter>): Effect.Effect<void> =>
-  Effect.async<void>((resume) => {
-    const waiter = () => resume(Effect.void)
-    list.push(waiter)
-    return Effect.sync(() => {
-      const i = list.indexOf(waiter)
-      if (i >= 0) list.splice(i, 1)
-    })
-  })
-
-const wake = (list: Array<Waiter>) => {
-  for (const w of list.splice(0)) w()
 }
 
 /** One direction. @internal */
@@ -45,8 +30,10 @@ class FaultyPipe {
   private accepted = 0
   private lastAt = Number.NEGATIVE_INFINITY
   private pieceIndex = 0
-  private readonly readers: Array<Waiter> = []
-  private readonly writers: Array<Waiter> = []
+  /** Pieces queued, or the write side ended. */
+  private readonly readable = Readiness.make()
+  /** Pieces taken, or the reader went away. */
+  private readonly writable = Readiness.make()
   private readonly sizes: ReadonlyArray<number>
   private readonly delays: ReadonlyArray<number>
   private readonly cut: { readonly at: number; readonly kind: "end" | "reset" | "stall" } | undefined
@@ -73,7 +60,7 @@ class FaultyPipe {
         if (head.at > now) return Effect.zipRight(Effect.sleep(Duration.millis(head.at - now)), this.read)
         this.queue.shift()
         this.queued -= head.bytes.length
-        wake(this.writers)
+        this.writable.signal()
         return Effect.succeed(Option.some(head.bytes))
       })
     }
@@ -88,7 +75,7 @@ class FaultyPipe {
       }
     }
     if (this.ended) return Effect.succeed(Option.none())
-    return Effect.zipRight(waitOn(this.readers), this.read)
+    return Effect.zipRight(this.readable.until(() => this.queue.length > 0 || this.ended || this.isCut), this.read)
   })
 
   write(bytes: Uint8Array): Effect.Effect<void, TlsTransportError> {
@@ -96,7 +83,12 @@ class FaultyPipe {
       if (this.readerGone) return Effect.fail(new TlsTransportError({ reason: "Reset", code: "EPIPE" }))
       if (this.ended) return Effect.fail(new TlsTransportError({ reason: "Closed" }))
       if (bytes.length === 0) return Effect.void
-      if (this.queued >= this.capacity) return Effect.zipRight(waitOn(this.writers), this.write(bytes))
+      if (this.queued >= this.capacity) {
+        return Effect.zipRight(
+          this.writable.until(() => this.queued < this.capacity || this.readerGone || this.ended),
+          this.write(bytes)
+        )
+      }
       return Effect.map(Clock.currentTimeMillis, (now) => this.enqueue(bytes, now))
     })
   }
@@ -117,20 +109,20 @@ class FaultyPipe {
       this.queued += piece.length
     }
     this.accepted += rest.length
-    wake(this.readers)
+    this.readable.signal()
   }
 
   end(): void {
     this.ended = true
-    wake(this.readers)
-    wake(this.writers)
+    this.readable.signal()
+    this.writable.signal()
   }
 
   closeReader(): void {
     this.readerGone = true
     this.queue = []
     this.queued = 0
-    wake(this.writers)
+    this.writable.signal()
   }
 }
 

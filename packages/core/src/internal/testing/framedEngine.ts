@@ -172,6 +172,10 @@ class FramedEngine implements TlsEngine {
 
   readonly outgoingReady = this.outbox.ready
 
+  get writable(): Effect.Effect<void> {
+    return this.outbox.below(this.outgoingBound)
+  }
+
   private wantRead(op: "handshake" | "read"): Effect.Effect<never, TlsWantRead> {
     this.recorder.wantRead(op)
     return Effect.fail(want.read[op])

@@ -4,6 +4,7 @@
  */
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import * as Readiness from "../../Readiness.js"
 import type { ConnectionInfo } from "../../TlsEngine.js"
 import type { EngineStats } from "../../testing.js"
 
@@ -73,36 +74,34 @@ export class Recorder {
   }
 }
 
-/** A queue of outgoing ciphertext with `outgoingReady` waiters. @internal */
+/** A queue of outgoing ciphertext with readiness for both ends. @internal */
 export class Outbox {
   private chunks: Array<Uint8Array> = []
   bytes = 0
-  private waiters: Array<() => void> = []
+  /** Pushed or taken. */
+  private readonly changed = Readiness.make()
 
   push(bytes: Uint8Array): void {
     if (bytes.length === 0) return
     this.chunks.push(bytes)
     this.bytes += bytes.length
-    const waiting = this.waiters.splice(0)
-    for (const w of waiting) w()
+    this.changed.signal()
   }
 
   take(): ReadonlyArray<Uint8Array> {
     const out = this.chunks
     this.chunks = []
     this.bytes = 0
+    this.changed.signal()
     return out
   }
 
-  readonly ready: Effect.Effect<void> = Effect.async<void>((resume) => {
-    if (this.bytes > 0) return resume(Effect.void)
-    const waiter = () => resume(Effect.void)
-    this.waiters.push(waiter)
-    return Effect.sync(() => {
-      const i = this.waiters.indexOf(waiter)
-      if (i >= 0) this.waiters.splice(i, 1)
-    })
-  })
+  readonly ready: Effect.Effect<void> = this.changed.until(() => this.bytes > 0)
+
+  /** Completes once fewer than `bound` bytes wait. */
+  below(bound: number): Effect.Effect<void> {
+    return this.changed.until(() => this.bytes < bound)
+  }
 }
 
 /** @internal */
@@ -153,6 +152,7 @@ export const observe = (inner: import("../../TlsEngine.js").TlsEngine) => {
     },
     pendingOutgoing: () => inner.pendingOutgoing(),
     outgoingReady: inner.outgoingReady,
+    writable: inner.writable,
     handshake: track("handshake", inner.handshake),
     read: track("read", inner.read),
     write: (plaintext) => track("write", inner.write(plaintext)),

@@ -59,6 +59,10 @@ class ScriptedEngine implements TlsEngine {
 
   readonly outgoingReady = this.outbox.ready
 
+  get writable(): Effect.Effect<void> {
+    return this.outbox.below(this.outgoingBound)
+  }
+
   /** Consume one chunk of input, or say why not. */
   private needInput(op: "handshake" | "read"): Effect.Effect<never, TlsWantRead | TlsUnexpectedEof> | undefined {
     if (this.credit > 0) {

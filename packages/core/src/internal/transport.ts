@@ -3,12 +3,13 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import { TlsTransportError } from "../TlsError.js"
 import { concat } from "./bytes.js"
+import * as Readiness from "../Readiness.js"
 import type { MemoryOptions, Transport } from "../Transport.js"
-
-type Waiter = () => void
 
 /**
  * One direction of an in-memory pipe: a bounded byte queue with an end.
+ * `write` waits for room before it accepts anything, so an interrupted
+ * write accepted nothing; `read` takes bytes in the step that returns them.
  * @internal
  */
 export class Pipe {
@@ -16,20 +17,17 @@ export class Pipe {
   private bytes = 0
   private ended = false
   private readerGone = false
-  private readers: Array<Waiter> = []
-  private writers: Array<Waiter> = []
+  /** Bytes arrived or the write side ended. */
+  private readonly readable = Readiness.make()
+  /** Room was made, or the reader went away. */
+  private readonly writable = Readiness.make()
 
   constructor(readonly capacity: number) {}
-
-  private wake(list: Array<Waiter>) {
-    const waiting = list.splice(0)
-    for (const w of waiting) w()
-  }
 
   readonly read: Effect.Effect<Option.Option<Uint8Array>> = Effect.suspend(() => {
     if (this.bytes > 0) return Effect.succeed(Option.some(this.take()))
     if (this.ended) return Effect.succeed(Option.none())
-    return Effect.zipRight(this.waitOn(this.readers), this.read)
+    return Effect.zipRight(this.readable.until(() => this.bytes > 0 || this.ended), this.read)
   })
 
   private take(): Uint8Array {
@@ -37,20 +35,8 @@ export class Pipe {
     this.chunks = []
     const total = this.bytes
     this.bytes = 0
-    this.wake(this.writers)
+    this.writable.signal()
     return chunks.length === 1 ? chunks[0]! : concat(chunks, total)
-  }
-
-  /** Suspend until `list` is woken; an interrupted waiter removes itself. */
-  private waitOn(list: Array<Waiter>): Effect.Effect<void> {
-    return Effect.async<void>((resume) => {
-      const waiter = () => resume(Effect.void)
-      list.push(waiter)
-      return Effect.sync(() => {
-        const i = list.indexOf(waiter)
-        if (i >= 0) list.splice(i, 1)
-      })
-    })
   }
 
   write(bytes: Uint8Array): Effect.Effect<void, TlsTransportError> {
@@ -62,24 +48,27 @@ export class Pipe {
         // Copy: the caller may reuse its buffer once write completes.
         this.chunks.push(bytes.slice())
         this.bytes += bytes.length
-        this.wake(this.readers)
+        this.readable.signal()
         return Effect.void
       }
-      return Effect.zipRight(this.waitOn(this.writers), this.write(bytes))
+      return Effect.zipRight(
+        this.writable.until(() => this.bytes < this.capacity || this.readerGone || this.ended),
+        this.write(bytes)
+      )
     })
   }
 
   end(): void {
     this.ended = true
-    this.wake(this.readers)
-    this.wake(this.writers)
+    this.readable.signal()
+    this.writable.signal()
   }
 
   closeReader(): void {
     this.readerGone = true
     this.chunks = []
     this.bytes = 0
-    this.wake(this.writers)
+    this.writable.signal()
   }
 }
 

@@ -1,0 +1,58 @@
+/**
+ * A named event that fibers wait for without losing wake-ups: "bytes
+ * arrived", "the buffer drained", "the engine produced output".
+ *
+ * Every wait in effect-tls goes through this one primitive. It is a thin
+ * layer over Effect's `Latch`, which keeps its state: `signal` opens the
+ * latch (synchronously, so a runtime's event handler may call it), and
+ * `until(condition)` closes the latch and checks the condition in one
+ * synchronous step, then waits on the latch. An event that happens after
+ * the check opens the latch, so the waiter wakes up and checks again; an
+ * event that happened before the check is seen by the check itself. There
+ * is no window between "check" and "register" in which a signal is lost.
+ *
+ * @example
+ * ```ts
+ * import * as Readiness from "@effect-tls/core/Readiness"
+ *
+ * const readable = Readiness.make()
+ * socket.on("readable", readable.signal)
+ * const waitForBytes = readable.until(() => socket.readableLength > 0 || socket.destroyed)
+ * ```
+ *
+ * @since 0.2.0
+ */
+import * as Effect from "effect/Effect"
+
+/**
+ * @since 0.2.0
+ * @category models
+ */
+export interface Readiness {
+  /** The event happened: wake every waiter so it checks its condition again. Synchronous. */
+  readonly signal: () => void
+  /**
+   * Completes once `condition()` holds; checks it now and after every
+   * signal. Interrupting the wait leaves nothing behind.
+   */
+  readonly until: (condition: () => boolean) => Effect.Effect<void>
+}
+
+/**
+ * @since 0.2.0
+ * @category constructors
+ */
+export const make = (): Readiness => {
+  const latch = Effect.unsafeMakeLatch(false)
+  const until = (condition: () => boolean): Effect.Effect<void> => {
+    const loop: Effect.Effect<void> = Effect.suspend(() => {
+      if (condition()) return Effect.void
+      // Closed in the same synchronous step as the check: a signal from
+      // here on opens it again and the await below returns at once.
+      latch.unsafeClose()
+      return Effect.zipRight(latch.await, loop)
+    })
+    return loop
+  }
+  return { signal: () => latch.unsafeOpen(), until }
+}

@@ -1,0 +1,495 @@
+/**
+ * The driver: joins a sans-IO engine to a transport (trio's SSLStream, in
+ * Effect).
+ *
+ * Theory of operation.
+ *
+ * - Who does what. The caller's fibers run the engine operations
+ *   (handshake, read, write, shutdown); engine calls are synchronous steps
+ *   that succeed, fail, or answer a Want. One `reader` fiber does every
+ *   transport read, one `flusher` fiber does every transport write. Every
+ *   wait is on a `Readiness` (a named event over Effect's Latch), so no
+ *   wake-up is lost between a check and a wait.
+ * - TlsWantRead: the operation asks for ONE transport read (`fill`): the
+ *   reader reads one chunk and feeds it (or feeds end of input), then the
+ *   operation is retried. Fibers that want input at the same time share
+ *   that read: whoever finds that input arrived since its Want (`fed`
+ *   changed) just retries. Because the reader, not the caller, takes the
+ *   chunk from the transport, interrupting a caller never loses ciphertext.
+ * - TlsWantWrite: the operation waits until the engine is writable again,
+ *   which happens when the flusher drains it.
+ * - The flusher drains the engine whenever it has output, one batch at a
+ *   time: ciphertext taken from the engine stays in `outbox`, owned by the
+ *   driver, until the transport accepted it. The engine is drained again
+ *   only once the outbox is empty, so the engine's bound bounds both.
+ * - RetryPolicy. Before each retry the policy decides (it may sleep); when
+ *   it gives up, the connection breaks with the last Want (or
+ *   TlsTimeoutError for `within`). A read that finds nothing has arrived
+ *   since it started is waiting for the peer, not retrying: that wait does
+ *   not count, so a read's time bound starts at its first input.
+ * - Writes hold `writeLock` from start to end: whole writes, in the order
+ *   they started. A write interrupted after the engine took part of its
+ *   bytes breaks the connection (`TlsClosedError` "WriteInterrupted"):
+ *   the engine's byte counts are recorded in the same uninterruptible step
+ *   that took them, so "part of" is exact.
+ * - State: Handshaking -> Open -> Closing (close_notify sent) -> Closed;
+ *   any failure moves it to Broken, and every later call fails with that
+ *   same error (sticky).
+ * - Closing the scope: a healthy connection sends close_notify (after the
+ *   write in progress, if any); then the driver waits, within the close
+ *   grace, until the transport accepted every byte the engine produced.
+ *   A broken one sends only what is already encrypted (an alert, the start
+ *   of a cut-off write), never close_notify, so its peer sees an error. If
+ *   the grace runs out the close is abortive and a warning names the bytes
+ *   left behind.
+ */
+import type * as Chunk from "effect/Chunk"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import type * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
+import * as Scope from "effect/Scope"
+import * as Sink from "effect/Sink"
+import * as Stream from "effect/Stream"
+import * as Readiness from "../Readiness.js"
+import * as RetryPolicy from "../RetryPolicy.js"
+import type { TlsConnection, TlsConnectionError } from "../TlsConnection.js"
+import type { ConnectionInfo, TlsEngine } from "../TlsEngine.js"
+import {
+  isTlsWant,
+  TlsClosedError,
+  type TlsError,
+  TlsTimeoutError,
+  TlsUnexpectedEof,
+  type TlsWant
+} from "../TlsError.js"
+import type { ResolvedClient, ResolvedServer } from "../TlsOptions.js"
+import type { Transport } from "../Transport.js"
+import { concat, utf8Encode } from "./bytes.js"
+
+type State =
+  | { readonly _tag: "Handshaking" }
+  | { readonly _tag: "Open" }
+  | { readonly _tag: "Closing" }
+  | { readonly _tag: "Closed" }
+  | { readonly _tag: "Broken"; readonly error: TlsConnectionError }
+
+type Operation = "handshake" | "read" | "write" | "shutdown"
+
+type Restore = <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+
+const CLOSE_GRACE = Duration.seconds(5)
+
+const isWant = <E>(e: E): e is E & TlsWant => isTlsWant(e)
+
+const unrestricted: Restore = (effect) => effect
+
+class Driver {
+  state: State = { _tag: "Handshaking" }
+  private peerClosed = false
+
+  // Input: the reader fiber serves read requests.
+  /** Transport reads completed (chunks or end of input fed). */
+  private fed = 0
+  /** Transport reads asked for; the reader serves them one at a time. */
+  private requested = 0
+  private inputEnded = false
+  private inputFailure: TlsError | undefined = undefined
+  private readonly readWanted = Readiness.make()
+  private readonly inputArrived = Readiness.make()
+
+  // Output: the flusher fiber owns every byte taken from the engine.
+  private outbox: Array<Uint8Array> = []
+  private outboxBytes = 0
+  private outputFailure: TlsError | undefined = undefined
+  private readonly flushed = Readiness.make()
+
+  private readonly writeLock = Effect.unsafeMakeSemaphore(1)
+  fibers: ReadonlyArray<Fiber.RuntimeFiber<void>> = []
+
+  constructor(
+    readonly engine: TlsEngine,
+    readonly transport: Transport,
+    readonly policy: RetryPolicy.RetryPolicy
+  ) {}
+
+  // The reader.
+
+  readonly reader: Effect.Effect<void> = Effect.suspend(() => {
+    const loop: Effect.Effect<void, TlsError> = this.readWanted.until(() => this.requested > this.fed).pipe(
+      Effect.zipRight(Effect.suspend(() => this.transport.read)),
+      Effect.flatMap((chunk) => {
+        this.fed++
+        if (Option.isSome(chunk)) {
+          if (chunk.value.length > 0) this.engine.feed(chunk.value)
+        } else {
+          this.inputEnded = true
+          this.engine.feedEnd()
+        }
+        this.inputArrived.signal()
+        return this.inputEnded ? Effect.void : loop
+      })
+    )
+    return Effect.catchAll(loop, (e) =>
+      Effect.sync(() => {
+        this.inputFailure = e
+        this.breakWith(e)
+        this.inputArrived.signal()
+      }))
+  })
+
+  /**
+   * Input for an operation whose Want came when `seen` reads had been fed:
+   * returns at once if input arrived since, else has the reader read one
+   * chunk (a read already asked for counts) and waits for it.
+   */
+  private fill(seen: number, operation: Operation): Effect.Effect<void, TlsConnectionError> {
+    return Effect.suspend(() => {
+      if (this.fed !== seen) return Effect.void
+      if (this.inputFailure !== undefined) return Effect.fail(this.inputFailure)
+      if (this.inputEnded) {
+        return Effect.fail(new TlsUnexpectedEof({ phase: operation === "handshake" ? "handshake" : "read" }))
+      }
+      if (this.state._tag === "Closed") return Effect.fail(new TlsClosedError({ operation }))
+      if (this.requested === this.fed) {
+        this.requested++
+        this.readWanted.signal()
+      }
+      return Effect.zipRight(
+        this.inputArrived.until(() => this.fed !== seen || this.inputFailure !== undefined || this.state._tag === "Closed"),
+        Effect.suspend(() =>
+          this.fed !== seen
+            ? Effect.void
+            : this.inputFailure !== undefined
+            ? Effect.fail(this.inputFailure)
+            : Effect.fail(new TlsClosedError({ operation }))
+        )
+      )
+    })
+  }
+
+  // The flusher.
+
+  readonly flusher: Effect.Effect<void> = Effect.suspend(() => {
+    const flushOutbox: Effect.Effect<void, TlsError> = Effect.suspend(() => {
+      if (this.outbox.length === 0) {
+        const chunks = this.engine.drain()
+        if (chunks.length > 0) {
+          // One transport write per batch: records are small, syscalls are not.
+          const batch = chunks.length === 1 ? chunks[0]! : concat(chunks)
+          if (batch.length > 0) {
+            this.outbox.push(batch)
+            this.outboxBytes += batch.length
+          }
+        }
+      }
+      const head = this.outbox[0]
+      if (head === undefined) {
+        this.flushed.signal()
+        return Effect.void
+      }
+      return Effect.zipRight(
+        this.transport.write(head),
+        Effect.suspend(() => {
+          this.outbox.shift()
+          this.outboxBytes -= head.length
+          this.flushed.signal()
+          return flushOutbox
+        })
+      )
+    })
+    const loop: Effect.Effect<never, TlsError> = Effect.zipRight(
+      Effect.zipRight(Effect.suspend(() => this.engine.outgoingReady), flushOutbox),
+      Effect.suspend(() => loop)
+    )
+    return Effect.catchAll(loop, (e) =>
+      Effect.sync(() => {
+        this.outputFailure = e
+        this.breakWith(e)
+        this.flushed.signal()
+      }))
+  })
+
+  /** Bytes produced by the engine that the transport has not accepted yet. */
+  private unflushed(): number {
+    return this.outboxBytes + this.engine.pendingOutgoing()
+  }
+
+  /** Completes once the transport accepted everything the engine produced so far. */
+  private readonly allFlushed: Effect.Effect<void, TlsError> = Effect.suspend(() =>
+    Effect.zipRight(
+      this.flushed.until(() => this.unflushed() === 0 || this.outputFailure !== undefined),
+      Effect.suspend(() => (this.outputFailure === undefined ? Effect.void : Effect.fail(this.outputFailure)))
+    )
+  )
+
+  /** After TlsWantWrite: the engine is writable again (the flusher drains it), or output failed. */
+  private readonly writable: Effect.Effect<void, TlsError> = Effect.suspend(() =>
+    Effect.zipRight(
+      Effect.raceFirst(
+        this.engine.writable,
+        this.flushed.until(() => this.outputFailure !== undefined || this.state._tag === "Closed")
+      ),
+      Effect.suspend(() =>
+        this.outputFailure !== undefined
+          ? Effect.fail(this.outputFailure)
+          : this.state._tag === "Closed"
+          ? Effect.fail(new TlsClosedError({ operation: "write" }))
+          : Effect.void
+      )
+    )
+  )
+
+  // Operations.
+
+  /**
+   * Run an engine operation to completion. `restore` marks the waits that
+   * may be interrupted when the caller runs it uninterruptibly (`write`).
+   */
+  drive<A, E extends TlsWant | TlsError>(
+    op: Effect.Effect<A, E>,
+    operation: Operation,
+    restore: Restore = unrestricted
+  ): Effect.Effect<A, E | TlsConnectionError> {
+    return Effect.suspend(() => {
+      const start = this.fed
+      let schedule: Schedule.ScheduleDriver<unknown, TlsWant> | undefined
+      const step = (want: TlsWant) =>
+        schedule === undefined
+          ? Effect.flatMap(Schedule.driver(this.policy), (driver) => {
+            schedule = driver
+            return driver.next(want)
+          })
+          : schedule.next(want)
+      const attempt: Effect.Effect<A, E | TlsConnectionError> = Effect.catchIf(op, isWant<E>, (want) => {
+        const seen = this.fed
+        if (want._tag === "TlsWantRead" && operation === "read" && seen === start) {
+          // Nothing has arrived since this read started: it is waiting for
+          // the peer, which is not a retry.
+          return Effect.zipRight(restore(this.fill(seen, operation)), attempt)
+        }
+        // The policy decides first: no I/O is done for a retry that never comes.
+        return restore(step(want)).pipe(
+          Effect.catchAll(() => this.giveUp(want)),
+          Effect.zipRight(restore(want._tag === "TlsWantRead" ? this.fill(seen, operation) : this.writable)),
+          Effect.zipRight(attempt)
+        )
+      })
+      return attempt
+    })
+  }
+
+  /** The policy gave up: the engine may hold a partial record, so the connection breaks. */
+  private giveUp(want: TlsWant): Effect.Effect<never, TlsWant | TlsTimeoutError> {
+    return Effect.suspend(() => {
+      const bound = RetryPolicy.timeBound(this.policy)
+      const error = Option.isNone(bound) ? want : new TlsTimeoutError({
+        phase: want.operation === "handshake" ? "handshake" : want.operation === "read" ? "read" : "write",
+        millis: Duration.toMillis(bound.value)
+      })
+      this.breakWith(error)
+      return Effect.fail(error)
+    })
+  }
+
+  /** Why `operation` cannot run now, if it cannot. */
+  private refusal(operation: string, allowed: (s: State) => boolean): TlsConnectionError | undefined {
+    const s = this.state
+    if (s._tag === "Broken") return s.error
+    if (!allowed(s)) return new TlsClosedError({ operation })
+    return undefined
+  }
+
+  private guarded<A>(
+    operation: string,
+    allowed: (s: State) => boolean,
+    op: Effect.Effect<A, TlsConnectionError>
+  ): Effect.Effect<A, TlsConnectionError> {
+    return Effect.suspend(() => {
+      const refused = this.refusal(operation, allowed)
+      if (refused !== undefined) return Effect.fail(refused)
+      return Effect.tapError(op, (e) => Effect.sync(() => this.breakWith(e)))
+    })
+  }
+
+  /** Record a failure as the connection's sticky error. */
+  breakWith(e: TlsConnectionError): void {
+    if (e._tag === "TlsClosedError" && e.reason === undefined) return
+    if (this.state._tag === "Closed" || this.state._tag === "Broken") return
+    this.state = { _tag: "Broken", error: e }
+    // Wake every waiter so that it sees the new state.
+    this.inputArrived.signal()
+    this.flushed.signal()
+  }
+
+  readonly read: Effect.Effect<Option.Option<Uint8Array>, TlsConnectionError> = this.guarded(
+    "read",
+    (s) => s._tag === "Open" || s._tag === "Closing",
+    Effect.suspend(() =>
+      this.peerClosed
+        ? Effect.succeed(Option.none())
+        : Effect.tap(this.drive(this.engine.read, "read"), (chunk) => {
+          if (Option.isNone(chunk)) this.peerClosed = true
+        })
+    )
+  )
+
+  write(data: Uint8Array | string): Effect.Effect<void, TlsConnectionError> {
+    const bytes = typeof data === "string" ? utf8Encode(data) : data
+    const isOpen = (s: State) => s._tag === "Open"
+    return Effect.uninterruptibleMask((restore) =>
+      Effect.suspend(() => {
+        const refused = this.refusal("write", isOpen)
+        if (refused !== undefined) return Effect.fail(refused)
+        if (bytes.length === 0) return Effect.void
+        return Effect.zipRight(
+          restore(this.writeLock.take(1)),
+          Effect.ensuring(this.writeWhole(bytes, restore), this.writeLock.release(1))
+        )
+      })
+    )
+  }
+
+  /** Runs uninterruptibly except for its waits; holds the write lock. */
+  private writeWhole(bytes: Uint8Array, restore: Restore): Effect.Effect<void, TlsConnectionError> {
+    return Effect.suspend(() => {
+      const refused = this.refusal("write", (s) => s._tag === "Open")
+      if (refused !== undefined) return Effect.fail(refused)
+      let offset = 0
+      const loop: Effect.Effect<void, TlsConnectionError> = Effect.suspend(() =>
+        offset >= bytes.length
+          ? Effect.void
+          : Effect.flatMap(this.drive(this.engine.write(bytes.subarray(offset)), "write", restore), (n) => {
+            offset += n
+            return loop
+          })
+      )
+      return loop.pipe(
+        Effect.tapError((e) => Effect.sync(() => this.breakWith(e))),
+        Effect.onInterrupt(() =>
+          Effect.sync(() => {
+            if (offset > 0 && offset < bytes.length) {
+              this.breakWith(
+                new TlsClosedError({ operation: "write", reason: "WriteInterrupted", written: offset, size: bytes.length })
+              )
+            }
+          })
+        )
+      )
+    })
+  }
+
+  /** close_notify, every byte flushed, then end of the transport's write side. Holds the write lock. */
+  private readonly sendCloseNotify: Effect.Effect<void, TlsConnectionError> = Effect.suspend(() => {
+    this.state = { _tag: "Closing" }
+    return this.drive(this.engine.shutdown, "shutdown").pipe(
+      Effect.zipRight(this.allFlushed),
+      Effect.zipRight(this.transport.end)
+    )
+  })
+
+  readonly shutdown: Effect.Effect<void, TlsConnectionError> = this.guarded(
+    "shutdown",
+    (s) => s._tag === "Open" || s._tag === "Closing",
+    this.writeLock.withPermits(1)(Effect.suspend(() => {
+      const s = this.state
+      if (s._tag === "Broken") return Effect.fail(s.error)
+      if (s._tag !== "Open") return Effect.void
+      return this.sendCloseNotify
+    }))
+  )
+
+  /** The farewell on close: close_notify when healthy, else only what is already encrypted. */
+  private readonly farewell: Effect.Effect<void, TlsConnectionError> = this.writeLock.withPermits(1)(
+    Effect.suspend(() => {
+      const s = this.state
+      if (s._tag === "Open" || s._tag === "Closing") return this.sendCloseNotify
+      return this.allFlushed
+    })
+  )
+
+  /** Release everything, after the farewell (bounded by the close grace). */
+  close(exit: Exit.Exit<unknown, unknown>): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      if (this.state._tag === "Closed") return Effect.void
+      const wasHealthy = this.state._tag === "Open" || this.state._tag === "Closing"
+      // Finalizers run uninterruptibly; the farewell alone is made
+      // interruptible so that the grace period can cut it short when the
+      // peer stopped reading and the flush cannot complete.
+      return Effect.interruptible(this.farewell).pipe(
+        Effect.timeoutOption(CLOSE_GRACE),
+        Effect.flatMap((done) => {
+          const left = this.unflushed()
+          if (Option.isSome(done) || (left === 0 && !wasHealthy)) return Effect.void
+          return Effect.logWarning(
+            `TLS close was abortive: the transport did not accept ${left} bytes of ciphertext within ${
+              Duration.format(CLOSE_GRACE)
+            }${wasHealthy ? "; close_notify may not have been sent" : ""}`
+          )
+        }),
+        Effect.ignore,
+        Effect.ensuring(
+          Effect.suspend(() => {
+            this.state = { _tag: "Closed" }
+            this.inputArrived.signal()
+            this.flushed.signal()
+            return Fiber.interruptAll(this.fibers).pipe(
+              Effect.zipRight(this.transport.close),
+              Effect.zipRight(this.engine.destroy)
+            )
+          })
+        ),
+        Effect.uninterruptible
+      )
+    }).pipe(Effect.annotateLogs("exit", exit._tag))
+  }
+}
+
+/** @internal */
+export const make = (
+  engine: TlsEngine,
+  transport: Transport,
+  options: ResolvedClient | ResolvedServer
+): Effect.Effect<TlsConnection, TlsConnectionError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const driver = new Driver(engine, transport, options.retryPolicy)
+    const scope = yield* Effect.scope
+    driver.fibers = [yield* Effect.forkIn(driver.flusher, scope), yield* Effect.forkIn(driver.reader, scope)]
+    // Added after the fibers, so it runs before they are interrupted.
+    yield* Scope.addFinalizerExit(scope, (exit) => driver.close(exit))
+    const millis = Duration.toMillis(options.handshakeTimeout)
+    yield* driver.drive(engine.handshake, "handshake").pipe(
+      Effect.timeoutFail({
+        duration: options.handshakeTimeout,
+        onTimeout: () => new TlsTimeoutError({ phase: "handshake", millis })
+      }),
+      Effect.tapError((e) => Effect.sync(() => driver.breakWith(e))),
+      // A handshake that did not complete releases the transport at once
+      // rather than when the caller's scope closes.
+      Effect.onExit((exit) => (exit._tag === "Failure" ? driver.close(exit) : Effect.void))
+    )
+    driver.state = { _tag: "Open" }
+    const info: ConnectionInfo = yield* engine.info
+    const connection: TlsConnection = {
+      info,
+      remoteAddress: transport.remoteAddress,
+      read: driver.read,
+      write: (data) => driver.write(data),
+      shutdown: driver.shutdown,
+      stream: Stream.repeatEffectOption(
+        driver.read.pipe(
+          Effect.mapError(Option.some),
+          Effect.flatMap(Option.match({
+            onNone: () => Effect.fail(Option.none()),
+            onSome: (chunk) => Effect.succeed(chunk)
+          }))
+        )
+      ),
+      sink: Sink.forEachChunk((chunk: Chunk.Chunk<Uint8Array>) =>
+        Effect.forEach(chunk, (bytes) => driver.write(bytes), { discard: true })
+      )
+    }
+    return connection
+  })
