@@ -1,7 +1,8 @@
 /**
  * Interop with real peers, written once and run against every layer: the
  * `openssl` CLI (OpenSSL's own s_server and s_client) in both roles, and
- * `gnutls-cli` against a virtual-hosting server.
+ * `gnutls-cli` against a virtual-hosting server (skipped, with a note, where
+ * gnutls-cli is not installed).
  */
 import { describe, expect, layer } from "@effect/vitest"
 import * as SniResolver from "@effect-tls/core/SniResolver"
@@ -11,7 +12,7 @@ import { Effect, type Layer, Option, Stream } from "effect"
 import { afterAll } from "vitest"
 import { failureOf } from "../conformance/support.js"
 import { generatePki } from "../src/pki.js"
-import { sServer, spawnPeer } from "./peers.js"
+import { sServer, spawnPeer, withPeers } from "./peers.js"
 
 export interface InteropOptions {
   /**
@@ -277,7 +278,7 @@ export const opensslInterop = (name: string, tlsLayer: Layer.Layer<Tls.Tls>, opt
             expect(client.stderr()).toMatch(/unrecognized name/)
           }))
 
-        it.scoped("gnutls-cli --sni-hostname exact.test --alpn http/1.1 sees that name's certificate and protocol", () =>
+        withPeers(["gnutls-cli"], it.scoped)("gnutls-cli --sni-hostname exact.test --alpn http/1.1 sees that name's certificate and protocol", () =>
           Effect.gen(function*() {
             const port = yield* vhostServer
             const client = yield* spawnPeer("gnutls-cli", [
