@@ -6,6 +6,7 @@
 import * as BunTls from "@effect-tls/bun/BunTls"
 import * as BunTransport from "@effect-tls/bun/BunTransport"
 import { describe, it } from "vitest"
+import { driverConformance } from "./conformance/driver.js"
 import { sniAlpnConformance } from "./conformance/sniAlpn.js"
 import { conformance } from "./conformance/suite.js"
 import type { Differences } from "./conformance/support.js"
@@ -37,11 +38,15 @@ if (onBun) {
     connectPlain: BunTransport.connect
   })
   sniAlpnConformance("BunTls.layer (native Bun TLS sockets)", BunTls.layer)
+  driverConformance("BunTls.layer (native Bun TLS sockets)", BunTls.layer, { differences: native })
   conformance("BunTls.layerSansIo (node:tls engine over Bun sockets)", BunTls.layerSansIo, {
     differences: sansIo,
     connectPlain: BunTransport.connect
   })
   sniAlpnConformance("BunTls.layerSansIo (node:tls engine over Bun sockets)", BunTls.layerSansIo)
+  driverConformance("BunTls.layerSansIo (node:tls engine over Bun sockets)", BunTls.layerSansIo, {
+    differences: sansIo
+  })
 } else {
   describe("BunTls", () => {
     it.skip("runs only inside Bun (npm test runs it with bun --bun vitest)", () => {})

@@ -34,7 +34,9 @@
  *   that took them, so "part of" is exact.
  * - State: Handshaking -> Open -> Closing (close_notify sent) -> Closed;
  *   any failure moves it to Broken, and every later call fails with that
- *   same error (sticky).
+ *   same error (sticky). One exception: a transport write that fails
+ *   (the peer went away) fails every later write and shutdown, but what
+ *   the peer sent before it left stays readable, as with TCP.
  * - Closing the scope: a healthy connection sends close_notify (after the
  *   write in progress, if any); then the driver waits, within the close
  *   grace, until the transport accepted every byte the engine produced.
@@ -204,10 +206,14 @@ class Driver {
       Effect.zipRight(Effect.suspend(() => this.engine.outgoingReady), flushOutbox),
       Effect.suspend(() => loop)
     )
+    // A failed transport write ends the write side only: what the peer
+    // sent before it went away (a response, its close_notify) stays
+    // readable. Writes and shutdown fail with this error from now on.
     return Effect.catchAll(loop, (e) =>
       Effect.sync(() => {
         this.outputFailure = e
-        this.breakWith(e)
+        // A handshake cannot go on without its output.
+        if (this.state._tag === "Handshaking") this.breakWith(e)
         this.flushed.signal()
       }))
   })
@@ -299,6 +305,7 @@ class Driver {
     const s = this.state
     if (s._tag === "Broken") return s.error
     if (!allowed(s)) return new TlsClosedError({ operation })
+    if (operation !== "read" && this.outputFailure !== undefined) return this.outputFailure
     return undefined
   }
 
@@ -317,6 +324,8 @@ class Driver {
   /** Record a failure as the connection's sticky error. */
   breakWith(e: TlsConnectionError): void {
     if (e._tag === "TlsClosedError" && e.reason === undefined) return
+    // A failed transport write is sticky for the write side only.
+    if (e === this.outputFailure && this.state._tag !== "Handshaking") return
     if (this.state._tag === "Closed" || this.state._tag === "Broken") return
     this.state = { _tag: "Broken", error: e }
     // Wake every waiter so that it sees the new state.

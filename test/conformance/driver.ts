@@ -1,0 +1,244 @@
+/**
+ * Conformance, part three: writes, closes and waits under concurrency and
+ * interruption, written once and run against every layer that provides
+ * `Tls` (`driverConformance(name, layer)`).
+ *
+ * Each test states one guarantee of the driver and would fail if it were
+ * broken: no byte `write` accepted is lost when the scope closes, writes
+ * are whole with respect to each other, an interrupted write breaks the
+ * connection instead of letting later bytes follow, unrelated socket events
+ * never spend a read's retries, and closing a listener never waits for the
+ * connections taken from it.
+ */
+import { describe, expect, layer } from "@effect/vitest"
+import * as RetryPolicy from "@effect-tls/core/RetryPolicy"
+import * as Testing from "@effect-tls/core/testing"
+import * as Tls from "@effect-tls/core/Tls"
+import type { TlsConnection } from "@effect-tls/core/TlsConnection"
+import type * as TlsOptions from "@effect-tls/core/TlsOptions"
+import * as Transport from "@effect-tls/core/Transport"
+import { Effect, Exit, Fiber, type Layer, Option, Scope } from "effect"
+import { afterAll } from "vitest"
+import { generatePki } from "../src/pki.js"
+import { acceptOne, collect, type Differences, failureOf, randomBytes, seededRandom } from "./support.js"
+
+export interface DriverSuiteOptions {
+  readonly differences?: Differences
+}
+
+/** Everything a connection delivers until it ends, and how it ended. */
+const readToEnd = (c: TlsConnection) =>
+  Effect.gen(function*() {
+    const chunks: Array<Uint8Array> = []
+    for (;;) {
+      const next = yield* Effect.exit(c.read)
+      if (Exit.isFailure(next)) return { bytes: Buffer.concat(chunks), end: failureOf(next) ?? "defect" }
+      if (Option.isNone(next.value)) return { bytes: Buffer.concat(chunks), end: "clean" as const }
+      chunks.push(next.value.value)
+    }
+  })
+
+/** Runs of equal bytes, as `[value, length]`. */
+const runsOf = (bytes: Uint8Array): Array<readonly [number, number]> => {
+  const runs: Array<[number, number]> = []
+  for (const b of bytes) {
+    const last = runs[runs.length - 1]
+    if (last !== undefined && last[0] === b) last[1]++
+    else runs.push([b, 1])
+  }
+  return runs
+}
+
+export const driverConformance = (
+  name: string,
+  tlsLayer: Layer.Layer<Tls.Tls>,
+  suiteOptions: DriverSuiteOptions = {}
+) => {
+  void suiteOptions
+  const pki = generatePki()
+  afterAll(() => pki.cleanup())
+
+  const serverOptions = (extra: Partial<TlsOptions.ServerOptions> = {}): TlsOptions.ServerOptions => ({
+    host: "127.0.0.1",
+    port: 0,
+    cert: pki.server.chain,
+    key: pki.server.key,
+    ...extra
+  })
+  const clientOptions = (port: number, extra: Partial<TlsOptions.ClientOptions> = {}): TlsOptions.ClientOptions => ({
+    host: "localhost",
+    port,
+    ca: pki.root.cert,
+    ...extra
+  })
+  const serverUpgrade = { role: "server" as const, cert: pki.server.chain, key: pki.server.key }
+  const clientUpgrade = { role: "client" as const, servername: "localhost", ca: pki.root.cert }
+
+  describe(`writes, closes and waits: ${name}`, () => {
+    layer(tlsLayer, { timeout: 60_000, excludeTestServices: true })((it) => {
+      describe("closing", () => {
+        it.scoped("closing the scope delivers every byte write accepted, over a pipe the peer is not reading yet", () =>
+          Effect.gen(function*() {
+            // The in-memory pipe holds 256 KiB and suspends a write until
+            // there is room: when the scope closes, ciphertext is still
+            // waiting for the transport.
+            const [ct, st] = yield* Transport.makeMemoryPair()
+            const serverFiber = yield* Effect.fork(Tls.upgrade(st, serverUpgrade))
+            const clientScope = yield* Scope.make()
+            const client = yield* Tls.upgrade(ct, clientUpgrade).pipe(Scope.extend(clientScope))
+            // Both handshakes are over before the write, so nobody reads the pipe.
+            const server = yield* Fiber.join(serverFiber)
+            const payload = randomBytes(270_000, seededRandom(10))
+            yield* client.write(payload)
+            const closing = yield* Effect.fork(Scope.close(clientScope, Exit.void))
+            // The client's close is under way; only now does the peer read.
+            yield* Effect.sleep("200 millis")
+            const got = yield* readToEnd(server)
+            expect(got.end).toBe("clean")
+            expect(got.bytes.length).toBe(payload.length)
+            expect(got.bytes.equals(payload)).toBe(true)
+            yield* Fiber.join(closing)
+          }))
+
+        it.scoped("closing the scope delivers every byte write accepted, over TCP to a peer that reads late", () =>
+          Effect.gen(function*() {
+            const { port, result } = yield* acceptOne(serverOptions())
+            const payload = randomBytes(24 * 1024 * 1024, seededRandom(11))
+            const client = yield* Effect.fork(Effect.scoped(Effect.gen(function*() {
+              const c = yield* Tls.connect(clientOptions(port))
+              yield* c.write(payload)
+            })))
+            const server = yield* result.pipe(Effect.flatten)
+            // Kernel and transport buffers hold a good part of the payload
+            // when the write completes and the client's scope closes.
+            yield* Effect.sleep("300 millis")
+            const got = yield* readToEnd(server)
+            expect(got.end).toBe("clean")
+            expect(got.bytes.length).toBe(payload.length)
+            expect(got.bytes.equals(payload)).toBe(true)
+            expect(Exit.isSuccess(yield* Fiber.await(client))).toBe(true)
+          }))
+
+        it.scoped("closing a listener does not wait for the connections taken from it, and frees its port", () =>
+          Effect.gen(function*() {
+            const listenerScope = yield* Scope.make()
+            const server = yield* Tls.listen(serverOptions()).pipe(Scope.extend(listenerScope))
+            const port = server.address.port
+            const accepted = yield* Effect.fork(server.accept)
+            const client = yield* Tls.connect(clientOptions(port))
+            const conn = yield* Fiber.join(accepted)
+            const closing = yield* Effect.exit(Effect.timeout(Scope.close(listenerScope, Exit.void), "3 seconds"))
+            expect(Exit.isSuccess(closing)).toBe(true)
+            // The connection taken from it lives on, and the port is free.
+            yield* client.write("still here")
+            expect(Buffer.from(yield* collect(conn, 10)).toString()).toBe("still here")
+            const again = yield* Tls.listen(serverOptions({ port }))
+            expect(again.address.port).toBe(port)
+          }))
+      })
+
+      describe("concurrent writers", () => {
+        it.scoped("writes started together arrive whole, one after the other, in the order they started (TCP)", () =>
+          Effect.gen(function*() {
+            const { port, result } = yield* acceptOne(serverOptions())
+            const client = yield* Tls.connect(clientOptions(port))
+            const server = yield* result.pipe(Effect.flatten)
+            const size = 1024 * 1024
+            const writers = [1, 2, 3].map((v) => Buffer.alloc(size, v))
+            const reading = yield* Effect.fork(collect(server, writers.length * size))
+            yield* Effect.forEach(writers, (w) => client.write(w), { concurrency: "unbounded", discard: true })
+            const runs = runsOf(yield* Fiber.join(reading))
+            expect(runs).toEqual([[1, size], [2, size], [3, size]])
+          }))
+
+        it.scoped("writes started together arrive whole, in the order they started, over a pipe that delivers 1,500-byte pieces", () =>
+          Effect.gen(function*() {
+            // Both directions deliver 1,500-byte pieces, as a network would.
+            const pieces = { chunkSizes: [1500] }
+            const [ct, st] = yield* Testing.makeFaultyPair({ capacity: 64 * 1024, aToB: pieces, bToA: pieces })
+            const serverFiber = yield* Effect.fork(Tls.upgrade(st, serverUpgrade))
+            const client = yield* Tls.upgrade(ct, clientUpgrade)
+            const server = yield* Fiber.join(serverFiber)
+            const size = 1024 * 1024
+            const writers = [1, 2, 3].map((v) => Buffer.alloc(size, v))
+            const reading = yield* Effect.fork(collect(server, writers.length * size))
+            yield* Effect.forEach(writers, (w) => client.write(w), { concurrency: "unbounded", discard: true })
+            const runs = runsOf(yield* Fiber.join(reading))
+            expect(runs).toEqual([[1, size], [2, size], [3, size]])
+          }))
+      })
+
+      describe("interrupted writes", () => {
+        it.scoped("a write interrupted part-way breaks the connection: later writes fail, the peer sees an error", () =>
+          Effect.gen(function*() {
+            // A 64 KiB pipe that the peer does not read: the 4 MiB write
+            // stops part-way, and is interrupted there.
+            const [ct, st] = yield* Transport.makeMemoryPair({ capacity: 64 * 1024 })
+            const serverFiber = yield* Effect.fork(Tls.upgrade(st, serverUpgrade))
+            const clientScope = yield* Scope.make()
+            const client = yield* Tls.upgrade(ct, clientUpgrade).pipe(Scope.extend(clientScope))
+            const server = yield* Fiber.join(serverFiber)
+            const big = Buffer.alloc(4 * 1024 * 1024, 0x61)
+            const writing = yield* Effect.fork(client.write(big))
+            yield* Effect.sleep("100 millis")
+            yield* Fiber.interrupt(writing)
+
+            const mark = failureOf(yield* Effect.exit(client.write("MARK")))
+            expect(mark).toMatchObject({ _tag: "TlsClosedError", reason: "WriteInterrupted", size: big.length })
+            const written = (mark as { written: number }).written
+            expect(written).toBeGreaterThan(0)
+            expect(written).toBeLessThan(big.length)
+            // Sticky: every later call fails with the same error.
+            expect(failureOf(yield* Effect.exit(client.read))).toEqual(mark)
+            expect(failureOf(yield* Effect.exit(client.shutdown))).toEqual(mark)
+
+            const reading = yield* Effect.fork(readToEnd(server))
+            yield* Scope.close(clientScope, Exit.void)
+            const got = yield* Fiber.join(reading)
+            // A cut-off prefix of the big write, never "MARK", never a clean end.
+            expect(got.bytes.length).toBeLessThanOrEqual(written)
+            expect(got.bytes.every((b) => b === 0x61)).toBe(true)
+            expect(got.end).toMatchObject({ _tag: "TlsUnexpectedEof" })
+          }))
+
+        it.scoped("a write interrupted before it was taken leaves the connection healthy", () =>
+          Effect.gen(function*() {
+            const { port, result } = yield* acceptOne(serverOptions())
+            const client = yield* Tls.connect(clientOptions(port))
+            const server = yield* result.pipe(Effect.flatten)
+            // A write that holds the write lock, and a second one queued behind it.
+            const first = yield* Effect.fork(client.write(Buffer.alloc(64 * 1024 * 1024, 1)))
+            const second = yield* Effect.fork(client.write("never taken"))
+            yield* Fiber.interrupt(second)
+            const reading = yield* Effect.fork(collect(server, 64 * 1024 * 1024 + 5))
+            yield* Fiber.join(first)
+            yield* client.write("after")
+            const got = yield* Fiber.join(reading)
+            expect(got.subarray(0, 64 * 1024 * 1024).every((b) => b === 1)).toBe(true)
+            expect(got.subarray(64 * 1024 * 1024).toString()).toBe("after")
+          }))
+      })
+
+      describe("events that are not data", () => {
+        it.scoped("a pending read spends no retry on socket events of a concurrent upload", () =>
+          Effect.gen(function*() {
+            const { port, result } = yield* acceptOne(serverOptions())
+            const client = yield* Tls.connect(clientOptions(port, { retryPolicy: RetryPolicy.recurs(3) }))
+            const server = yield* result.pipe(Effect.flatten)
+            // A round trip first, so that session tickets are behind us.
+            yield* server.write("ready")
+            expect(Buffer.from(yield* collect(client, 5)).toString()).toBe("ready")
+            const pending = yield* Effect.fork(client.read)
+            // 16 MiB to a peer that reads them: many socket events on the client.
+            const size = 16 * 1024 * 1024
+            const draining = yield* Effect.fork(collect(server, size))
+            yield* client.write(Buffer.alloc(size, 7))
+            yield* Fiber.join(draining)
+            yield* server.write("hello")
+            const got = yield* Fiber.join(pending)
+            expect(Option.map(got, (b) => Buffer.from(b).toString())).toEqual(Option.some("hello"))
+          }))
+      })
+    })
+  })
+}
