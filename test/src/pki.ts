@@ -4,6 +4,10 @@
  * 127.0.0.1) and client leaf; an unrelated root with its own leaf; a
  * self-signed leaf; an expired leaf; virtual-host leaves (exact.test,
  * *.wild.test).
+ *
+ * The keys live in a temporary directory that `cleanup` removes; whatever
+ * is still there when the process exits, or is stopped by SIGINT, SIGTERM
+ * or SIGHUP (Ctrl-C during `npm test`), is removed then.
  */
 import { execFileSync } from "node:child_process"
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
@@ -40,6 +44,38 @@ export interface Pki {
   readonly exact: KeyPair
   readonly wildcard: KeyPair
   readonly cleanup: () => void
+}
+
+/** Directories made by `generatePki` and not cleaned up yet. */
+const live = new Set<string>()
+
+const removeLive = () => {
+  for (const dir of live) rmSync(dir, { recursive: true, force: true })
+  live.clear()
+}
+
+let watching = false
+
+/**
+ * Remove the live directories when the process exits or is stopped by a
+ * signal. A signal handler replaces the default action (terminating), so
+ * when nobody else listens for the signal the handler steps aside and sends
+ * the signal again: the process still ends, by that signal.
+ */
+const watchProcess = () => {
+  if (watching) return
+  watching = true
+  process.on("exit", removeLive)
+  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+    const onSignal = () => {
+      removeLive()
+      if (process.listenerCount(signal) === 1) {
+        process.removeListener(signal, onSignal)
+        process.kill(process.pid, signal)
+      }
+    }
+    process.on(signal, onSignal)
+  }
 }
 
 const openssl = (dir: string, args: ReadonlyArray<string>) =>
@@ -148,7 +184,9 @@ const INTERMEDIATE_EXT =
   "basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n"
 
 export const generatePki = (): Pki => {
+  watchProcess()
   const dir = mkdtempSync(join(tmpdir(), "effect-tls-pki-"))
+  live.add(dir)
   const read = (file: string) => readFileSync(join(dir, file), "utf8")
   selfSignedCa(dir, "root", "effect-tls Test Root")
   signed(dir, "intermediate", "/CN=effect-tls Test Intermediate", "root", INTERMEDIATE_EXT)
@@ -193,6 +231,9 @@ export const generatePki = (): Pki => {
     wrongHost: pair("wronghost", true),
     exact: pair("exact", true),
     wildcard: pair("wildcard", true),
-    cleanup: () => rmSync(dir, { recursive: true, force: true })
+    cleanup: () => {
+      rmSync(dir, { recursive: true, force: true })
+      live.delete(dir)
+    }
   }
 }
