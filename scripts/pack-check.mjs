@@ -18,9 +18,8 @@ import { execFileSync, spawnSync } from "node:child_process"
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { fileURLToPath } from "node:url"
+import { bunBinary, root } from "./runtimes.mjs"
 
-const root = fileURLToPath(new URL("..", import.meta.url))
 const args = process.argv.slice(2)
 const option = (name) => {
   const i = args.indexOf(name)
@@ -209,8 +208,8 @@ console.log(await Effect.runPromise(program.pipe(Effect.scoped, Effect.provide(l
   )
   const expected = /^TLSv1\.3 h2 true hello over tls TlsCertificateError$/
   const runtimes = [["node", process.execPath, []]]
-  const bun = join(root, ".runtimes", "bun", "node_modules", "bun", "bin", "bun.exe")
-  if (existsSync(bun)) runtimes.push(["bun", bun, []])
+  const bun = existsSync(join(root, ".runtimes", "bun")) ? bunBinary(join(root, ".runtimes", "bun")) : undefined
+  if (bun !== undefined) runtimes.push(["bun", bun, []])
   else step("no .runtimes/bun (npm test installs it): the Bun run is skipped")
   for (const [label, bin, extra] of runtimes) {
     const r = sh(bin, [...extra, "main.mjs"], project, { timeout: 60_000 })

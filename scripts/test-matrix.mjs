@@ -12,6 +12,7 @@
 //   EFFECT_TLS_RUNTIMES=bun   npm test        # only Bun
 //   EFFECT_TLS_REPORTER=default npm test      # vitest's per-file report instead of dots
 //   EFFECT_TLS_LOGS=1 npm test                # show the library's WARN log lines too
+//   EFFECT_TLS_PACK_CHECK=1 npm test          # then scripts/pack-check.mjs (CI does)
 //   npm test -- test/interop                  # arguments go to every vitest run
 //
 // Output: vitest's dot reporter (one character per test, failures in full at
@@ -23,12 +24,11 @@
 // a process group of its own, and the signal is passed on to all of it) and
 // starts no other.
 import { spawn, spawnSync } from "node:child_process"
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs"
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { fileURLToPath } from "node:url"
+import { bunBinary, BUN_VERSION, npmInstallRuntime, quiet, root } from "./runtimes.mjs"
 
-const root = fileURLToPath(new URL("..", import.meta.url))
 const only = (process.env.EFFECT_TLS_RUNTIMES ?? "node,node24,bun").split(",").map((s) => s.trim())
 const extraArgs = process.argv.slice(2)
 const reporter = process.env.EFFECT_TLS_REPORTER ?? "dot"
@@ -70,25 +70,6 @@ const run = (label, cmd, args, env = {}, cwd = root) =>
     })
   })
 
-/** Run a command quietly; its output is printed only if it fails. */
-const quiet = (label, cmd, args, cwd = root) => {
-  const r = spawnSync(cmd, args, { cwd, encoding: "utf8" })
-  if (r.status !== 0) {
-    console.log(`\n=== ${label}: ${cmd} ${args.join(" ")}\n${r.stdout ?? ""}${r.stderr ?? ""}${r.error?.message ?? ""}`)
-    console.log(`=== ${label}: FAILED (exit ${r.status ?? r.signal})`)
-  }
-  return r.status === 0
-}
-
-const npmInstallRuntime = (dir, spec) => {
-  if (existsSync(dir)) return true
-  const ok = quiet(`install ${spec}`, "npm", [
-    "install", "--no-save", "--no-package-lock", "--no-audit", "--no-fund", "--prefix", dir, spec
-  ])
-  if (ok) console.log(`\n=== installed ${spec} into ${dir}`)
-  return ok
-}
-
 const vitest = join(root, "node_modules", "vitest", "vitest.mjs")
 const ownReporter = extraArgs.some((a) => a.startsWith("--reporter"))
 const reporterArgs = [
@@ -110,28 +91,6 @@ const runVitest = async (name, bin, args, env) => {
 
 const versionOf = (bin) => spawnSync(bin, ["--version"], { encoding: "utf8" }).stdout?.trim()
 
-/**
- * The Bun binary of the npm package `bun`: its postinstall moves the
- * platform package's binary to bun/bin/bun.exe; where install scripts did
- * not run, the binary is still in @oven/bun-<platform>/bin/bun, and the
- * postinstall can be run by hand.
- */
-const bunBinary = (dir) => {
-  const modules = join(dir, "node_modules")
-  const works = (bin) => existsSync(bin) && spawnSync(bin, ["--version"], { encoding: "utf8" }).status === 0
-  const candidates = () => [
-    join(modules, "bun", "bin", "bun.exe"),
-    ...(existsSync(join(modules, "@oven")) ? readdirSync(join(modules, "@oven")) : [])
-      .map((p) => join(modules, "@oven", p, "bin", "bun"))
-  ]
-  let found = candidates().find(works)
-  if (found === undefined && existsSync(join(modules, "bun", "install.js"))) {
-    quiet("bun postinstall", process.execPath, ["install.js"], join(modules, "bun"))
-    found = candidates().find(works)
-  }
-  return found
-}
-
 const tsc = join(root, "node_modules", "typescript", "bin", "tsc")
 const typecheckStarted = Date.now()
 console.log(`\n=== typecheck: tsc -b tsconfig.json`)
@@ -151,13 +110,20 @@ if (only.includes("node24") && stoppedBy === undefined) {
 
 if (only.includes("bun") && stoppedBy === undefined) {
   const dir = join(root, ".runtimes", "bun")
-  const ok = npmInstallRuntime(dir, "bun@1.4.4")
+  const ok = npmInstallRuntime(dir, `bun@${BUN_VERSION}`)
   const bin = ok ? bunBinary(dir) : undefined
   if (ok && bin === undefined) console.log("=== bun: no working binary in .runtimes/bun")
   const files = extraArgs.some((a) => !a.startsWith("-")) ? [] : ["test/bun"]
   if (bin !== undefined) {
     await runVitest(`bun ${versionOf(bin) ?? "1.4"}`, bin, ["--bun", vitest, "run", ...files, ...extraArgs], { EFFECT_TLS_RUNTIME: "bun" })
-  } else results.push(["bun 1.4", false, undefined, 0])
+  } else results.push([`bun ${BUN_VERSION}`, false, undefined, 0])
+}
+
+// The packages as a user installs them (CI sets EFFECT_TLS_PACK_CHECK=1).
+if ((process.env.EFFECT_TLS_PACK_CHECK ?? "") !== "" && stoppedBy === undefined) {
+  const started = Date.now()
+  const ok = await run("pack-check", process.execPath, [join(root, "scripts", "pack-check.mjs")])
+  results.push(["pack-check", ok, undefined, (Date.now() - started) / 1000])
 }
 
 // The summary: one line per step, the skip notes and hidden log lines, and
@@ -180,7 +146,7 @@ for (const [name, ok, summary, seconds] of results) {
     skipped += summary.skipped
     hidden += summary.hiddenLogs
     for (const [note, n] of summary.notes) notes.set(note, [...(notes.get(note) ?? []), `${n} on ${name}`])
-  } else if (name !== "typecheck") counts = "no results"
+  } else if (name.startsWith("node") || name.startsWith("bun")) counts = "no results"
   // A step that failed without a failed test (type errors, a crash, a file that did not load) counts as one failure.
   if (!ok && (summary === undefined || summary.failed === 0)) failed++
   console.log(`${ok ? "pass" : "FAIL"}  ${name.padEnd(width)}  ${counts}${counts === "" ? "" : "  "}(${seconds.toFixed(0)} s)`)

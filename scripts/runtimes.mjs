@@ -1,0 +1,58 @@
+// The runtimes of the test matrix beyond the machine's Node, installed from
+// the npm registry into .runtimes/ on first use (shared by test-matrix.mjs
+// and bun.mjs).
+import { spawnSync } from "node:child_process"
+import { existsSync, readdirSync } from "node:fs"
+import { join } from "node:path"
+import { fileURLToPath } from "node:url"
+
+export const root = fileURLToPath(new URL("..", import.meta.url))
+export const BUN_VERSION = "1.4.4"
+
+/** Run a command quietly; its output is printed only if it fails. */
+export const quiet = (label, cmd, args, cwd = root) => {
+  const r = spawnSync(cmd, args, { cwd, encoding: "utf8" })
+  if (r.status !== 0) {
+    console.log(`\n=== ${label}: ${cmd} ${args.join(" ")}\n${r.stdout ?? ""}${r.stderr ?? ""}${r.error?.message ?? ""}`)
+    console.log(`=== ${label}: FAILED (exit ${r.status ?? r.signal})`)
+  }
+  return r.status === 0
+}
+
+/** `npm install spec` into dir, unless dir exists. */
+export const npmInstallRuntime = (dir, spec) => {
+  if (existsSync(dir)) return true
+  const ok = quiet(`install ${spec}`, "npm", [
+    "install", "--no-save", "--no-package-lock", "--no-audit", "--no-fund", "--prefix", dir, spec
+  ])
+  if (ok) console.log(`\n=== installed ${spec} into ${dir}`)
+  return ok
+}
+
+/**
+ * The Bun binary of the npm package `bun`: its postinstall moves the
+ * platform package's binary to bun/bin/bun.exe; where install scripts did
+ * not run, the binary is still in @oven/bun-<platform>/bin/bun, and the
+ * postinstall can be run by hand.
+ */
+export const bunBinary = (dir) => {
+  const modules = join(dir, "node_modules")
+  const works = (bin) => existsSync(bin) && spawnSync(bin, ["--version"], { encoding: "utf8" }).status === 0
+  const candidates = () => [
+    join(modules, "bun", "bin", "bun.exe"),
+    ...(existsSync(join(modules, "@oven")) ? readdirSync(join(modules, "@oven")) : [])
+      .map((p) => join(modules, "@oven", p, "bin", "bun"))
+  ]
+  let found = candidates().find(works)
+  if (found === undefined && existsSync(join(modules, "bun", "install.js"))) {
+    quiet("bun postinstall", process.execPath, ["install.js"], join(modules, "bun"))
+    found = candidates().find(works)
+  }
+  return found
+}
+
+/** The matrix's Bun (.runtimes/bun), installed on first use; undefined if that failed. */
+export const matrixBun = () => {
+  const dir = join(root, ".runtimes", "bun")
+  return npmInstallRuntime(dir, `bun@${BUN_VERSION}`) ? bunBinary(dir) : undefined
+}
