@@ -46,10 +46,11 @@ export const make = (): Readiness => {
   const latch = Effect.unsafeMakeLatch(false)
   const until = (condition: () => boolean): Effect.Effect<void> => {
     const loop: Effect.Effect<void> = Effect.suspend(() => {
-      if (condition()) return Effect.void
-      // Closed in the same synchronous step as the check: a signal from
-      // here on opens it again and the await below returns at once.
+      // Closed before the check, in the same synchronous step: a signal
+      // from here on (even one raised while the condition is evaluated)
+      // opens it again, and the await below returns at once.
       latch.unsafeClose()
+      if (condition()) return Effect.void
       return Effect.zipRight(latch.await, loop)
     })
     return loop

@@ -15,16 +15,26 @@ import type { TlsTransportError } from "./TlsError.js"
  * @category models
  */
 export interface Transport {
-  /** The next chunk of bytes; `None` once the peer ended its write side. */
+  /**
+   * The next chunk of bytes; `None` once the peer ended its write side.
+   * Interrupted while it waits, it takes nothing.
+   */
   readonly read: Effect.Effect<Option.Option<Uint8Array>, TlsTransportError>
   /**
    * Hand bytes to the transport. Completes when they are accepted into its
-   * bounded buffer, not when the peer has them; suspends while it is full.
+   * bounded buffer, not when the peer has them; while the buffer is full it
+   * waits before accepting anything, so an interrupted write accepted none
+   * of its bytes.
    */
   readonly write: (bytes: Uint8Array) => Effect.Effect<void, TlsTransportError>
-  /** End the write side (TCP half-close). */
+  /**
+   * End the write side (TCP half-close) after every byte already accepted.
+   * Completes once they and the end were handed on (to the kernel, or to
+   * the peer of an in-memory pipe), so that `close` afterwards drops
+   * nothing; fails if the transport failed before that.
+   */
   readonly end: Effect.Effect<void, TlsTransportError>
-  /** Release the transport. Idempotent; never fails. */
+  /** Release the transport at once, dropping whatever it still buffers. Idempotent; never fails. */
   readonly close: Effect.Effect<void>
   /** Where the peer is, when the transport knows (`"127.0.0.1:50102"`). */
   readonly remoteAddress: string | undefined

@@ -5,6 +5,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Cause, Effect, Exit, Fiber, Option, Scope, TestClock } from "effect"
 import * as RetryPolicy from "../src/RetryPolicy.js"
+import * as Testing from "../src/testing.js"
 import * as TlsConnection from "../src/TlsConnection.js"
 import type { TlsEngine } from "../src/TlsEngine.js"
 import { TlsProtocolError, TlsUnexpectedEof, TlsWantRead } from "../src/TlsError.js"
@@ -222,5 +223,87 @@ describe("TlsConnection.make (driver)", () => {
       yield* Fiber.interrupt(fiber)
       expect(yield* peer.read).toEqual(Option.none())
       expect(yield* Effect.flip(peer.write(bytes("late")))).toMatchObject({ _tag: "TlsTransportError" })
+    }))
+})
+
+/**
+ * RetryPolicy bounds on reads, over a framed engine and a peer that writes
+ * records by hand, on the TestClock.
+ */
+describe("TlsConnection.make (policies on reads)", () => {
+  const setup = (policy: RetryPolicy.RetryPolicy) =>
+    Effect.gen(function*() {
+      const { engine } = Testing.framedEngine({ role: "client", handshakeRounds: 0 })
+      const [ours, peer] = yield* Transport.makeMemoryPair()
+      const conn = yield* Testing.connect(engine, ours, { retryPolicy: policy })
+      return { conn, peer }
+    })
+  /** A record of `text`, cut into pieces at `cuts`. */
+  const pieces = (text: string, cuts: ReadonlyArray<number>) => {
+    const record = Testing.framedRecords.data(bytes(text))
+    const at = [0, ...cuts, record.length]
+    return at.slice(1).map((end, i) => record.subarray(at[i]!, end))
+  }
+  const text = (o: Option.Option<Uint8Array>) => new TextDecoder().decode(Option.getOrThrow(o))
+
+  it.scoped("within: the time a read waits before its first input never counts", () =>
+    Effect.gen(function*() {
+      const { conn, peer } = yield* setup(RetryPolicy.within("200 millis"))
+      const [first, second] = pieces("hello", [3])
+      const reading = yield* Effect.fork(conn.read)
+      // The peer is quiet for 300 ms, then sends one record in two pieces.
+      yield* TestClock.adjust("300 millis")
+      yield* peer.write(first!)
+      yield* TestClock.adjust("100 millis")
+      yield* peer.write(second!)
+      expect(text(yield* Fiber.join(reading))).toBe("hello")
+      // The connection is healthy: the next read works the same way.
+      const again = yield* Effect.fork(conn.read)
+      yield* TestClock.adjust("1 second")
+      for (const piece of pieces("again", [2])) yield* peer.write(piece)
+      expect(text(yield* Fiber.join(again))).toBe("again")
+    }))
+
+  it.scoped("within: a record that trickles in for longer than the bound fails the read, and the connection stays broken", () =>
+    Effect.gen(function*() {
+      const { conn, peer } = yield* setup(RetryPolicy.within("200 millis"))
+      const parts = pieces("hello", [2, 4])
+      const reading = yield* Effect.fork(conn.read)
+      yield* peer.write(parts[0]!) // first input at t = 0: the bound starts
+      yield* TestClock.adjust("100 millis")
+      yield* peer.write(parts[1]!) // t = 100 ms: within the bound
+      yield* TestClock.adjust("150 millis")
+      yield* peer.write(parts[2]!) // the Want at 100 ms is answered; the record completes at 250 ms
+      expect(text(yield* Fiber.join(reading))).toBe("hello")
+      const slow = pieces("world", [2, 4, 6])
+      const next = yield* Effect.fork(conn.read)
+      yield* peer.write(slow[0]!)
+      yield* TestClock.adjust("100 millis")
+      yield* peer.write(slow[1]!)
+      yield* TestClock.adjust("150 millis")
+      yield* peer.write(slow[2]!)
+      // The Want after the third piece, 250 ms after this read's first input: over the bound.
+      const failure = yield* Effect.flip(Fiber.join(next))
+      expect(failure).toMatchObject({ _tag: "TlsTimeoutError", phase: "read", millis: 200 })
+      yield* peer.write(slow[3]!)
+      // Sticky: the engine may hold part of a record, so every later call fails the same way.
+      expect(yield* Effect.flip(conn.read)).toBe(failure)
+      expect(yield* Effect.flip(conn.write("x"))).toBe(failure)
+    }))
+
+  it.scoped("recurs: running out of retries breaks the connection (sticky, like every failure)", () =>
+    Effect.gen(function*() {
+      const { conn, peer } = yield* setup(RetryPolicy.recurs(1))
+      const parts = pieces("hello", [2, 4])
+      const reading = yield* Effect.fork(conn.read)
+      yield* TestClock.adjust("1 second") // idle: not a retry
+      yield* peer.write(parts[0]!) // input: Want, retry 1
+      yield* Effect.yieldNow()
+      yield* peer.write(parts[1]!) // input: Want, no retry left
+      const failure = yield* Effect.flip(Fiber.join(reading))
+      expect(failure).toEqual(new TlsWantRead({ operation: "read" }))
+      yield* peer.write(parts[2]!)
+      expect(yield* Effect.flip(conn.read)).toBe(failure)
+      expect(yield* Effect.flip(conn.shutdown)).toBe(failure)
     }))
 })

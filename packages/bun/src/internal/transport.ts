@@ -203,14 +203,27 @@ export class SocketState {
     })
   }
 
-  readonly end: Effect.Effect<void, TlsTransportError> = Effect.sync(() => {
-    if (this.endRequested || this.closed || this.socket === undefined) return
-    this.endRequested = true
-    // The FIN goes out after whatever still waits for the kernel.
-    if (this.outgoing.length === 0) {
-      this.shutdownSent = true
-      this.socket.shutdown()
+  /**
+   * The FIN goes out after whatever still waits for the kernel; completes
+   * once it went out (so closing afterwards drops nothing), or the socket
+   * is gone.
+   */
+  readonly end: Effect.Effect<void, TlsTransportError> = Effect.suspend(() => {
+    if (!this.endRequested && !this.closed && this.socket !== undefined) {
+      this.endRequested = true
+      if (this.outgoing.length === 0) {
+        this.shutdownSent = true
+        this.socket.shutdown()
+      }
     }
+    return Effect.zipRight(
+      this.events.until(() => this.shutdownSent || this.finished()),
+      Effect.suspend(() =>
+        this.shutdownSent || this.socket === undefined
+          ? Effect.void
+          : Effect.fail(this.failure ?? new TlsTransportError({ reason: "Closed" }))
+      )
+    )
   })
 
   readonly close: Effect.Effect<void> = Effect.sync(() => this.closeNow())

@@ -79,6 +79,8 @@ class NodeEngine implements TlsEngine {
   private closeNotifyReceived = false
   private tlsEnded = false
   private shutdownStarted = false
+  /** node:tls ended the Duplex: everything it will ever write (close_notify last) was written. */
+  private outputEnded = false
   private destroyed = false
 
   constructor(
@@ -92,6 +94,7 @@ class NodeEngine implements TlsEngine {
       read: () => {},
       write: (chunk: Buffer, _encoding, callback) => this.onCiphertext(chunk, callback),
       final: (callback) => {
+        this.outputEnded = true
         this.bump()
         callback()
       }
@@ -295,9 +298,10 @@ class NodeEngine implements TlsEngine {
     })
 
   /**
-   * `end()` on the TLSSocket writes close_notify and then ends the Duplex;
-   * node:tls may defer that behind a write still in flight, so this waits
-   * for the socket's 'finish' rather than for a quiet event loop.
+   * `end()` on the TLSSocket writes close_notify and then ends the Duplex.
+   * Done once the Duplex was ended with nothing held back: the TLSSocket's
+   * own 'finish' is not enough, since Bun emits it while ciphertext (the
+   * close_notify among it) still waits behind a held write.
    */
   shutdown: Effect.Effect<void, TlsWantWrite | TlsError> = Effect.suspend(() => {
     if (this.failure !== undefined) return Effect.fail(this.failure)
@@ -306,20 +310,20 @@ class NodeEngine implements TlsEngine {
       this.socket.end()
       this.bump()
     }
-    if (this.socket.writableFinished || this.socket.destroyed) {
-      return this.unsettled ? this.afterSettle(() => this.shutdown) : Effect.void
-    }
     // node:tls is held on the outgoing bound: only a drain lets it go on.
     if (this.heldCallbacks.length > 0) return Effect.fail(want.write.shutdown)
-    return Effect.zipRight(this.finished, this.shutdown)
+    if (this.outputEnded || this.socket.destroyed) {
+      return this.unsettled ? this.afterSettle(() => this.shutdown) : Effect.void
+    }
+    return Effect.zipRight(this.outputDone, this.shutdown)
   })
 
   /** A write handed to node:tls was taken off its queue. */
   private readonly onWritten = () => this.bump()
 
-  /** Completes when the TLSSocket has finished its write side (or died). */
-  private readonly finished: Effect.Effect<void> = this.progress.until(() =>
-    this.socket.writableFinished || this.socket.destroyed || this.failure !== undefined
+  /** Completes when node:tls ended the Duplex, is held on the bound, or died. */
+  private readonly outputDone: Effect.Effect<void> = this.progress.until(() =>
+    this.outputEnded || this.heldCallbacks.length > 0 || this.socket.destroyed || this.failure !== undefined
   )
 
   info: Effect.Effect<ConnectionInfo> = Effect.sync(() => {

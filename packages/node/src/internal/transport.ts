@@ -42,6 +42,7 @@ export const fromSocket = (socket: net.Socket): Transport => {
   }
   socket.on("readable", readable.signal)
   socket.on("drain", writable.signal)
+  socket.on("finish", writable.signal)
   socket.on("end", () => {
     ended = true
     readable.signal()
@@ -88,8 +89,16 @@ export const fromSocket = (socket: net.Socket): Transport => {
         })
         return socket.writableLength > TRANSPORT_BOUND ? Effect.zipRight(room, accept) : accept
       }),
-    end: Effect.sync(() => {
+    // Completes once every accepted byte and the FIN were handed to the
+    // kernel ('finish'), so that closing afterwards drops nothing.
+    end: Effect.suspend(() => {
       if (!socket.destroyed && !socket.writableEnded) socket.end()
+      return Effect.zipRight(
+        writable.until(() => socket.writableFinished || finished()),
+        Effect.suspend(() =>
+          socket.writableFinished ? Effect.void : Effect.fail(failure ?? new TlsTransportError({ reason: "Closed" }))
+        )
+      )
     }),
     close: Effect.sync(() => {
       socket.destroy()
