@@ -13,14 +13,27 @@
  *    and no I/O is done for it.
  * 3. Otherwise the driver does the I/O the Want asks for (WantRead: read ONE
  *    chunk from the transport and feed it, or feed end of input;
- *    WantWrite: flush the outgoing ciphertext) and runs the operation
- *    again: that second run is one retry. Back to 1.
+ *    WantWrite: wait until the outgoing ciphertext was flushed) and runs
+ *    the operation again: that second run is one retry. Back to 1.
+ *
+ * One exception: a `read` that answers TlsWantRead before any input arrived
+ * during that read is waiting for the peer, not retrying. That wait is not
+ * given to the policy, so an idle connection can wait for its next message
+ * as long as it likes, and a read's time bound (`within`) starts at its
+ * first input. A write's bound starts at its first TlsWantWrite.
  *
  * So a retry always follows progress (new input, or a flush), never a busy
  * loop, and `recurs(n)` lets an operation that answers a Want k times in a
- * row complete iff k <= n. The bound is per operation, not per connection:
- * each handshake, `read` and `shutdown` starts a fresh policy, and so does
- * each piece of a `write` that the engine takes in several parts.
+ * row complete iff k <= n (for a read: k Wants after its first input). The
+ * bound is per operation, not per connection: each handshake, `read` and
+ * `shutdown` starts a fresh policy, and so does each piece of a `write`
+ * that the engine takes in several parts. Events that bring no data (a
+ * socket becoming writable) never count.
+ *
+ * When a policy gives up, the connection breaks: the engine may hold part
+ * of a record, so nothing later could be trusted. The error it gave up with
+ * (the Want, or `TlsTimeoutError`) is sticky: every later call on the
+ * connection fails with it, whatever the policy.
  *
  * Pick a policy per connection with the `retryPolicy` option (`connect`,
  * `listen`, `upgrade`); the default is `defaultPolicy`. The properties in
