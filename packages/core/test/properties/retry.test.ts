@@ -15,19 +15,70 @@
  * fast-check prints the seed and the counterexample of a failing property.
  */
 import { describe, expect, it } from "@effect/vitest"
+import { afterEach } from "vitest"
 import { Cause, Clock, Effect, Exit, FastCheck as fc, Fiber, Option, Stream } from "effect"
 import * as RetryPolicy from "../../src/RetryPolicy.js"
 import * as Testing from "../../src/testing.js"
 import type { TlsConnection } from "../../src/TlsConnection.js"
 import { TlsTimeoutError, TlsTransportError, TlsUnexpectedEof, TlsWantRead } from "../../src/TlsError.js"
 
+/**
+ * Messages that say who wrote them: `[writer][index][length u16]` and the
+ * payload. A stream of them can be cut back into whole messages, so order
+ * and wholeness can be checked even when several fibers write at once.
+ */
+const tagged = (writer: number, index: number, payload: Uint8Array): Uint8Array => {
+  const out = new Uint8Array(4 + payload.length)
+  out.set([writer, index, payload.length >> 8, payload.length & 0xff])
+  out.set(payload, 4)
+  return out
+}
+
+/** Cut a stream of tagged messages back into messages; `rest` is what follows the last whole one. */
+const untag = (stream: Uint8Array) => {
+  const messages: Array<{ writer: number; index: number; payload: Uint8Array }> = []
+  let offset = 0
+  while (offset + 4 <= stream.length) {
+    const length = (stream[offset + 2]! << 8) | stream[offset + 3]!
+    if (offset + 4 + length > stream.length) break
+    messages.push({ writer: stream[offset]!, index: stream[offset + 1]!, payload: stream.subarray(offset + 4, offset + 4 + length) })
+    offset += 4 + length
+  }
+  return { messages, rest: stream.subarray(offset) }
+}
+
+/**
+ * What the peer of several writers must see: every message whole, each
+ * writer's messages in the order it wrote them, nothing else.
+ */
+const expectWholeAndInOrder = (stream: Uint8Array, writers: ReadonlyArray<ReadonlyArray<Uint8Array>>) => {
+  const { messages, rest } = untag(stream)
+  expect(rest.length, "bytes that are not a whole message").toBe(0)
+  writers.forEach((sent, w) => {
+    const got = messages.filter((m) => m.writer === w)
+    expect(got.map((m) => m.index), `writer ${w}: messages in order, each once`).toEqual(sent.map((_, i) => i))
+    got.forEach((m, i) => expect(m.payload).toEqual(sent[i]))
+  })
+  expect(messages.length).toBe(writers.reduce((n, ms) => n + ms.length, 0))
+}
+
 const RUNS = Number(process.env.PROPERTY_RUNS ?? 200)
-/** Replay a failure: PROPERTY_SEED=<seed> PROPERTY_PATH=<path> (both printed by fast-check). */
-const replay: { seed?: number; path?: string; endOnFailure?: boolean } = process.env.PROPERTY_SEED === undefined
+/**
+ * One seed per run of this file, printed when a property fails or times
+ * out; replay with PROPERTY_SEED=<seed> (and PROPERTY_PATH=<path> when
+ * fast-check printed one).
+ */
+const SEED = Number(process.env.PROPERTY_SEED ?? Math.floor(Math.random() * 2 ** 31))
+const replay: { path?: string; endOnFailure?: boolean } = process.env.PROPERTY_SEED === undefined
   ? {}
-  : { seed: Number(process.env.PROPERTY_SEED), endOnFailure: true }
+  : { endOnFailure: true }
 if (process.env.PROPERTY_PATH !== undefined) replay.path = process.env.PROPERTY_PATH
-const params = { fastCheck: { numRuns: RUNS, verbose: 1, ...replay } }
+const params = { fastCheck: { numRuns: RUNS, verbose: 1, seed: SEED, ...replay } }
+afterEach((context) => {
+  if (context.task.result?.state === "fail") {
+    console.log(`${context.task.name}: replay with PROPERTY_SEED=${SEED}`)
+  }
+})
 
 const failureOf = <A, E>(exit: Exit.Exit<A, E>): Option.Option<E> =>
   Exit.isFailure(exit) ? Cause.failureOption(exit.cause) : Option.none()
@@ -244,7 +295,7 @@ describe("RetryPolicy and the driver (properties, scripted engines)", () => {
   )
 
   it.effect.prop(
-    "full duplex: concurrent readers and writers on one connection never deadlock, whatever the chunking",
+    "full duplex: concurrent writers on both sides, each message arrives whole and in its writer's order, never a deadlock",
     {
       rounds: fc.integer({ min: 0, max: 2 }),
       client: framedOptions,
@@ -252,34 +303,139 @@ describe("RetryPolicy and the driver (properties, scripted engines)", () => {
       capacity: fc.integer({ min: 1, max: 48 }),
       toServer: faults,
       toClient: faults,
-      writers: fc.array(messages, { minLength: 1, maxLength: 3 }),
-      readers: fc.integer({ min: 1, max: 3 })
+      writers: fc.array(messages, { minLength: 1, maxLength: 3 })
     },
-    ({ readers, writers, ...setup }) =>
+    ({ writers, ...setup }) =>
       Effect.gen(function*() {
         const { client, ct, server, st } = yield* framedPair(setup)
-        // Each side: several writer fibers and several reader fibers at once.
+        // Each side: several writer fibers at once, and a reader.
         const side = (engine: Testing.TestEngine, transport: Testing.FaultyTransport) =>
           Effect.scoped(Effect.flatMap(Testing.connect(engine.engine, transport), (conn) => {
             const write = Effect.zipRight(
-              Effect.forEach(writers, (ms) => Effect.forEach(ms, (m) => conn.write(m), { discard: true }), {
-                concurrency: "unbounded",
-                discard: true
-              }),
+              Effect.forEach(
+                writers,
+                (ms, w) => Effect.forEach(ms, (m, i) => conn.write(tagged(w, i, m)), { discard: true }),
+                { concurrency: "unbounded", discard: true }
+              ),
               conn.shutdown
             )
-            const read = Effect.forEach(Array.from({ length: readers }), () => readAll(conn), { concurrency: "unbounded" })
-            return Effect.map(Effect.all([read, write], { concurrency: 2 }), ([got]) => concatBytes(got))
+            return Effect.map(Effect.all([readAll(conn), write], { concurrency: 2 }), ([got]) => got)
           }))
         const done = yield* Testing.runVirtual(Effect.all([side(client, ct), side(server, st)], { concurrency: 2 }))
         expect(Option.isSome(done), "deadlock: every fiber waits and no timer is pending").toBe(true)
         const exit = Option.getOrThrow(done)
-        expect(Exit.isSuccess(exit)).toBe(true)
-        const sent = concatBytes(writers.flat())
+        if (Exit.isFailure(exit)) expect.fail(Cause.pretty(exit.cause))
+        if (Exit.isSuccess(exit)) {
+          expectWholeAndInOrder(exit.value[0], writers)
+          expectWholeAndInOrder(exit.value[1], writers)
+        }
+      }).pipe(Effect.scoped),
+    params
+  )
+
+  it.effect.prop(
+    "concurrent readers: several fibers reading one connection get every byte exactly once, never a deadlock",
+    {
+      rounds: fc.integer({ min: 0, max: 2 }),
+      client: framedOptions,
+      server: framedOptions,
+      capacity: fc.integer({ min: 1, max: 48 }),
+      toServer: faults,
+      toClient: faults,
+      sent: messages,
+      readers: fc.integer({ min: 2, max: 3 })
+    },
+    ({ readers, sent, ...setup }) =>
+      Effect.gen(function*() {
+        const { client, ct, server, st } = yield* framedPair(setup)
+        const side = (engine: Testing.TestEngine, transport: Testing.FaultyTransport) =>
+          Effect.scoped(Effect.flatMap(Testing.connect(engine.engine, transport), (conn) => {
+            const read = Effect.forEach(Array.from({ length: readers }), () => readAll(conn), { concurrency: "unbounded" })
+            return Effect.map(Effect.all([read, writeAll(conn, sent)], { concurrency: 2 }), ([got]) => concatBytes(got))
+          }))
+        const done = yield* Testing.runVirtual(Effect.all([side(client, ct), side(server, st)], { concurrency: 2 }))
+        expect(Option.isSome(done), "deadlock: every fiber waits and no timer is pending").toBe(true)
+        const exit = Option.getOrThrow(done)
+        if (Exit.isFailure(exit)) expect.fail(Cause.pretty(exit.cause))
+        // Which reader got which chunk is up to the scheduler: compare the bytes as multisets.
         const sorted = (b: Uint8Array) => [...b].sort((x, y) => x - y)
         if (Exit.isSuccess(exit)) {
-          expect(sorted(exit.value[0])).toEqual(sorted(sent))
-          expect(sorted(exit.value[1])).toEqual(sorted(sent))
+          expect(sorted(exit.value[0])).toEqual(sorted(concatBytes(sent)))
+          expect(sorted(exit.value[1])).toEqual(sorted(concatBytes(sent)))
+        }
+      }).pipe(Effect.scoped),
+    params
+  )
+
+  it.effect.prop(
+    "interrupted writes: the peer never sees a later write after a cut-off one, and a cut-off write always ends in an error",
+    {
+      client: framedOptions,
+      capacity: fc.integer({ min: 1, max: 64 }),
+      toServer: faults,
+      sent: fc.array(message, { minLength: 1, maxLength: 6 }),
+      at: fc.integer({ min: 0, max: 80 }),
+      yields: fc.integer({ min: 0, max: 40 })
+    },
+    ({ at, client: clientOptions, sent, yields, ...setup }) =>
+      Effect.gen(function*() {
+        const { client, ct, server, st } = yield* framedPair({
+          ...setup,
+          rounds: 0,
+          client: clientOptions,
+          server: { maxWrite: 16384, maxRecord: 16384, outgoingBound: 1 << 20 },
+          toClient: {}
+        })
+        const later = tagged(9, 0, Uint8Array.of(1, 2, 3))
+        /** Everything the server reads until the end, and how it ended. */
+        const serverSide = Effect.scoped(Effect.flatMap(Testing.connect(server.engine, st), (conn) =>
+          Effect.gen(function*() {
+            const chunks: Array<Uint8Array> = []
+            for (;;) {
+              const next = yield* Effect.exit(conn.read)
+              if (Exit.isFailure(next)) return { bytes: concatBytes(chunks), end: failureOf(next) }
+              if (Option.isNone(next.value)) return { bytes: concatBytes(chunks), end: Option.none() }
+              chunks.push(next.value.value)
+            }
+          })))
+        const clientSide = Effect.scoped(Effect.gen(function*() {
+          const conn = yield* Testing.connect(client.engine, ct)
+          const writer = yield* Effect.fork(Effect.forEach(sent, (m, i) => conn.write(tagged(0, i, m)), { discard: true }))
+          yield* Effect.sleep(at)
+          yield* Effect.repeatN(Effect.yieldNow(), yields)
+          yield* Fiber.interrupt(writer)
+          // Whatever the interruption cut, a later write either goes out whole or fails.
+          return yield* Effect.exit(conn.write(later))
+        }))
+        const done = yield* Testing.runVirtual(Effect.all([clientSide, serverSide], { concurrency: 2 }))
+        expect(Option.isSome(done), "stuck").toBe(true)
+        const outcome = Option.getOrThrow(done)
+        if (Exit.isFailure(outcome)) expect.fail(Cause.pretty(outcome.cause))
+        if (Exit.isSuccess(outcome)) {
+          const [laterWrite, { bytes, end }] = outcome.value
+          const { messages: got, rest } = untag(bytes)
+          const first = got.filter((m) => m.writer === 0)
+          // Always: the first writer's messages whole and in order, a prefix of what it wrote.
+          expect(first.map((m) => m.index)).toEqual(first.map((_, i) => i))
+          first.forEach((m, i) => expect(m.payload).toEqual(sent[i]))
+          if (Exit.isSuccess(laterWrite)) {
+            // Nothing was cut: a clean end, and the later message last.
+            expect(end).toEqual(Option.none())
+            expect(rest.length).toBe(0)
+            expect(got.map((m) => m.writer)).toEqual([...first.map(() => 0), 9])
+          } else {
+            // A write was cut: the connection broke, the peer sees the cut-off
+            // message's start and then an error, never the later message.
+            expect(failureOf(laterWrite)).toEqual(
+              Option.some(expect.objectContaining({ _tag: "TlsClosedError", reason: "WriteInterrupted" }))
+            )
+            expect(end).toEqual(Option.some(expect.objectContaining({ _tag: "TlsUnexpectedEof" })))
+            expect(got.every((m) => m.writer === 0)).toBe(true)
+            const next = tagged(0, first.length, sent[first.length] ?? new Uint8Array(0))
+            expect(rest.length).toBeGreaterThan(0)
+            expect(rest.length).toBeLessThan(next.length)
+            expect(rest).toEqual(next.subarray(0, rest.length))
+          }
         }
       }).pipe(Effect.scoped),
     params
