@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Checks the packages as a user gets them: `npm pack` each workspace package
-// (its prepack script builds it), checks what each tarball holds, installs the
+// (its prepack script removes dist/ and builds it again), checks what each tarball holds, installs the
 // tarballs into an empty project outside the repository together with the
 // lowest `effect` the packages declare as peer dependency, type-checks a
 // consumer and the package READMEs' examples there (module resolution
@@ -78,6 +78,10 @@ try {
     )
     if (stray.length > 0) problem(`${info.name}: unexpected files in the tarball: ${stray.join(", ")}`)
     if (files.some((f) => f.endsWith(".tsbuildinfo"))) problem(`${info.name}: the tarball ships a .tsbuildinfo`)
+    const stale = files.filter((f) =>
+      f.startsWith("dist/") && f.endsWith(".js") && !files.includes(f.replace(/^dist\//, "src/").replace(/\.js$/, ".ts"))
+    )
+    if (stale.length > 0) problem(`${info.name}: dist files without a source (stale build output): ${stale.join(", ")}`)
     for (const needed of ["README.md", "LICENSE", "dist/index.js", "dist/index.d.ts", "src/index.ts"]) {
       if (!files.includes(needed)) problem(`${info.name}: ${needed} is missing from the tarball`)
     }
