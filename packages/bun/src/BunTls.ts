@@ -17,10 +17,11 @@
  * @since 0.1.0
  */
 import * as Tls from "@effect-tls/core/Tls"
+import type * as TlsRuntime from "@effect-tls/core/TlsRuntime"
 import * as NodeTlsEngine from "@effect-tls/node/NodeTlsEngine"
 import * as Layer from "effect/Layer"
 import * as BunTransport from "./BunTransport.js"
-import { nativePath } from "./internal/nativeConnect.js"
+import { nativePath } from "./internal/bunTls.js"
 
 /**
  * What the sans-IO path is built from.
@@ -28,7 +29,7 @@ import { nativePath } from "./internal/nativeConnect.js"
  * @since 0.1.0
  * @category runtime
  */
-export const runtime: Tls.TlsRuntime = {
+export const runtime: TlsRuntime.TlsRuntime = {
   clientEngines: NodeTlsEngine.makeClientFactory,
   serverEngines: NodeTlsEngine.makeServerFactory,
   connect: BunTransport.connect,

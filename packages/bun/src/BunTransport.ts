@@ -4,12 +4,12 @@
  *
  * @since 0.1.0
  */
-import type { Listener } from "@effect-tls/core/Tls"
+import type { Listener } from "@effect-tls/core/TlsRuntime"
 import type { TlsTransportError } from "@effect-tls/core/TlsError"
 import type { Transport } from "@effect-tls/core/Transport"
 import type * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
-import * as internal from "./internal/transport.js"
+import * as internal from "./internal/bunTransport.js"
 
 /**
  * Open a TCP connection with `Bun.connect`. Closing the scope closes the

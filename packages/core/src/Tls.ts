@@ -4,27 +4,19 @@
  * TLS), `listen` binds a server and `serve` runs a handler per connection.
  *
  * Provide it with `NodeTls.layer` (or `BunTls.layer`); runtimes build it
- * with `make` from a `TlsRuntime`.
+ * with `make` from a `TlsRuntime` (the runtime's side of the contract,
+ * in its own module).
  *
  * @since 0.1.0
  */
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
-import type * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as internal from "./internal/tls.js"
 import type { TlsConnection, TlsConnectionError } from "./TlsConnection.js"
-import type { TlsEngine, TlsEngineFactory } from "./TlsEngine.js"
-import type { TlsConfigError, TlsError, TlsTransportError } from "./TlsError.js"
-import type {
-  ClientOptions,
-  ResolvedClient,
-  ResolvedClientConnect,
-  ResolvedServer,
-  ResolvedServerListen,
-  ServerOptions,
-  UpgradeOptions
-} from "./TlsOptions.js"
+import type { TlsError, TlsTransportError } from "./TlsError.js"
+import type { ClientOptions, ServerOptions, UpgradeOptions } from "./TlsOptions.js"
+import type { TlsRuntime } from "./TlsRuntime.js"
 import type { Transport } from "./Transport.js"
 
 /**
@@ -82,88 +74,6 @@ export interface TlsService {
  * @category tags
  */
 export class Tls extends Context.Tag("@effect-tls/core/Tls")<Tls, TlsService>() {}
-
-/**
- * A listening socket that hands out plain transports.
- *
- * @since 0.1.0
- * @category runtime
- */
-export interface Listener {
-  readonly address: Address
-  /** The next accepted transport. The caller owns it and must close it. */
-  readonly accept: Effect.Effect<Transport, TlsTransportError>
-}
-
-/**
- * A connection whose TLS runs inside the runtime's own socket (the native
- * path): an engine that works at the plaintext level (no plaintext
- * buffered yet = `TlsWantRead`; it never drains ciphertext), and a
- * transport that carries no bytes but completes `read` when the socket did
- * something, so that core's driver knows when to retry. Closing the
- * transport releases the socket.
- *
- * @since 0.2.0
- * @category runtime
- */
-export interface NativeConnection {
-  readonly engine: TlsEngine
-  readonly transport: Transport
-}
-
-/**
- * A listening socket of the native path.
- *
- * @since 0.2.0
- * @category runtime
- */
-export interface NativeListener {
-  readonly address: Address
-  /** The next accepted connection, before its handshake. The caller owns it. */
-  readonly accept: Effect.Effect<NativeConnection, TlsTransportError>
-}
-
-/**
- * A runtime's native fast path. Each function answers `None` when the
- * native socket cannot honour the options exactly; core then takes the
- * sans-IO path. Core also takes it for servers given an `SniResolver` or
- * `AlpnSelector` (they need the ClientHello read before any TLS runs).
- * Core keeps everything else the same on both paths: options decoded
- * before any socket, `connectTimeout`, the driver (retries,
- * `handshakeTimeout`, sticky errors, close_notify on scope close), the
- * server loop.
- *
- * @since 0.2.0
- * @category runtime
- */
-export interface NativePath {
-  readonly connect: (
-    options: ResolvedClientConnect
-  ) => Option.Option<Effect.Effect<NativeConnection, TlsError, Scope.Scope>>
-  readonly listen: (
-    options: ResolvedServerListen
-  ) => Option.Option<Effect.Effect<NativeListener, TlsError, Scope.Scope>>
-}
-
-/**
- * What a runtime supplies to build the `Tls` service.
- *
- * @since 0.1.0
- * @category runtime
- */
-export interface TlsRuntime {
-  /** The native fast path, where the runtime has one. */
-  readonly native?: NativePath | undefined
-  readonly clientEngines: (options: ResolvedClient) => Effect.Effect<TlsEngineFactory, TlsConfigError>
-  readonly serverEngines: (options: ResolvedServer) => Effect.Effect<TlsEngineFactory, TlsConfigError>
-  /** Open a TCP connection. Interruptible; closing the scope releases it. */
-  readonly connect: (host: string, port: number) => Effect.Effect<Transport, TlsTransportError, Scope.Scope>
-  readonly listen: (
-    host: string,
-    port: number,
-    backlog: number | undefined
-  ) => Effect.Effect<Listener, TlsTransportError, Scope.Scope>
-}
 
 /**
  * Build the `Tls` service from a runtime.

@@ -20,6 +20,11 @@ export * as RetryPolicy from "./RetryPolicy.js"
 /**
  * @since 0.2.0
  */
+export * as Readiness from "./Readiness.js"
+
+/**
+ * @since 0.2.0
+ */
 export * as SniResolver from "./SniResolver.js"
 
 /**
@@ -46,6 +51,11 @@ export * as TlsError from "./TlsError.js"
  * @since 0.1.0
  */
 export * as TlsOptions from "./TlsOptions.js"
+
+/**
+ * @since 0.2.0
+ */
+export * as TlsRuntime from "./TlsRuntime.js"
 
 /**
  * @since 0.1.0

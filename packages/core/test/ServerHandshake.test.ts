@@ -9,6 +9,7 @@ import { Effect, Fiber, Layer, Option, TestClock } from "effect"
 import * as AlpnSelector from "../src/AlpnSelector.js"
 import * as SniResolver from "../src/SniResolver.js"
 import * as Tls from "../src/Tls.js"
+import type * as TlsRuntime from "../src/TlsRuntime.js"
 import type { TlsEngine, TlsEngineFactory } from "../src/TlsEngine.js"
 import { TlsTransportError, want } from "../src/TlsError.js"
 import type { ServerContext } from "../src/TlsOptions.js"
@@ -56,7 +57,7 @@ const recordingRuntime = () => {
     }),
     destroy: Effect.void
   })
-  const runtime: Tls.TlsRuntime = {
+  const runtime: TlsRuntime.TlsRuntime = {
     clientEngines: () => Effect.die("not used"),
     serverEngines: (options) =>
       Effect.sync((): TlsEngineFactory => {

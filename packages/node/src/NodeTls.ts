@@ -5,6 +5,7 @@
  * @since 0.1.0
  */
 import * as Tls from "@effect-tls/core/Tls"
+import type * as TlsRuntime from "@effect-tls/core/TlsRuntime"
 import * as Layer from "effect/Layer"
 import * as NodeTlsEngine from "./NodeTlsEngine.js"
 import * as NodeTransport from "./NodeTransport.js"
@@ -15,7 +16,7 @@ import * as NodeTransport from "./NodeTransport.js"
  * @since 0.1.0
  * @category runtime
  */
-export const runtime: Tls.TlsRuntime = {
+export const runtime: TlsRuntime.TlsRuntime = {
   clientEngines: NodeTlsEngine.makeClientFactory,
   serverEngines: NodeTlsEngine.makeServerFactory,
   connect: NodeTransport.connect,

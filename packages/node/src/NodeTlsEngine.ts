@@ -9,7 +9,7 @@ import type { TlsConfigError } from "@effect-tls/core/TlsError"
 import type { ResolvedClient, ResolvedServer } from "@effect-tls/core/TlsOptions"
 import type * as Effect from "effect/Effect"
 import type { X509Certificate } from "node:crypto"
-import * as internal from "./internal/engine.js"
+import * as internal from "./internal/nodeTlsEngine.js"
 
 /**
  * Engines for a client. Fails with `TlsConfigError` when node:tls rejects

@@ -3,13 +3,13 @@
  *
  * @since 0.1.0
  */
-import type { Listener } from "@effect-tls/core/Tls"
+import type { Listener } from "@effect-tls/core/TlsRuntime"
 import type { TlsTransportError } from "@effect-tls/core/TlsError"
 import type { Transport } from "@effect-tls/core/Transport"
 import type * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import type * as net from "node:net"
-import * as internal from "./internal/transport.js"
+import * as internal from "./internal/nodeTransport.js"
 
 /**
  * Adapt a connected `net.Socket` (for STARTTLS: upgrade a socket that has

@@ -8,11 +8,11 @@
  *
  * @internal
  */
-import type { NativePath } from "@effect-tls/core/Tls"
+import type { NativePath } from "@effect-tls/core/TlsRuntime"
 import * as NodeTlsEngine from "@effect-tls/node/NodeTlsEngine"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import * as native from "./native.js"
+import * as native from "./nativeEngine.js"
 
 /** @internal */
 export const nativePath: NativePath = {

@@ -18,7 +18,8 @@
  *
  * @internal
  */
-import type { Address, Listener } from "@effect-tls/core/Tls"
+import type { Address } from "@effect-tls/core/Tls"
+import type { Listener } from "@effect-tls/core/TlsRuntime"
 import { TlsTransportError } from "@effect-tls/core/TlsError"
 import type { Transport } from "@effect-tls/core/Transport"
 import * as Readiness from "@effect-tls/core/Readiness"

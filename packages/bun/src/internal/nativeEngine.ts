@@ -47,7 +47,7 @@ import {
   want
 } from "@effect-tls/core/TlsError"
 import type { ResolvedClientConnect, ResolvedServerListen } from "@effect-tls/core/TlsOptions"
-import type { Listener } from "@effect-tls/core/Tls"
+import type { Listener } from "@effect-tls/core/TlsRuntime"
 import type { Transport } from "@effect-tls/core/Transport"
 import * as Readiness from "@effect-tls/core/Readiness"
 import * as Effect from "effect/Effect"
@@ -57,7 +57,7 @@ import type * as Scope from "effect/Scope"
 import type { X509Certificate } from "node:crypto"
 import * as tls from "node:tls"
 import { toPeerCertificate } from "@effect-tls/node/NodeTlsEngine"
-import { errorCode, listenSockets, transportError } from "./transport.js"
+import { errorCode, listenSockets, transportError } from "./bunTransport.js"
 
 /** Bytes of plaintext held for the reader before the socket is paused. */
 const READ_BOUND = 256 * 1024

@@ -1,5 +1,5 @@
 /** @internal */
-import type { Listener } from "@effect-tls/core/Tls"
+import type { Listener } from "@effect-tls/core/TlsRuntime"
 import { TlsTransportError } from "@effect-tls/core/TlsError"
 import type { Transport } from "@effect-tls/core/Transport"
 import * as Readiness from "@effect-tls/core/Readiness"

@@ -1,0 +1,103 @@
+/**
+ * The runtime's side of the contract: what a runtime package (`NodeTls`,
+ * `BunTls`) supplies so that core can build the `Tls` service with
+ * `Tls.make`. Users of the library never need this module; authors of a
+ * runtime package do.
+ *
+ * A runtime supplies TLS engines, plain TCP transports and listeners (the
+ * sans-IO path), and optionally a native path whose TLS runs inside the
+ * runtime's own sockets. Core keeps everything else: option decoding, the
+ * driver, the server loop, SNI/ALPN resolution.
+ *
+ * @since 0.2.0
+ */
+import type * as Effect from "effect/Effect"
+import type * as Option from "effect/Option"
+import type * as Scope from "effect/Scope"
+import type { Address } from "./Tls.js"
+import type { TlsEngine, TlsEngineFactory } from "./TlsEngine.js"
+import type { TlsConfigError, TlsError, TlsTransportError } from "./TlsError.js"
+import type { ResolvedClient, ResolvedClientConnect, ResolvedServer, ResolvedServerListen } from "./TlsOptions.js"
+import type { Transport } from "./Transport.js"
+
+/**
+ * A listening socket that hands out plain transports.
+ *
+ * @since 0.2.0
+ * @category runtime
+ */
+export interface Listener {
+  readonly address: Address
+  /** The next accepted transport. The caller owns it and must close it. */
+  readonly accept: Effect.Effect<Transport, TlsTransportError>
+}
+
+/**
+ * A connection whose TLS runs inside the runtime's own socket (the native
+ * path): an engine that works at the plaintext level (no plaintext
+ * buffered yet = `TlsWantRead`; it never drains ciphertext), and a
+ * transport that carries no bytes but completes `read` when the socket did
+ * something, so that core's driver knows when to retry. Closing the
+ * transport releases the socket.
+ *
+ * @since 0.2.0
+ * @category runtime
+ */
+export interface NativeConnection {
+  readonly engine: TlsEngine
+  readonly transport: Transport
+}
+
+/**
+ * A listening socket of the native path.
+ *
+ * @since 0.2.0
+ * @category runtime
+ */
+export interface NativeListener {
+  readonly address: Address
+  /** The next accepted connection, before its handshake. The caller owns it. */
+  readonly accept: Effect.Effect<NativeConnection, TlsTransportError>
+}
+
+/**
+ * A runtime's native fast path. Each function answers `None` when the
+ * native socket cannot honour the options exactly; core then takes the
+ * sans-IO path. Core also takes it for servers given an `SniResolver` or
+ * `AlpnSelector` (they need the ClientHello read before any TLS runs).
+ * Core keeps everything else the same on both paths: options decoded
+ * before any socket, `connectTimeout`, the driver (retries,
+ * `handshakeTimeout`, sticky errors, close_notify on scope close), the
+ * server loop.
+ *
+ * @since 0.2.0
+ * @category runtime
+ */
+export interface NativePath {
+  readonly connect: (
+    options: ResolvedClientConnect
+  ) => Option.Option<Effect.Effect<NativeConnection, TlsError, Scope.Scope>>
+  readonly listen: (
+    options: ResolvedServerListen
+  ) => Option.Option<Effect.Effect<NativeListener, TlsError, Scope.Scope>>
+}
+
+/**
+ * What a runtime supplies to build the `Tls` service.
+ *
+ * @since 0.2.0
+ * @category runtime
+ */
+export interface TlsRuntime {
+  /** The native fast path, where the runtime has one. */
+  readonly native?: NativePath | undefined
+  readonly clientEngines: (options: ResolvedClient) => Effect.Effect<TlsEngineFactory, TlsConfigError>
+  readonly serverEngines: (options: ResolvedServer) => Effect.Effect<TlsEngineFactory, TlsConfigError>
+  /** Open a TCP connection. Interruptible; closing the scope releases it. */
+  readonly connect: (host: string, port: number) => Effect.Effect<Transport, TlsTransportError, Scope.Scope>
+  readonly listen: (
+    host: string,
+    port: number,
+    backlog: number | undefined
+  ) => Effect.Effect<Listener, TlsTransportError, Scope.Scope>
+}
