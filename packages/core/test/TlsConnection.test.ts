@@ -3,7 +3,7 @@
  * they ask for, the RetryPolicy bounds the retries, failures are sticky.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Cause, Effect, Exit, Fiber, Option, Scope, TestClock } from "effect"
+import { Cause, Effect, Exit, Fiber, Logger, Option, Scope, TestClock } from "effect"
 import * as RetryPolicy from "../src/RetryPolicy.js"
 import * as Testing from "../src/testing.js"
 import * as TlsConnection from "../src/TlsConnection.js"
@@ -306,4 +306,36 @@ describe("TlsConnection.make (policies on reads)", () => {
       expect(yield* Effect.flip(conn.read)).toBe(failure)
       expect(yield* Effect.flip(conn.shutdown)).toBe(failure)
     }))
+})
+
+describe("TlsConnection.make (closing)", () => {
+  const logs: Array<string> = []
+  const capture = Logger.replace(
+    Logger.defaultLogger,
+    Logger.make(({ message }) => {
+      logs.push(Array.isArray(message) ? message.join(" ") : String(message))
+    })
+  )
+
+  it.scoped("a close whose bytes the transport never takes ends after the grace, with a warning naming the bytes left", () =>
+    Effect.gen(function*() {
+      const { engine } = Testing.framedEngine({ role: "client", handshakeRounds: 0 })
+      // A pipe of 1 KiB that the peer never reads: it takes the first batch
+      // (it accepts a write while it holds less than its capacity), never the second.
+      const [ours] = yield* Transport.makeMemoryPair({ capacity: 1024 })
+      const scope = yield* Scope.make()
+      const conn = yield* Testing.connect(engine, ours).pipe(Scope.extend(scope))
+      yield* conn.write(new Uint8Array(64 * 1024))
+      yield* Effect.yieldNow()
+      yield* conn.write(new Uint8Array(64 * 1024))
+      const closing = yield* Effect.fork(Scope.close(scope, Exit.void))
+      yield* TestClock.adjust("4 seconds")
+      expect(closing.unsafePoll(), "the close waits while the grace lasts").toBeNull()
+      yield* TestClock.adjust("1 second")
+      yield* Fiber.join(closing)
+      const warning = logs.find((l) => l.includes("abortive"))
+      expect(warning).toBeDefined()
+      const left = Number(/did not accept (\d+) bytes/.exec(warning ?? "")?.[1])
+      expect(left).toBeGreaterThan(60 * 1024)
+    }).pipe(Effect.provide(capture)))
 })
