@@ -1,0 +1,274 @@
+/**
+ * The raw baseline on Bun: Bun's own TLS sockets (`Bun.listen` /
+ * `Bun.connect` with `tls`), BoringSSL inside Bun, no ciphertext in JS.
+ * A write takes what the socket can take now and says how much; the rest
+ * waits for the socket's `drain` (the counterpart of node's `write()`
+ * returning false). Only loaded under Bun.
+ */
+import { type Impl, type Pems, type Sizes, sleep } from "./types.js"
+
+interface BunSocket {
+  write(data: Uint8Array): number
+  end(): void
+  pause(): void
+  resume(): void
+}
+
+interface Handlers {
+  readonly open?: (socket: BunSocket) => void
+  readonly handshake?: (socket: BunSocket, success: boolean, authorizationError: Error | null) => void
+  readonly data?: (socket: BunSocket, data: Uint8Array) => void
+  readonly drain?: (socket: BunSocket) => void
+  readonly close?: (socket: BunSocket) => void
+  readonly error?: (socket: BunSocket, error: Error) => void
+}
+
+declare const Bun: {
+  listen(options: {
+    hostname: string
+    port: number
+    tls: { cert: string; key: string }
+    socket: Handlers
+  }): { port: number; stop(closeActive?: boolean): void }
+  connect(options: {
+    hostname: string
+    port: number
+    tls: { ca: string; serverName: string }
+    socket: Handlers
+  }): Promise<BunSocket>
+}
+
+/** One end: its socket, and what to do with its data and drain events (replaceable). */
+interface End {
+  readonly socket: BunSocket
+  onData: (data: Uint8Array) => void
+  onDrain: () => void
+}
+
+const ignore = () => {}
+
+/** Writes `message` `n` times; a partial write waits for drain. */
+const writeAll = (end: End, message: Uint8Array, n: number) => {
+  let i = 0
+  let offset = 0
+  const pump = () => {
+    while (i < n) {
+      const view = offset === 0 ? message : message.subarray(offset)
+      const written = end.socket.write(view)
+      if (written < view.length) {
+        offset += Math.max(0, written)
+        return
+      }
+      offset = 0
+      i++
+    }
+  }
+  end.onDrain = pump
+  pump()
+}
+
+export const raw = (pems: Pems, sizes: Sizes): Impl => {
+  const payload = new Uint8Array(sizes.chunk).fill(0x61)
+
+  /** A server whose connections become Ends once their handshake completed. */
+  const listen = (onSecure: (end: End) => void, onOpen: (socket: BunSocket) => void = ignore) => {
+    const ends = new Map<BunSocket, End>()
+    return Bun.listen({
+      hostname: "127.0.0.1",
+      port: 0,
+      tls: { cert: pems.cert, key: pems.key },
+      socket: {
+        open: onOpen,
+        // The server asks for no client certificate: its authorizationError says so, and is not a failure.
+        handshake: (socket, success) => {
+          if (!success) return
+          const end: End = { socket, onData: ignore, onDrain: ignore }
+          ends.set(socket, end)
+          onSecure(end)
+        },
+        data: (socket, data) => ends.get(socket)?.onData(data),
+        drain: (socket) => ends.get(socket)?.onDrain(),
+        close: (socket) => {
+          ends.delete(socket)
+        },
+        error: ignore
+      }
+    })
+  }
+
+  /** A client End once its handshake completed (and the server verified). */
+  const connect = (port: number) =>
+    new Promise<End>((resolve, reject) => {
+      let end: End | undefined
+      Bun.connect({
+        hostname: "127.0.0.1",
+        port,
+        tls: { ca: pems.ca, serverName: "localhost" },
+        socket: {
+          handshake: (socket, success, authorizationError) => {
+            if (!success || authorizationError !== null) {
+              reject(authorizationError ?? new Error("handshake failed"))
+              return
+            }
+            end = { socket, onData: ignore, onDrain: ignore }
+            resolve(end)
+          },
+          data: (_, data) => end?.onData(data),
+          drain: () => end?.onDrain(),
+          error: (_, e) => reject(e)
+        }
+      }).catch(reject)
+    })
+
+  /** Resolves once `k` Ends were produced in all. */
+  const counter = () => {
+    const ends: Array<End> = []
+    let waiting: [number, () => void] | undefined
+    return {
+      ends,
+      add: (end: End) => {
+        ends.push(end)
+        if (waiting !== undefined && ends.length >= waiting[0]) {
+          const [, wake] = waiting
+          waiting = undefined
+          wake()
+        }
+      },
+      count: (k: number) =>
+        new Promise<void>((resolve) => {
+          if (ends.length >= k) resolve()
+          else waiting = [k, resolve]
+        })
+    }
+  }
+
+  const pair = async (onAccepted: (end: End) => void = ignore, onOpen?: (socket: BunSocket) => void) => {
+    const accepted = counter()
+    const server = listen((end) => {
+      onAccepted(end)
+      accepted.add(end)
+    }, onOpen)
+    const client = await connect(server.port)
+    await accepted.count(1)
+    const conn = accepted.ends[0]!
+    const close = () => {
+      client.socket.end()
+      server.stop(true)
+    }
+    return { client, conn, close }
+  }
+
+  /** Resolves at the time `end` has delivered `bytes` in all. */
+  const receive = (end: End, bytes: number) =>
+    new Promise<number>((resolve) => {
+      let got = 0
+      end.onData = (data) => {
+        got += data.length
+        if (got >= bytes) resolve(performance.now())
+      }
+    })
+
+  return {
+    name: "Bun TLS sockets",
+    bulk: async (bytes) => {
+      const { client, conn, close } = await pair()
+      const start = performance.now()
+      const done = receive(conn, bytes)
+      writeAll(client, payload, Math.ceil(bytes / sizes.chunk))
+      const end = await done
+      close()
+      return end - start
+    },
+    handshakes: async (n) => {
+      const server = listen((end) => end.socket.end())
+      const start = performance.now()
+      let next = 0
+      const worker = async () => {
+        while (next++ < n) (await connect(server.port)).socket.end()
+      }
+      await Promise.all(Array.from({ length: sizes.concurrency }, worker))
+      const ms = performance.now() - start
+      server.stop(true)
+      return ms
+    },
+    writes: async (n) => {
+      const { client, conn, close } = await pair()
+      const message = new Uint8Array(sizes.writeSize).fill(0x62)
+      const start = performance.now()
+      const done = receive(conn, n * sizes.writeSize)
+      writeAll(client, message, n)
+      const end = await done
+      close()
+      return end - start
+    },
+    echo: async (n, warmup) => {
+      const { client, close } = await pair((end) => {
+        end.onData = (data) => writeAll(end, data.slice(), 1)
+      })
+      const message = new Uint8Array(sizes.echoSize).fill(0x63)
+      let got = 0
+      let answered: (() => void) | undefined
+      client.onData = (data) => {
+        got += data.length
+        if (got >= sizes.echoSize) {
+          got -= sizes.echoSize
+          const wake = answered
+          answered = undefined
+          wake?.()
+        }
+      }
+      const micros: Array<number> = []
+      for (let i = 0; i < warmup + n; i++) {
+        const t0 = performance.now()
+        await new Promise<void>((resolve) => {
+          answered = resolve
+          writeAll(client, message, 1)
+        })
+        if (i >= warmup) micros.push((performance.now() - t0) * 1000)
+      }
+      close()
+      return micros
+    },
+    idle: async (n, hooks) => {
+      const accepted = counter()
+      const server = listen(accepted.add)
+      const first = await connect(server.port)
+      await accepted.count(1)
+      first.socket.end()
+      accepted.ends.pop()!.socket.end()
+      await sleep(50)
+      await hooks.before()
+      const clients: Array<End> = []
+      let next = 0
+      const worker = async () => {
+        while (next++ < n) clients.push(await connect(server.port))
+      }
+      await Promise.all(Array.from({ length: sizes.concurrency }, worker))
+      await accepted.count(n)
+      await hooks.after()
+    },
+    peak: async (hooks) => {
+      // The server's sockets are paused from the start: nothing reads them.
+      const { client } = await pair(ignore, (socket) => socket.pause())
+      let drained: (() => void) | undefined
+      client.onDrain = () => drained?.()
+      await hooks.start()
+      const deadline = performance.now() + sizes.peakSeconds * 1000
+      let written = 0
+      let offset = 0
+      while (written < sizes.peakBytes && performance.now() < deadline) {
+        const view = offset === 0 ? payload : payload.subarray(offset)
+        const n = Math.max(0, client.socket.write(view))
+        written += n
+        offset = (offset + n) % payload.length
+        if (n < view.length) {
+          await Promise.race([
+            new Promise<void>((resolve) => (drained = resolve)),
+            sleep(Math.max(0, deadline - performance.now()))
+          ])
+        }
+      }
+      await hooks.done(written)
+    }
+  }
+}

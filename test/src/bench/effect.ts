@@ -1,0 +1,134 @@
+/**
+ * effect-tls under measurement, written as a user writes it: `Tls.listen`,
+ * `Tls.connect`, `conn.read`, `conn.write`, one scope per run, the layer
+ * provided at the edge. Only the packages' public API is used, so the bench
+ * keeps working while their internals change.
+ */
+import { Tls } from "@effect-tls/core"
+import type { TlsConnection } from "@effect-tls/core/TlsConnection"
+import { Deferred, Duration, Effect, Fiber, type Layer, Option, Ref, type Scope } from "effect"
+import type { Impl, Pems, Sizes } from "./types.js"
+
+export const ours = (name: string, layer: Layer.Layer<Tls.Tls>, pems: Pems, sizes: Sizes): Impl => {
+  const serverOptions = { host: "127.0.0.1", port: 0, cert: pems.cert, key: pems.key }
+  const clientOptions = (port: number) => ({ host: "127.0.0.1", port, servername: "localhost", ca: pems.ca })
+  const payload = new Uint8Array(sizes.chunk).fill(0x61)
+
+  const run = <A, E>(program: Effect.Effect<A, E, Tls.Tls | Scope.Scope>): Promise<A> =>
+    Effect.runPromise(program.pipe(Effect.scoped, Effect.provide(layer)))
+
+  /** A server and one client connected to it; `accepted` is the server's end. */
+  const pair = Effect.gen(function*() {
+    const server = yield* Tls.listen(serverOptions)
+    const accepting = yield* Effect.fork(server.accept)
+    const client = yield* Tls.connect(clientOptions(server.address.port))
+    const accepted = yield* Fiber.join(accepting)
+    return { server, client, accepted }
+  })
+
+  /** Reads until `bytes` arrived in all. */
+  const receive = (conn: TlsConnection, bytes: number) =>
+    Effect.gen(function*() {
+      let got = 0
+      while (got < bytes) {
+        const chunk = yield* conn.read
+        if (Option.isNone(chunk)) return yield* Effect.dieMessage(`the peer closed after ${got} of ${bytes} bytes`)
+        got += chunk.value.length
+      }
+    })
+
+  /** `n` writes of `message`, one `write` Effect each, in this fiber. */
+  const writeAll = (conn: TlsConnection, message: Uint8Array, n: number) =>
+    Effect.gen(function*() {
+      for (let i = 0; i < n; i++) yield* conn.write(message)
+    })
+
+  /** Milliseconds from the first write until the reader has every byte. */
+  const oneWay = (message: Uint8Array, n: number) =>
+    run(Effect.gen(function*() {
+      const { accepted, client } = yield* pair
+      const start = performance.now()
+      const writer = yield* Effect.fork(writeAll(client, message, n))
+      yield* receive(accepted, n * message.length)
+      const ms = performance.now() - start
+      yield* Fiber.join(writer)
+      return ms
+    }))
+
+  return {
+    name,
+    bulk: (bytes) => oneWay(payload, Math.ceil(bytes / sizes.chunk)),
+    handshakes: (n) =>
+      run(Effect.gen(function*() {
+        const server = yield* Tls.listen(serverOptions)
+        yield* Effect.forkScoped(server.serve(() => Effect.void))
+        const start = performance.now()
+        yield* Effect.forEach(
+          Array.from({ length: n }),
+          () => Tls.connect(clientOptions(server.address.port)).pipe(Effect.scoped),
+          { concurrency: sizes.concurrency, discard: true }
+        )
+        return performance.now() - start
+      })),
+    writes: (n) => oneWay(new Uint8Array(sizes.writeSize).fill(0x62), n),
+    echo: (n, warmup) =>
+      run(Effect.gen(function*() {
+        const { accepted, client } = yield* pair
+        yield* Effect.forkScoped(Effect.gen(function*() {
+          while (true) {
+            const chunk = yield* accepted.read
+            if (Option.isNone(chunk)) return
+            yield* accepted.write(chunk.value)
+          }
+        }))
+        const message = new Uint8Array(sizes.echoSize).fill(0x63)
+        const micros: Array<number> = []
+        for (let i = 0; i < warmup + n; i++) {
+          const t0 = performance.now()
+          yield* client.write(message)
+          yield* receive(client, message.length)
+          if (i >= warmup) micros.push((performance.now() - t0) * 1000)
+        }
+        return micros
+      })),
+    idle: (n, hooks) =>
+      run(Effect.gen(function*() {
+        const server = yield* Tls.listen(serverOptions)
+        const count = yield* Ref.make(0)
+        const all = yield* Deferred.make<void>()
+        // Each accepted connection stays open in its handler's scope.
+        yield* Effect.forkScoped(server.serve(() =>
+          Ref.updateAndGet(count, (k) => k + 1).pipe(
+            Effect.tap((k) => (k === n + 1 ? Deferred.succeed(all, undefined) : Effect.void)),
+            Effect.zipRight(Effect.never)
+          )
+        ))
+        // A first pair comes and goes before the baseline.
+        yield* Effect.scoped(Tls.connect(clientOptions(server.address.port)))
+        yield* Effect.sleep(Duration.millis(50))
+        yield* Effect.promise(hooks.before)
+        const clients = yield* Effect.forEach(
+          Array.from({ length: n }),
+          () => Tls.connect(clientOptions(server.address.port)),
+          { concurrency: sizes.concurrency }
+        )
+        yield* Deferred.await(all)
+        yield* Effect.promise(hooks.after)
+        return clients.length
+      })).then(() => undefined),
+    peak: (hooks) =>
+      run(Effect.gen(function*() {
+        const { client } = yield* pair // the server's end is never read
+        yield* Effect.promise(hooks.start)
+        let written = 0
+        const writer = Effect.gen(function*() {
+          while (written < sizes.peakBytes) {
+            yield* client.write(payload)
+            written += payload.length
+          }
+        })
+        yield* Effect.timeoutOption(writer, Duration.millis(sizes.peakSeconds * 1000))
+        yield* Effect.promise(() => hooks.done(written))
+      }))
+  }
+}

@@ -1,0 +1,430 @@
+/**
+ * The bench under one runtime: every case, for effect-tls's layers and the
+ * same runtime's raw TLS, in this process run, each run of a case taken
+ * side by side (run 1 of every implementation, then run 2, ...). Prints a
+ * table per path and, with --json, writes the samples for the driver
+ * (scripts/bench.mjs, `npm run bench`), which runs this file under each
+ * runtime in turn and draws the chart.
+ *
+ *   node --expose-gc test/dist/src/bench/main.js [--quick] [--cases bulk,echo] [--runs 3] ...
+ *   bun test/dist/src/bench/main.js ...
+ *
+ * On Node: `NodeTls.layer` against node:tls (`--ceiling` adds node:tls over a
+ * JS Duplex). On Bun: `BunTls.layer` and `BunTls.layerSansIo` against Bun's
+ * TLS sockets, and `layerSansIo` also against Bun's node:tls over a JS Duplex
+ * (its ceiling) for bulk and handshakes.
+ *
+ * The memory cases (idle, peak) run each implementation in a fresh process
+ * of the same runtime (this file with --child), so one run's heap does not
+ * hide or inflate the next one's.
+ */
+import { spawn } from "node:child_process"
+import { writeFileSync } from "node:fs"
+import * as os from "node:os"
+import { fileURLToPath } from "node:url"
+import { ours } from "./effect.js"
+import * as nodeRaw from "./nodeRaw.js"
+import {
+  type CaseName,
+  caseNames,
+  format,
+  median,
+  type MetricKey,
+  metrics,
+  type Path,
+  pathTable,
+  percentile,
+  type RuntimeResult,
+  type Samples
+} from "./report.js"
+import { type Impl, KiB, MiB, type Pems, type Sizes, sleep } from "./types.js"
+
+const bun = (globalThis as { Bun?: { gc(force: boolean): void; version: string } }).Bun
+
+export const defaultSizes: Sizes = {
+  bulkBytes: 128 * MiB,
+  chunk: 64 * KiB,
+  handshakes: 300,
+  concurrency: 16,
+  writes: 500_000,
+  writeSize: 100,
+  echo: 5_000,
+  echoWarmup: 500,
+  echoSize: 64,
+  idle: 200,
+  peakSeconds: 2,
+  peakBytes: 256 * MiB
+}
+
+export const quickSizes: Sizes = {
+  ...defaultSizes,
+  bulkBytes: 16 * MiB,
+  handshakes: 48,
+  writes: 50_000,
+  echo: 500,
+  echoWarmup: 100,
+  idle: 50,
+  peakSeconds: 0.5,
+  peakBytes: 32 * MiB
+}
+
+const usage = `usage: main.js [options]
+  --quick                small sizes (16 MiB, 48 handshakes, 50,000 writes, 500 round trips, 50 idle pairs, 0.5 s)
+  --runs N               runs of each case (3)
+  --cases LIST           of ${caseNames.join(",")} (all)
+  --mib N                bulk: MiB one way (128)          --chunk-kib N    bulk: KiB per write (64)
+  --handshakes N         full handshakes (300)            --concurrency N  handshakes and connects at a time (16)
+  --writes N             small writes (500000)            --write-size N   bytes per small write (100)
+  --echo N               round trips (5000)               --echo-warmup N  uncounted round trips first (500)
+  --echo-size N          bytes per round trip (64)        --idle N         idle connection pairs (200)
+  --peak-seconds N       peak: how long the writer writes (2)
+  --peak-mib N           peak: at most this much attempted (256)
+  --ceiling              on Node too: node:tls over a JS Duplex (bulk and handshakes)
+  --runtime NAME         the driver's name for this runtime (node, node24, bun)
+  --json FILE            write the samples there`
+
+interface Options {
+  readonly sizes: Sizes
+  readonly runs: number
+  readonly cases: ReadonlyArray<CaseName>
+  readonly ceiling: boolean
+  readonly runtime: string | undefined
+  readonly json: string | undefined
+  readonly child: CaseName | undefined
+  readonly impl: string | undefined
+}
+
+const fail = (message: string): never => {
+  console.error(`${message}\n${usage}`)
+  process.exit(2)
+}
+
+export const parseOptions = (argv: ReadonlyArray<string>): Options => {
+  const values = new Map<string, string>()
+  const flags = new Set<string>()
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!
+    if (arg === "--quick" || arg === "--ceiling") flags.add(arg.slice(2))
+    else if (arg.startsWith("--") && i + 1 < argv.length) values.set(arg.slice(2), argv[++i]!)
+    else fail(`unknown argument ${arg}`)
+  }
+  const base = flags.has("quick") ? quickSizes : defaultSizes
+  const known = new Set([
+    "runs", "cases", "mib", "chunk-kib", "handshakes", "concurrency", "writes", "write-size", "echo",
+    "echo-warmup", "echo-size", "idle", "peak-seconds", "peak-mib", "runtime", "json", "child", "impl", "sizes"
+  ])
+  for (const key of values.keys()) if (!known.has(key)) fail(`unknown option --${key}`)
+  const num = (key: string, fallback: number, scale = 1) => {
+    const v = values.get(key)
+    if (v === undefined) return fallback * scale
+    const n = Number(v)
+    if (!Number.isFinite(n) || n <= 0) return fail(`--${key} wants a positive number, got ${v}`)
+    return n * scale
+  }
+  const given = values.get("sizes")
+  const sizes: Sizes = given !== undefined ? JSON.parse(given) as Sizes : {
+    bulkBytes: Math.round(num("mib", base.bulkBytes / MiB, MiB)),
+    chunk: Math.round(num("chunk-kib", base.chunk / KiB, KiB)),
+    handshakes: Math.round(num("handshakes", base.handshakes)),
+    concurrency: Math.round(num("concurrency", base.concurrency)),
+    writes: Math.round(num("writes", base.writes)),
+    writeSize: Math.round(num("write-size", base.writeSize)),
+    echo: Math.round(num("echo", base.echo)),
+    echoWarmup: Math.round(values.has("echo-warmup") ? Number(values.get("echo-warmup")) : base.echoWarmup),
+    echoSize: Math.round(num("echo-size", base.echoSize)),
+    idle: Math.round(num("idle", base.idle)),
+    peakSeconds: num("peak-seconds", base.peakSeconds),
+    peakBytes: Math.round(num("peak-mib", base.peakBytes / MiB, MiB))
+  }
+  const cases = (values.get("cases") ?? caseNames.join(",")).split(",").map((s) => s.trim()).filter((s) => s !== "")
+  for (const c of cases) if (!caseNames.includes(c as CaseName)) fail(`unknown case ${c}`)
+  const child = values.get("child")
+  if (child !== undefined && child !== "idle" && child !== "peak") fail(`--child takes idle or peak`)
+  return {
+    sizes,
+    runs: Math.round(num("runs", 3)),
+    cases: caseNames.filter((c) => cases.includes(c)),
+    ceiling: flags.has("ceiling"),
+    runtime: values.get("runtime"),
+    json: values.get("json"),
+    child: child as CaseName | undefined,
+    impl: values.get("impl")
+  }
+}
+
+/** The certificates: handed down by the driver, or made here (and removed at exit). */
+const loadPems = async (): Promise<Pems> => {
+  const given = process.env.EFFECT_TLS_BENCH_PKI
+  if (given !== undefined && given !== "") return JSON.parse(given) as Pems
+  const { generatePki } = await import("../pki.js")
+  const pki = generatePki()
+  process.on("exit", () => pki.cleanup())
+  const pems: Pems = { ca: pki.root.cert, cert: pki.server.chain, key: pki.server.key }
+  process.env.EFFECT_TLS_BENCH_PKI = JSON.stringify(pems)
+  return pems
+}
+
+/** The implementations of this runtime, and the paths compared. */
+const setup = async (pems: Pems, sizes: Sizes, ceiling: boolean): Promise<{ impls: Array<Impl>; paths: Array<Path> }> => {
+  if (bun !== undefined) {
+    const { BunTls } = await import("@effect-tls/bun")
+    const bunRaw = await import("./bunRaw.js")
+    const raw = bunRaw.raw(pems, sizes)
+    const duplex = nodeRaw.ceiling(pems, sizes)
+    return {
+      impls: [
+        raw,
+        ours("BunTls.layer", BunTls.layer, pems, sizes),
+        ours("BunTls.layerSansIo", BunTls.layerSansIo, pems, sizes),
+        duplex
+      ],
+      paths: [
+        { name: "BunTls.layer", impl: "BunTls.layer", baselines: [raw.name] },
+        {
+          name: "BunTls.layerSansIo",
+          impl: "BunTls.layerSansIo",
+          baselines: [raw.name, duplex.name],
+          only: { [duplex.name]: ["bulk", "handshakes"] }
+        }
+      ]
+    }
+  }
+  const { NodeTls } = await import("@effect-tls/node")
+  const raw = nodeRaw.raw(pems, sizes)
+  const impls = [raw, ours("NodeTls.layer", NodeTls.layer, pems, sizes)]
+  const baselines = [raw.name]
+  if (ceiling) {
+    const duplex = nodeRaw.ceiling(pems, sizes)
+    impls.push(duplex)
+    baselines.push(duplex.name)
+  }
+  return { impls, paths: [{ name: "NodeTls.layer", impl: "NodeTls.layer", baselines }] }
+}
+
+const collect = async () => {
+  const g = (globalThis as { gc?: () => void }).gc
+  for (let i = 0; i < 2; i++) {
+    if (g !== undefined) g()
+    else bun?.gc(true)
+    await sleep(10)
+  }
+}
+
+const rss = () => process.memoryUsage.rss()
+
+const RESULT = "BENCH-RESULT "
+
+/** Prints the result and ends the process once it is written; never resolves. */
+const report = (value: unknown): Promise<never> => {
+  process.stdout.write(`${RESULT}${JSON.stringify(value)}\n`, () => process.exit(0))
+  return new Promise<never>(() => {})
+}
+
+/** --child: one memory case, one implementation, in this fresh process. */
+const child = async (options: Options) => {
+  const pems = await loadPems()
+  const { impls } = await setup(pems, options.sizes, true)
+  const impl = impls.find((i) => i.name === options.impl)
+  if (impl === undefined) throw new Error(`no implementation ${options.impl}`)
+  if (options.child === "idle") {
+    if (impl.idle === undefined) throw new Error(`${impl.name} has no idle case`)
+    let before = 0
+    let heapBefore = 0
+    await impl.idle(options.sizes.idle, {
+      before: async () => {
+        await collect()
+        before = rss()
+        heapBefore = process.memoryUsage().heapUsed
+      },
+      after: async () => {
+        await sleep(200)
+        await collect()
+        const n = options.sizes.idle
+        return report({
+          value: (rss() - before) / n / KiB,
+          heapKiB: (process.memoryUsage().heapUsed - heapBefore) / n / KiB
+        })
+      }
+    })
+  } else {
+    if (impl.peak === undefined) throw new Error(`${impl.name} has no peak case`)
+    let baseline = 0
+    let peak = 0
+    let timer: ReturnType<typeof setInterval> | undefined
+    await impl.peak({
+      start: async () => {
+        await collect()
+        baseline = rss()
+        peak = baseline
+        timer = setInterval(() => {
+          peak = Math.max(peak, rss())
+        }, 10)
+      },
+      done: async (written) => {
+        clearInterval(timer)
+        peak = Math.max(peak, rss())
+        return report({ value: (peak - baseline) / MiB, written })
+      }
+    })
+  }
+  throw new Error(`${impl.name} returned without reporting`)
+}
+
+const here = fileURLToPath(import.meta.url)
+
+/** One memory case for one implementation in a fresh process of this runtime. */
+const inChild = (c: CaseName, impl: string, sizes: Sizes) =>
+  new Promise<{ value: number; written?: number }>((resolve, reject) => {
+    const args = [...process.execArgv, here, "--child", c, "--impl", impl, "--sizes", JSON.stringify(sizes)]
+    const proc = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"] })
+    let out = ""
+    proc.stdout.setEncoding("utf8")
+    proc.stdout.on("data", (d: string) => (out += d))
+    const limit = setTimeout(() => proc.kill("SIGKILL"), (60 + sizes.peakSeconds) * 1000)
+    proc.on("error", reject)
+    proc.on("close", (code, signal) => {
+      clearTimeout(limit)
+      const line = out.split("\n").find((l) => l.startsWith(RESULT))
+      const rest = out.split("\n").filter((l) => l !== "" && !l.startsWith(RESULT))
+      if (rest.length > 0) console.log(rest.map((l) => `    | ${l}`).join("\n"))
+      if (line !== undefined && code === 0) resolve(JSON.parse(line.slice(RESULT.length)))
+      else reject(new Error(`child exited ${code ?? signal}${signal === "SIGKILL" ? " (timed out)" : ""}`))
+    })
+  })
+
+/** A promise, or a failure once `seconds` passed (the run itself is not stopped). */
+const within = <A>(seconds: number, p: Promise<A>) =>
+  new Promise<A>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`timed out after ${seconds} s`)), seconds * 1000)
+    p.then(
+      (a) => {
+        clearTimeout(timer)
+        resolve(a)
+      },
+      (e) => {
+        clearTimeout(timer)
+        reject(e)
+      }
+    )
+  })
+
+const message = (e: unknown) => (e instanceof Error ? e.message : String(e)).split("\n")[0]!
+
+const main = async (options: Options) => {
+  const started = performance.now()
+  const pems = await loadPems()
+  const { sizes, runs } = options
+  const { impls, paths } = await setup(pems, sizes, options.ceiling)
+  const version = bun !== undefined ? `Bun ${bun.version}` : `Node ${process.version}`
+  const tls = bun !== undefined
+    ? `BoringSSL ${(process.versions.boringssl ?? "").slice(0, 10)}`
+    : `OpenSSL ${process.versions.openssl}`
+  const cpus = os.cpus()
+  console.log(
+    `\n== ${version} (${tls}), ${cpus.length} x ${cpus[0]?.model ?? "CPU"}, ${os.platform()} ${os.release()}\n` +
+      `   cases: ${options.cases.join(", ")}; ${runs} runs each; implementations: ${impls.map((i) => i.name).join(", ")}`
+  )
+
+  const results: Partial<Record<MetricKey, Record<string, Samples>>> = {}
+  const peakWritten: Record<string, Array<number>> = {}
+  const slot = (key: MetricKey, impl: string): Samples => {
+    const byImpl = (results[key] ??= {})
+    return (byImpl[impl] ??= { samples: [], errors: [] })
+  }
+  const order = (run: number) => impls.map((_, i) => impls[(i + run) % impls.length]!)
+
+  for (const c of options.cases) {
+    const caseStarted = performance.now()
+    const takers = impls.filter((i) => i[c] !== undefined)
+    if (c === "idle" || c === "peak") {
+      for (let run = 0; run < runs; run++) {
+        for (const impl of order(run).filter((i) => takers.includes(i))) {
+          try {
+            const r = await inChild(c, impl.name, sizes)
+            slot(c, impl.name).samples.push(r.value)
+            if (r.written !== undefined) (peakWritten[impl.name] ??= []).push(r.written)
+          } catch (e) {
+            slot(c, impl.name).errors.push(message(e))
+          }
+        }
+      }
+    } else {
+      const once = async (impl: Impl, warm: boolean): Promise<void> => {
+        if (c === "bulk") {
+          const bytes = warm ? Math.max(sizes.chunk, Math.round(sizes.bulkBytes / 8 / sizes.chunk) * sizes.chunk) : sizes.bulkBytes
+          const ms = await impl.bulk!(bytes)
+          if (!warm) slot("bulk", impl.name).samples.push(ms)
+        } else if (c === "handshakes") {
+          const ms = await impl.handshakes!(warm ? Math.max(sizes.concurrency, Math.round(sizes.handshakes / 4)) : sizes.handshakes)
+          if (!warm) slot("handshakes", impl.name).samples.push(ms)
+        } else if (c === "writes") {
+          const ms = await impl.writes!(warm ? Math.max(1000, Math.round(sizes.writes / 10)) : sizes.writes)
+          if (!warm) slot("writes", impl.name).samples.push(ms)
+        } else if (c === "echo") {
+          // The warm-up round trips run at the start of each run.
+          const micros = await impl.echo!(sizes.echo, sizes.echoWarmup)
+          slot("echo-p50", impl.name).samples.push(percentile(micros, 50))
+          slot("echo-p99", impl.name).samples.push(percentile(micros, 99))
+        }
+      }
+      const failed = new Set<Impl>()
+      const attempt = async (impl: Impl, warm: boolean) => {
+        if (failed.has(impl)) return
+        await collect()
+        try {
+          await within(180, once(impl, warm))
+        } catch (e) {
+          failed.add(impl)
+          const keys: ReadonlyArray<MetricKey> = c === "echo" ? ["echo-p50", "echo-p99"] : [c]
+          for (const key of keys) {
+            slot(key, impl.name).errors.push(`${warm ? "warm-up: " : ""}${message(e)}`)
+            slot(key, impl.name).samples.length = 0
+          }
+        }
+      }
+      if (c !== "echo") for (const impl of takers) await attempt(impl, true)
+      for (let run = 0; run < runs; run++) {
+        for (const impl of order(run).filter((i) => takers.includes(i))) await attempt(impl, false)
+      }
+    }
+    // Progress: the samples of this case, as measured.
+    for (const m of metrics.filter((m) => m.case === c)) {
+      const line = takers.map((i) => {
+        const s = results[m.key]?.[i.name]
+        if (s === undefined || s.samples.length === 0) return `${i.name} failed`
+        return `${i.name} ${format(m, median(s.samples))}`
+      })
+      console.log(`   ${m.key.padEnd(10)} ${line.join(" | ")}`)
+    }
+    console.log(`   (${c}: ${((performance.now() - caseStarted) / 1000).toFixed(0)} s)`)
+  }
+
+  const result: RuntimeResult = {
+    runtime: options.runtime ?? (bun !== undefined ? "bun" : "node"),
+    version,
+    tls,
+    runs,
+    sizes,
+    paths,
+    metrics: results,
+    peakWritten,
+    seconds: (performance.now() - started) / 1000
+  }
+  for (const path of paths) console.log(`\n${pathTable(result, path)}`)
+  if (results.peak !== undefined) {
+    const written = Object.entries(peakWritten).map(([name, w]) => `${name} ${(median(w) / MiB).toFixed(1)} MiB`)
+    console.log(`peak: the writer's completed writes before it stopped (median): ${written.join(", ")}`)
+  }
+  console.log(`(${version}: ${result.seconds.toFixed(0)} s)`)
+  if (options.json !== undefined) writeFileSync(options.json, JSON.stringify(result, null, 2))
+}
+
+const options = parseOptions(process.argv.slice(2))
+const program = options.child !== undefined ? child(options) : main(options)
+program.then(
+  () => process.exit(0),
+  (e) => {
+    console.error(e)
+    process.exit(1)
+  }
+)

@@ -1,0 +1,76 @@
+/**
+ * What every implementation under measurement provides (raw node:tls, raw
+ * Bun TLS sockets, node:tls over a JS Duplex, and effect-tls through a
+ * layer), and the sizes every case runs with.
+ *
+ * Every function measures one run of one case, client and server in this
+ * process, on 127.0.0.1, and resolves to what is compared: milliseconds for
+ * the timed cases, microseconds per round trip for the echo. The two memory
+ * cases run in a fresh process each (see main.ts); their functions call the
+ * hooks at the points where memory is measured, and the hooks end the
+ * process.
+ */
+
+/** The certificates: the root that clients trust, the server's chain and key (ECDSA P-256). */
+export interface Pems {
+  readonly ca: string
+  readonly cert: string
+  readonly key: string
+}
+
+export interface Sizes {
+  /** Case bulk: bytes moved one way, in writes of `chunk` bytes. */
+  readonly bulkBytes: number
+  readonly chunk: number
+  /** Case handshakes: full handshakes, `concurrency` at a time. */
+  readonly handshakes: number
+  readonly concurrency: number
+  /** Case writes: messages of `writeSize` bytes, one write each. */
+  readonly writes: number
+  readonly writeSize: number
+  /** Case echo: round trips of `echoSize` bytes, after `echoWarmup` that are not counted. */
+  readonly echo: number
+  readonly echoWarmup: number
+  readonly echoSize: number
+  /** Case idle: connection pairs opened in a fresh process. */
+  readonly idle: number
+  /** Case peak: how long the writer writes to a peer that never reads, and at most how much. */
+  readonly peakSeconds: number
+  readonly peakBytes: number
+}
+
+export interface IdleHooks {
+  /** Call once the server is up (and a first pair came and went): memory before. */
+  readonly before: () => Promise<void>
+  /** Call once all pairs completed their handshakes on both ends: memory after; ends the process. */
+  readonly after: () => Promise<void>
+}
+
+export interface PeakHooks {
+  /** Call once the pair is connected, right before the first write: starts sampling memory. */
+  readonly start: () => Promise<void>
+  /** Call when the writer stops, with the bytes its writes completed: reports; ends the process. */
+  readonly done: (written: number) => Promise<void>
+}
+
+/** One implementation. A case it leaves out is not measured for it. */
+export interface Impl {
+  readonly name: string
+  /** Milliseconds from the first write until the reader has all `bytes`. */
+  readonly bulk?: (bytes: number) => Promise<number>
+  /** Milliseconds for `n` full handshakes, `concurrency` at a time (each client closes after its handshake). */
+  readonly handshakes?: (n: number) => Promise<number>
+  /** Milliseconds from the first of `n` writes until the reader has all their bytes. */
+  readonly writes?: (n: number) => Promise<number>
+  /** Microseconds of each of `n` sequential round trips (after `warmup` more). */
+  readonly echo?: (n: number, warmup: number) => Promise<ReadonlyArray<number>>
+  /** Opens `n` idle pairs between the hooks. */
+  readonly idle?: (n: number, hooks: IdleHooks) => Promise<void>
+  /** Writes to a peer that never reads, for `peakSeconds` or until `peakBytes` were attempted. */
+  readonly peak?: (hooks: PeakHooks) => Promise<void>
+}
+
+export const MiB = 1024 * 1024
+export const KiB = 1024
+
+export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
