@@ -66,7 +66,8 @@ export interface NativeListener {
  * sans-IO path. Core also takes it for servers given an `SniResolver` or
  * `AlpnSelector` (they need the ClientHello read before any TLS runs).
  * Core keeps everything else the same on both paths: options decoded
- * before any socket, `connectTimeout`, the driver (retries,
+ * before any socket (for a client, including the runtime's engine factory,
+ * so a `TlsConfigError` is the same on both paths), `connectTimeout`, the driver (retries,
  * `handshakeTimeout`, sticky errors, close_notify on scope close), the
  * server loop.
  *

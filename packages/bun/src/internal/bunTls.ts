@@ -19,12 +19,8 @@ export const nativePath: NativePath = {
   connect: (options) =>
     native.supportsClient(options)
       ? Option.some(
-        Effect.gen(function*() {
-          // The same TlsConfigError as the sans-IO path, before any socket.
-          yield* NodeTlsEngine.makeClientFactory(options)
-          const engine = yield* native.connect(options)
-          return { engine, transport: engine.activityTransport() }
-        })
+        // Core checked the options (TlsConfigError before any socket) already.
+        Effect.map(native.connect(options), (engine) => ({ engine, transport: engine.activityTransport() }))
       )
       : Option.none(),
   listen: (options) =>

@@ -3,6 +3,7 @@ import * as Duration from "effect/Duration"
 import { identity } from "effect/Function"
 import * as Option from "effect/Option"
 import * as Effect from "effect/Effect"
+import * as Redacted from "effect/Redacted"
 import * as FiberSet from "effect/FiberSet"
 import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Scope from "effect/Scope"
@@ -12,7 +13,7 @@ import type { Address, TlsServer, TlsService } from "../Tls.js"
 import type { TlsRuntime } from "../TlsRuntime.js"
 import * as TlsConnection from "../TlsConnection.js"
 import type { TlsEngineFactory } from "../TlsEngine.js"
-import { type TlsTransportError, TlsTimeoutError } from "../TlsError.js"
+import { type TlsConfigError, type TlsTransportError, TlsTimeoutError } from "../TlsError.js"
 import type * as O from "../TlsOptions.js"
 import type { Transport } from "../Transport.js"
 import * as options from "./tlsOptions.js"
@@ -105,9 +106,45 @@ const resolvesFromClientHello = Effect.map(
   ([sni, alpn]) => Option.isSome(sni) || Option.isSome(alpn)
 )
 
+/** Native client contexts a runtime keeps, by content. */
+const CLIENT_CACHE_SIZE = 256
+
+/**
+ * The runtime's `clientEngines`, remembered by content: a client that
+ * connects again and again with the same options (the common case) builds
+ * its native context (CA store, certificate, key) once, not per connect.
+ * Bounded; the key lives in memory only and is never logged.
+ */
+const cachedClientEngines = (runtime: TlsRuntime) => {
+  const factories = new Map<string, TlsEngineFactory>()
+  return (resolved: O.ResolvedClient): Effect.Effect<TlsEngineFactory, TlsConfigError> =>
+    Effect.suspend(() => {
+      const key = JSON.stringify([
+        resolved.ca ?? null,
+        resolved.certChain ?? null,
+        resolved.key === undefined ? null : Redacted.value(resolved.key),
+        resolved.minVersion,
+        resolved.maxVersion,
+        resolved.alpnProtocols,
+        resolved.ciphers ?? null,
+        resolved.sni ?? null,
+        resolved.verifyHost,
+        resolved.verify
+      ])
+      const hit = factories.get(key)
+      if (hit !== undefined) return Effect.succeed(hit)
+      return Effect.tap(runtime.clientEngines(resolved), (factory) =>
+        Effect.sync(() => {
+          if (factories.size >= CLIENT_CACHE_SIZE) factories.delete(factories.keys().next().value!)
+          factories.set(key, factory)
+        }))
+    })
+}
+
 /** @internal */
 export const make = (runtime: TlsRuntime): TlsService => {
   const serverEngines = serverHandshake.cachedEngines(runtime)
+  const clientEngines = cachedClientEngines(runtime)
   const listen = (input: O.ServerOptions) =>
     Effect.gen(function*() {
       const resolved = yield* options.decodeServer(input)
@@ -132,12 +169,14 @@ export const make = (runtime: TlsRuntime): TlsService => {
           duration: resolved.connectTimeout,
           onTimeout: () => new TlsTimeoutError({ phase: "connect", millis })
         })
+        // The same TlsConfigError on every path, before any socket (and the
+        // engine factory is cached, so this costs nothing the second time).
+        const factory = yield* clientEngines(resolved)
         const native = Option.flatMap(Option.fromNullable(runtime.native), (n) => n.connect(resolved))
         if (Option.isSome(native)) {
           const { engine, transport } = yield* withinConnectTimeout(native.value)
           return yield* TlsConnection.make(engine, transport, resolved)
         }
-        const factory = yield* runtime.clientEngines(resolved)
         const transport = yield* withinConnectTimeout(runtime.connect(resolved.host, resolved.port))
         return yield* handshakeOver(factory, transport, resolved)
       })),
@@ -145,7 +184,7 @@ export const make = (runtime: TlsRuntime): TlsService => {
       Effect.gen(function*() {
         const resolved = yield* options.decodeUpgrade(input)
         if (resolved.role === "client") {
-          const factory = yield* runtime.clientEngines(resolved)
+          const factory = yield* clientEngines(resolved)
           const t = yield* owned(transport)
           return yield* handshakeOver(factory, t, resolved)
         }
