@@ -54,6 +54,13 @@ const OUTGOING_BOUND = 256 * 1024
 const PLAINTEXT_BOUND = 256 * 1024
 /** The smallest piece `write` accepts when it accepts anything (one record). */
 const MIN_ACCEPT = 16 * 1024
+/**
+ * Whether node:tls's progress can be read exactly from its stream state
+ * (Node's TLSSocket over a JS Duplex works synchronously once input
+ * flows). Bun implements node:tls differently and reports some steps
+ * later; there the engine lets the event loop settle instead.
+ */
+const EXACT = !("Bun" in globalThis)
 
 type Phase = "handshake" | "read"
 
@@ -82,6 +89,8 @@ class NodeEngine implements TlsEngine {
   /** node:tls ended the Duplex: everything it will ever write (close_notify last) was written. */
   private outputEnded = false
   private destroyed = false
+  /** The TLSSocket emitted 'close' (after its 'error', if any). */
+  private closed = false
 
   constructor(
     readonly role: "client" | "server",
@@ -108,9 +117,51 @@ class NodeEngine implements TlsEngine {
       this.bump()
     })
     socket.on("error", (e: unknown) => this.fail(e))
-    socket.on("close", () => this.bump())
+    socket.on("close", () => {
+      this.closed = true
+      this.bump()
+    })
     socket.on("finish", () => this.bump())
     this.bio.on("error", () => this.bump())
+    if (EXACT) {
+      // Every step that can change `caughtUp`: node:tls took input
+      // (listeners run after node's own), input started flowing, or ended.
+      this.bio.on("data", () => this.bump())
+      this.bio.on("resume", () => this.bump())
+      this.bio.on("end", () => this.bump())
+    }
+  }
+
+  /**
+   * Whether node:tls has processed every byte fed so far, so that what it
+   * reports (plaintext, handshake done, close_notify, a failure) is final
+   * until more input comes. Exact, from node's own stream state (Node):
+   *
+   * - input fed sits in the Duplex until the TLSSocket's stream wrapper
+   *   takes it, which it does synchronously once the Duplex is flowing;
+   *   before the first read starts (or while the TLSSocket is paused) it
+   *   waits, and 'resume' / 'data' say when it moves on;
+   * - decrypted data is emitted synchronously unless the TLSSocket buffers
+   *   it (`readableLength`), an end (close_notify) is emitted on the next
+   *   tick (`_readableState.ended` before 'end'), and so is a failure
+   *   (`destroyed` before 'close');
+   * - after end of input: until node:tls reacted to it ('end', a failure,
+   *   or 'close').
+   */
+  private caughtUp(): boolean {
+    const socket = this.socket
+    if (socket.destroyed) return this.closed || this.failure !== undefined
+    const readable = (socket as unknown as { _readableState?: { ended?: boolean } })._readableState
+    if (readable?.ended === true && !this.tlsEnded) return false
+    if (!this.paused && socket.readableLength > 0) return false
+    if (this.eofPushed) return this.bio.readableEnded && (this.tlsEnded || this.failure !== undefined)
+    if (this.paused) return true
+    return this.bio.readableFlowing === true && this.bio.readableLength === 0
+  }
+
+  /** node:tls may still report something about input already fed. */
+  private mustWait(): boolean {
+    return EXACT ? !this.caughtUp() : this.unsettled
   }
 
   private bump() {
@@ -184,9 +235,12 @@ class NodeEngine implements TlsEngine {
     })
   })
 
-  /** Re-run `op` once node:tls has settled. */
+  /** Completes once node:tls caught up with its input (see `caughtUp`). */
+  private readonly caughtUpEvent: Effect.Effect<void> = this.progress.until(() => this.caughtUp())
+
+  /** Re-run `op` once node:tls has caught up (Node) or settled (Bun). */
   private afterSettle<A, E>(op: () => Effect.Effect<A, E>): Effect.Effect<A, E> {
-    return Effect.zipRight(this.settle, Effect.suspend(op))
+    return Effect.zipRight(EXACT ? this.caughtUpEvent : this.settle, Effect.suspend(op))
   }
 
   /** Hand end-of-input to node:tls, remembering whether close_notify came first. */
@@ -238,7 +292,7 @@ class NodeEngine implements TlsEngine {
   handshake: Effect.Effect<void, TlsWantRead | TlsError> = Effect.suspend(() => {
     if (this.failure !== undefined) return Effect.fail(this.failure)
     if (this.secure) return Effect.void
-    if (this.unsettled) return this.afterSettle(() => this.handshake)
+    if (this.mustWait()) return this.afterSettle(() => this.handshake)
     if (this.inputEnded) {
       if (!this.eofPushed) {
         this.pushEof()
@@ -252,7 +306,7 @@ class NodeEngine implements TlsEngine {
   read: Effect.Effect<Option.Option<Uint8Array>, TlsWantRead | TlsError> = Effect.suspend(() => {
     if (this.plaintextBytes > 0) return Effect.succeed(Option.some(this.takePlaintext()))
     if (this.failure !== undefined) return Effect.fail(this.failure)
-    if (this.unsettled) return this.afterSettle(() => this.read)
+    if (this.mustWait()) return this.afterSettle(() => this.read)
     if (this.tlsEnded && this.eofPushed && !this.closeNotifyReceived) {
       return Effect.fail(new TlsUnexpectedEof({ phase: "read" }))
     }
@@ -313,7 +367,8 @@ class NodeEngine implements TlsEngine {
     // node:tls is held on the outgoing bound: only a drain lets it go on.
     if (this.heldCallbacks.length > 0) return Effect.fail(want.write.shutdown)
     if (this.outputEnded || this.socket.destroyed) {
-      return this.unsettled ? this.afterSettle(() => this.shutdown) : Effect.void
+      // Bun: let it settle, it may still report the end of a write.
+      return !EXACT && this.unsettled ? this.afterSettle(() => this.shutdown) : Effect.void
     }
     return Effect.zipRight(this.outputDone, this.shutdown)
   })
