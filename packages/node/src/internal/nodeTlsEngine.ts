@@ -7,12 +7,19 @@
  * which `drain` empties. Decrypted data arrives as 'data' events into
  * `plaintext`.
  *
- * node:tls does its work on the event loop: some of it synchronously inside
- * the call that caused it, the rest in later ticks. So before an operation
- * may answer TlsWantRead it first lets node:tls settle (`settle`: event
- * loop turns until a whole turn passes with no activity), and only then
- * decides. That keeps the Want contract exact: a Want is raised only when
- * node:tls can do nothing more without input or a flush.
+ * Readiness. Before an operation may answer TlsWantRead, node:tls must
+ * have caught up with the input fed so far, so that a Want is raised only
+ * when node:tls can do nothing more without input. On Node this is read
+ * exactly from node's stream state (`caughtUp`): once the Duplex flows,
+ * node:tls decrypts what is fed synchronously inside `feed`, and the few
+ * steps it defers (the first read, an end or a failure emitted on the next
+ * tick) are visible in that state and end with a named event the engine
+ * waits for. Writing may take node:tls a turn per write (its stream
+ * wrapper completes writes on the next turn); the driver's flusher picks
+ * that ciphertext up whenever it appears. Bun implements node:tls
+ * differently and reports some steps later, so there the engine still
+ * lets the event loop settle (`settle`: turns until a whole turn passes
+ * with no activity) before it decides.
  *
  * Backpressure: `_write` callbacks of the Duplex are held while `outgoing`
  * is over its bound, so node:tls stops producing; `write` answers
