@@ -15,12 +15,11 @@ import * as RetryPolicy from "@effect-tls/core/RetryPolicy"
 import * as Testing from "@effect-tls/core/testing"
 import * as Tls from "@effect-tls/core/Tls"
 import type { TlsConnection } from "@effect-tls/core/TlsConnection"
-import type * as TlsOptions from "@effect-tls/core/TlsOptions"
 import * as Transport from "@effect-tls/core/Transport"
 import { Effect, Exit, Fiber, type Layer, Option, Scope } from "effect"
 import { afterAll } from "vitest"
 import { generatePki } from "../src/pki.js"
-import { acceptOne, collect, type Differences, failureOf, randomBytes, seededRandom } from "./support.js"
+import { acceptOne, collect, type Differences, failureOf, optionsFor, randomBytes, seededRandom } from "./support.js"
 
 export interface DriverSuiteOptions {
   readonly differences?: Differences
@@ -58,19 +57,7 @@ export const driverConformance = (
   const pki = generatePki()
   afterAll(() => pki.cleanup())
 
-  const serverOptions = (extra: Partial<TlsOptions.ServerOptions> = {}): TlsOptions.ServerOptions => ({
-    host: "127.0.0.1",
-    port: 0,
-    cert: pki.server.chain,
-    key: pki.server.key,
-    ...extra
-  })
-  const clientOptions = (port: number, extra: Partial<TlsOptions.ClientOptions> = {}): TlsOptions.ClientOptions => ({
-    host: "localhost",
-    port,
-    ca: pki.root.cert,
-    ...extra
-  })
+  const { clientOptions, serverOptions } = optionsFor(pki)
   const serverUpgrade = { role: "server" as const, cert: pki.server.chain, key: pki.server.key }
   const clientUpgrade = { role: "client" as const, servername: "localhost", ca: pki.root.cert }
 

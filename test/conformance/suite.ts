@@ -20,6 +20,7 @@ import {
   type Differences,
   failureOf,
   openTcpSockets,
+  optionsFor,
   randomBytes,
   rawServer,
   refusedPort,
@@ -39,19 +40,7 @@ export const conformance = (name: string, tlsLayer: Layer.Layer<Tls.Tls>, suiteO
   const pki = generatePki()
   afterAll(() => pki.cleanup())
 
-  const serverOptions = (extra: Partial<TlsOptions.ServerOptions> = {}): TlsOptions.ServerOptions => ({
-    host: "127.0.0.1",
-    port: 0,
-    cert: pki.server.chain,
-    key: pki.server.key,
-    ...extra
-  })
-  const clientOptions = (port: number, extra: Partial<TlsOptions.ClientOptions> = {}): TlsOptions.ClientOptions => ({
-    host: "localhost",
-    port,
-    ca: pki.root.cert,
-    ...extra
-  })
+  const { clientOptions, serverOptions } = optionsFor(pki)
 
   /** A server running `handler` per connection until the test's scope closes. */
   const serving = <E>(

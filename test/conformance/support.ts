@@ -2,6 +2,7 @@
 import * as Tls from "@effect-tls/core/Tls"
 import type { TlsConnection } from "@effect-tls/core/TlsConnection"
 import type * as TlsOptions from "@effect-tls/core/TlsOptions"
+import type { Pki } from "../src/pki.js"
 import { Cause, Deferred, Effect, Exit, Layer, Option } from "effect"
 import * as fs from "node:fs"
 import * as net from "node:net"
@@ -168,3 +169,23 @@ export const acceptOne = <ROut = never, E = never>(
     )
     return { port: server.address.port, result: Deferred.await(result) }
   })
+
+/**
+ * Options of a server on 127.0.0.1 (port 0) with the PKI's server
+ * certificate, and of a client that trusts the PKI's root.
+ */
+export const optionsFor = (pki: Pki) => ({
+  serverOptions: (extra: Partial<TlsOptions.ServerOptions> = {}): TlsOptions.ServerOptions => ({
+    host: "127.0.0.1",
+    port: 0,
+    cert: pki.server.chain,
+    key: pki.server.key,
+    ...extra
+  }),
+  clientOptions: (port: number, extra: Partial<TlsOptions.ClientOptions> = {}): TlsOptions.ClientOptions => ({
+    host: "localhost",
+    port,
+    ca: pki.root.cert,
+    ...extra
+  })
+})

@@ -106,26 +106,36 @@ const sendAlert = (transport: Transport, alert: string) =>
 export type ServerEngines = (options: ResolvedServer) => Effect.Effect<TlsEngineFactory, TlsConfigError>
 
 /**
+ * `build`, remembered by the content `key` gives (kept in memory only,
+ * never logged), at most CONTENT_CACHE_SIZE entries, oldest out first.
+ * @internal
+ */
+export const cachedByContent = <O, A, E>(
+  build: (options: O) => Effect.Effect<A, E>,
+  key: (options: O) => string
+): (options: O) => Effect.Effect<A, E> => {
+  const built = new Map<string, A>()
+  return (options) =>
+    Effect.suspend(() => {
+      const k = key(options)
+      const hit = built.get(k)
+      if (hit !== undefined) return Effect.succeed(hit)
+      return Effect.tap(build(options), (value) =>
+        Effect.sync(() => {
+          if (built.size >= CONTENT_CACHE_SIZE) built.delete(built.keys().next().value!)
+          built.set(k, value)
+        }))
+    })
+}
+
+/**
  * The runtime's `serverEngines`, remembered by content: building a native
  * context is costly (keys and certificates are parsed), and servers build
  * the same ones again and again (every `Tls.upgrade` in the server role,
  * resolvers that return a fresh context object per handshake). Bounded.
  * @internal
  */
-export const cachedEngines = (runtime: TlsRuntime): ServerEngines => {
-  const factories = new Map<string, TlsEngineFactory>()
-  return (resolved) =>
-    Effect.suspend(() => {
-      const key = contentKey(resolved)
-      const hit = factories.get(key)
-      if (hit !== undefined) return Effect.succeed(hit)
-      return Effect.tap(runtime.serverEngines(resolved), (factory) =>
-        Effect.sync(() => {
-          if (factories.size >= CONTENT_CACHE_SIZE) factories.delete(factories.keys().next().value!)
-          factories.set(key, factory)
-        }))
-    })
-}
+export const cachedEngines = (runtime: TlsRuntime): ServerEngines => cachedByContent(runtime.serverEngines, contentKey)
 
 /**
  * Build the handshake of a server with `serverOptions`. Reads `SniResolver`

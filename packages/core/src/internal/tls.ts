@@ -13,7 +13,7 @@ import type { Address, TlsServer, TlsService } from "../Tls.js"
 import type { TlsRuntime } from "../TlsRuntime.js"
 import * as TlsConnection from "../TlsConnection.js"
 import type { TlsEngineFactory } from "../TlsEngine.js"
-import { type TlsConfigError, type TlsTransportError, TlsTimeoutError } from "../TlsError.js"
+import { type TlsTransportError, TlsTimeoutError } from "../TlsError.js"
 import type * as O from "../TlsOptions.js"
 import type { Transport } from "../Transport.js"
 import * as options from "./tlsOptions.js"
@@ -106,40 +106,25 @@ const resolvesFromClientHello = Effect.map(
   ([sni, alpn]) => Option.isSome(sni) || Option.isSome(alpn)
 )
 
-/** Native client contexts a runtime keeps, by content. */
-const CLIENT_CACHE_SIZE = 256
-
 /**
  * The runtime's `clientEngines`, remembered by content: a client that
  * connects again and again with the same options (the common case) builds
  * its native context (CA store, certificate, key) once, not per connect.
- * Bounded; the key lives in memory only and is never logged.
  */
-const cachedClientEngines = (runtime: TlsRuntime) => {
-  const factories = new Map<string, TlsEngineFactory>()
-  return (resolved: O.ResolvedClient): Effect.Effect<TlsEngineFactory, TlsConfigError> =>
-    Effect.suspend(() => {
-      const key = JSON.stringify([
-        resolved.ca ?? null,
-        resolved.certChain ?? null,
-        resolved.key === undefined ? null : Redacted.value(resolved.key),
-        resolved.minVersion,
-        resolved.maxVersion,
-        resolved.alpnProtocols,
-        resolved.ciphers ?? null,
-        resolved.sni ?? null,
-        resolved.verifyHost,
-        resolved.verify
-      ])
-      const hit = factories.get(key)
-      if (hit !== undefined) return Effect.succeed(hit)
-      return Effect.tap(runtime.clientEngines(resolved), (factory) =>
-        Effect.sync(() => {
-          if (factories.size >= CLIENT_CACHE_SIZE) factories.delete(factories.keys().next().value!)
-          factories.set(key, factory)
-        }))
-    })
-}
+const cachedClientEngines = (runtime: TlsRuntime) =>
+  serverHandshake.cachedByContent(runtime.clientEngines, (resolved: O.ResolvedClient) =>
+    JSON.stringify([
+      resolved.ca ?? null,
+      resolved.certChain ?? null,
+      resolved.key === undefined ? null : Redacted.value(resolved.key),
+      resolved.minVersion,
+      resolved.maxVersion,
+      resolved.alpnProtocols,
+      resolved.ciphers ?? null,
+      resolved.sni ?? null,
+      resolved.verifyHost,
+      resolved.verify
+    ]))
 
 /** @internal */
 export const make = (runtime: TlsRuntime): TlsService => {
