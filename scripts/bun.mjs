@@ -3,8 +3,9 @@
 // on first use, as `npm test` does) with the given arguments, so nothing
 // needs `bun` on PATH:
 //
-//   node scripts/bun.mjs test/dist/src/bunbench.js 1024 64
-//   npm run bench:bun -- 1024 64
+//   node scripts/bun.mjs test/dist/src/swap.js
+//
+// (`npm run bench:bun` runs the bench under this Bun through scripts/bench.mjs.)
 import { spawnSync } from "node:child_process"
 import { matrixBun } from "./runtimes.mjs"
 

@@ -56,3 +56,9 @@ export const matrixBun = () => {
   const dir = join(root, ".runtimes", "bun")
   return npmInstallRuntime(dir, `bun@${BUN_VERSION}`) ? bunBinary(dir) : undefined
 }
+
+/** The matrix's Node 24 (.runtimes/node24), installed on first use; undefined if that failed. */
+export const matrixNode24 = () => {
+  const dir = join(root, ".runtimes", "node24")
+  return npmInstallRuntime(dir, "node@^24") ? join(dir, "node_modules", "node", "bin", "node") : undefined
+}

@@ -15,7 +15,6 @@ interface BunSocket {
 }
 
 interface Handlers {
-  readonly open?: (socket: BunSocket) => void
   readonly handshake?: (socket: BunSocket, success: boolean, authorizationError: Error | null) => void
   readonly data?: (socket: BunSocket, data: Uint8Array) => void
   readonly drain?: (socket: BunSocket) => void
@@ -71,14 +70,13 @@ export const raw = (pems: Pems, sizes: Sizes): Impl => {
   const payload = new Uint8Array(sizes.chunk).fill(0x61)
 
   /** A server whose connections become Ends once their handshake completed. */
-  const listen = (onSecure: (end: End) => void, onOpen: (socket: BunSocket) => void = ignore) => {
+  const listen = (onSecure: (end: End) => void) => {
     const ends = new Map<BunSocket, End>()
     return Bun.listen({
       hostname: "127.0.0.1",
       port: 0,
       tls: { cert: pems.cert, key: pems.key },
       socket: {
-        open: onOpen,
         // The server asks for no client certificate: its authorizationError says so, and is not a failure.
         handshake: (socket, success) => {
           if (!success) return
@@ -142,12 +140,12 @@ export const raw = (pems: Pems, sizes: Sizes): Impl => {
     }
   }
 
-  const pair = async (onAccepted: (end: End) => void = ignore, onOpen?: (socket: BunSocket) => void) => {
+  const pair = async (onAccepted: (end: End) => void = ignore) => {
     const accepted = counter()
     const server = listen((end) => {
       onAccepted(end)
       accepted.add(end)
-    }, onOpen)
+    })
     const client = await connect(server.port)
     await accepted.count(1)
     const conn = accepted.ends[0]!
@@ -248,8 +246,8 @@ export const raw = (pems: Pems, sizes: Sizes): Impl => {
       await hooks.after()
     },
     peak: async (hooks) => {
-      // The server's sockets are paused from the start: nothing reads them.
-      const { client } = await pair(ignore, (socket) => socket.pause())
+      // The server's end is paused once its handshake completed: nothing reads it.
+      const { client } = await pair((end) => end.socket.pause())
       let drained: (() => void) | undefined
       client.onDrain = () => drained?.()
       await hooks.start()

@@ -16,11 +16,13 @@ const fixed = (n: number) => Number(n.toFixed(1)).toString()
 export const chart = (results: ReadonlyArray<RuntimeResult>, subtitle: string): string => {
   const all = series(results)
   const used = metrics.filter((m) => all.some((s) => s.ratios[m.key] !== undefined))
-  const values = all.flatMap((s) => Object.values(s.ratios).flatMap((r) => [r.min, r.max, r.ratio]))
-  const lowest = Math.min(0.5, ...values)
-  const highest = Math.max(4, ...values)
-  const lo = Math.pow(2, Math.floor(Math.log2(lowest)))
-  const hi = Math.pow(2, Math.ceil(Math.log2(highest)))
+  const values = all
+    .flatMap((s) => Object.values(s.ratios).flatMap((r) => [r.min, r.max, r.ratio]))
+    .filter((v) => Number.isFinite(v) && v > 0)
+  // Powers of two from at most 0.5x to at least 4x, at most 2^-6 to 2^10.
+  const lo = Math.pow(2, Math.max(-6, Math.floor(Math.log2(Math.min(0.5, ...values)))))
+  const hi = Math.pow(2, Math.min(10, Math.ceil(Math.log2(Math.max(4, ...values)))))
+  const clamp = (v: number) => (Number.isFinite(v) && v > 0 ? Math.min(hi, Math.max(lo, v)) : lo)
 
   const width = 1000
   const legendRows = Math.ceil(all.length / 3)
@@ -31,7 +33,8 @@ export const chart = (results: ReadonlyArray<RuntimeResult>, subtitle: string): 
   const bottom = 46
   const height = top + plotHeight + bottom
   const plotWidth = width - left - right
-  const y = (v: number) => top + plotHeight * (1 - (Math.log2(v) - Math.log2(lo)) / (Math.log2(hi) - Math.log2(lo)))
+  const y = (v: number) =>
+    top + plotHeight * (1 - (Math.log2(clamp(v)) - Math.log2(lo)) / (Math.log2(hi) - Math.log2(lo)))
   const groupWidth = plotWidth / Math.max(1, used.length)
   const barWidth = Math.min(28, (groupWidth * 0.84) / Math.max(1, all.length))
 

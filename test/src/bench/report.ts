@@ -31,7 +31,8 @@ export interface Metric {
   /**
    * Samples below this count as this much in ratios: raw TLS's peak under a
    * peer that never reads is often within the noise of RSS (the kernel holds
-   * what was sent), and a ratio to almost nothing says nothing.
+   * what was sent), and so can a small per-connection figure be; a ratio to
+   * almost nothing (or to a negative delta) says nothing.
    */
   readonly floor?: number
 }
@@ -85,7 +86,8 @@ export const metrics: ReadonlyArray<Metric> = [
     case: "idle",
     short: () => "idle memory",
     label: (s) => `idle: RSS per connection pair (${int(s.idle)} pairs)`,
-    unit: () => [1, "KiB"]
+    unit: () => [1, "KiB"],
+    floor: 1
   },
   {
     key: "peak",
