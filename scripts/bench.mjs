@@ -161,9 +161,10 @@ if (results.length === 0) {
 
 const runs = results[0].runs
 const versions = results.map((r) => r.version).join(", ")
-const subtitle =
-  `${date.toISOString().slice(0, 10)}; ${machine.cpus} x ${machine.model}, ${machine.os}; ${versions}; ` +
-  `median of ${runs} runs; loopback, TLS 1.3, ECDSA P-256, both ends in one process`
+const subtitle = [
+  `${date.toISOString().slice(0, 10)}, ${machine.cpus} x ${machine.model} (${machine.os}); ${versions}`,
+  `median of ${runs} runs; 127.0.0.1, TLS 1.3, ECDSA P-256, client and server in one process`
+]
 mkdirSync(dirname(jsonFile), { recursive: true })
 mkdirSync(dirname(svgFile), { recursive: true })
 writeFileSync(

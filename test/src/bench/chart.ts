@@ -13,7 +13,7 @@ const escape = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").rep
 
 const fixed = (n: number) => Number(n.toFixed(1)).toString()
 
-export const chart = (results: ReadonlyArray<RuntimeResult>, subtitle: string): string => {
+export const chart = (results: ReadonlyArray<RuntimeResult>, subtitle: ReadonlyArray<string>): string => {
   const all = series(results)
   const used = metrics.filter((m) => all.some((s) => s.ratios[m.key] !== undefined))
   const values = all
@@ -26,7 +26,8 @@ export const chart = (results: ReadonlyArray<RuntimeResult>, subtitle: string): 
 
   const width = 1000
   const legendRows = Math.ceil(all.length / 3)
-  const top = 62 + legendRows * 18
+  const head = 26 + subtitle.length * 16
+  const top = head + 14 + legendRows * 18
   const left = 58
   const right = 16
   const plotHeight = 300
@@ -43,12 +44,12 @@ export const chart = (results: ReadonlyArray<RuntimeResult>, subtitle: string): 
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="system-ui, -apple-system, Segoe UI, Helvetica, Arial, sans-serif" font-size="12">`,
     `<rect width="${width}" height="${height}" fill="#ffffff"/>`,
     `<text x="${left}" y="22" font-size="15" font-weight="600" fill="#222">effect-tls / raw TLS of the same runtime, same run (lower is better; 1.0x = raw)</text>`,
-    `<text x="${left}" y="40" fill="#555">${escape(subtitle)}</text>`
+    ...subtitle.map((line, i) => `<text x="${left}" y="${42 + i * 16}" fill="#555">${escape(line)}</text>`)
   )
   // Legend, three to a row.
   all.forEach((s, i) => {
     const x = left + (i % 3) * 310
-    const ly = 58 + Math.floor(i / 3) * 18
+    const ly = head + 16 + Math.floor(i / 3) * 18
     out.push(
       `<rect x="${x}" y="${ly - 10}" width="12" height="12" fill="${colors[i % colors.length]}"/>`,
       `<text x="${x + 18}" y="${ly}" fill="#222">${escape(s.label)}</text>`

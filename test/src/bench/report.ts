@@ -238,7 +238,7 @@ export const series = (results: ReadonlyArray<RuntimeResult>): Array<Series> =>
   results.flatMap((r) =>
     r.paths.flatMap((path) =>
       path.baselines.map((b, i) => ({
-        label: `${runtimeName(r)} ${path.name}${i === 0 ? "" : ` / ${b}`}`,
+        label: `${runtimeName(r)} ${path.name}${i === 0 ? "" : ` vs ${b}`}`,
         ratios: Object.fromEntries(
           metrics.flatMap((m) => {
             const byImpl = r.metrics[m.key]
