@@ -60,7 +60,7 @@ export const chart = (results: ReadonlyArray<RuntimeResult>, subtitle: ReadonlyA
     const gy = fixed(y(v))
     out.push(
       `<line x1="${left}" x2="${width - right}" y1="${gy}" y2="${gy}" stroke="${v === 1 ? "#222" : "#e4e4e4"}" stroke-width="${v === 1 ? 1.5 : 1}"${v === 1 ? ' stroke-dasharray="6 3"' : ""}/>`,
-      `<text x="${left - 6}" y="${fixed(y(v) + 4)}" text-anchor="end" fill="#555">${v >= 1 ? v : v.toString().replace(/^0/, "")}x</text>`
+      `<text x="${left - 6}" y="${fixed(y(v) + 4)}" text-anchor="end" fill="#555">${v}x</text>`
     )
   }
   // Bars from the 1.0x line.

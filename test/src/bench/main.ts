@@ -24,7 +24,7 @@ import * as os from "node:os"
 import { fileURLToPath } from "node:url"
 import { ours } from "./effect.js"
 import * as nodeRaw from "./nodeRaw.js"
-import { type Options, parseOptions, usage } from "./options.js"
+import { mainUsage, type Options, parseOptions, usage } from "./options.js"
 import {
   type CaseName,
   format,
@@ -81,13 +81,14 @@ const setup = async (pems: Pems, sizes: Sizes, ceiling: boolean): Promise<{ impl
   const { NodeTls } = await import("@effect-tls/node")
   const raw = nodeRaw.raw(pems, sizes)
   const impls = [raw, ours("NodeTls.layer", NodeTls.layer, pems, sizes)]
-  const baselines = [raw.name]
-  if (ceiling) {
-    const duplex = nodeRaw.ceiling(pems, sizes)
-    impls.push(duplex)
-    baselines.push(duplex.name)
+  const path: Path = { name: "NodeTls.layer", impl: "NodeTls.layer", baselines: [raw.name] }
+  if (!ceiling) return { impls, paths: [path] }
+  const duplex = nodeRaw.ceiling(pems, sizes)
+  impls.push(duplex)
+  return {
+    impls,
+    paths: [{ ...path, baselines: [raw.name, duplex.name], only: { [duplex.name]: ["bulk", "handshakes"] } }]
   }
-  return { impls, paths: [{ name: "NodeTls.layer", impl: "NodeTls.layer", baselines }] }
 }
 
 const collect = async () => {
@@ -312,7 +313,7 @@ let options: Options
 try {
   options = parseOptions(process.argv.slice(2))
 } catch (e) {
-  console.error(`${message(e)}\n${usage}`)
+  console.error(`${message(e)}\n${usage}\n${mainUsage}`)
   process.exit(2)
 }
 const program = options.child !== undefined ? child(options) : main(options)

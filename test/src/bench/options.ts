@@ -43,9 +43,11 @@ export const usage = `options:
   --echo-size N          bytes per round trip (64)        --idle N         idle connection pairs (200)
   --peak-seconds N       peak: how long the writer writes (2)
   --peak-mib N           peak: at most this much attempted (256)
-  --ceiling              on Node too: node:tls over a JS Duplex (bulk and handshakes)
-  --runtime NAME         (main.js) the driver's name for this runtime
-  --json FILE            where the results go`
+  --ceiling              on Node too: node:tls over a JS Duplex (bulk and handshakes)`
+
+/** Options of main.js alone (the driver passes them). */
+export const mainUsage = `  --runtime NAME         the driver's name for this runtime (node, node24, bun)
+  --json FILE            write this runtime's results there`
 
 export interface Options {
   readonly sizes: Sizes
