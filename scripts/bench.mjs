@@ -15,7 +15,7 @@
 // A full default run writes bench/results.json and docs/bench.svg (the
 // figures the README shows); any other run writes .tmp/bench/results.json
 // and .tmp/bench/bench.svg, unless --json / --svg say where.
-import { spawn } from "node:child_process"
+import { spawn, spawnSync } from "node:child_process"
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import * as os from "node:os"
 import { dirname, join, relative } from "node:path"
@@ -99,9 +99,14 @@ const machine = {
   loadAverage: os.loadavg().map((l) => Number(l.toFixed(2)))
 }
 const date = new Date()
+// What was measured: the commit, and whether packages/ differed from it.
+const git = (...args) => spawnSync("git", args, { cwd: root, encoding: "utf8" }).stdout?.trim() ?? ""
+const commit = git("rev-parse", "--short", "HEAD")
+const dirty = git("status", "--porcelain", "--", "packages") !== ""
+const source = `${commit || "unknown commit"}${dirty ? " with uncommitted changes in packages/" : ""}`
 console.log(
   `=== bench ${date.toISOString()}: ${machine.cpus} x ${machine.model}, ${machine.memoryGiB} GiB, ${machine.os}, ` +
-    `load average ${machine.loadAverage.join(" ")}`
+    `load average ${machine.loadAverage.join(" ")}; ${source}`
 )
 
 /** [name, binary and its arguments before the script], or a reason it cannot run. */
@@ -169,7 +174,7 @@ mkdirSync(dirname(jsonFile), { recursive: true })
 mkdirSync(dirname(svgFile), { recursive: true })
 writeFileSync(
   jsonFile,
-  JSON.stringify({ date: date.toISOString(), machine, arguments: argv, runtimes: results }, null, 2) + "\n"
+  JSON.stringify({ date: date.toISOString(), commit, dirty, machine, arguments: argv, runtimes: results }, null, 2) + "\n"
 )
 writeFileSync(svgFile, chart(results, subtitle))
 
