@@ -16,7 +16,7 @@
 // figures the README shows); any other run writes .tmp/bench/results.json
 // and .tmp/bench/bench.svg, unless --json / --svg say where.
 import { spawn, spawnSync } from "node:child_process"
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import * as os from "node:os"
 import { dirname, join, relative } from "node:path"
 import { pathToFileURL } from "node:url"
@@ -59,7 +59,26 @@ if (build) {
   console.log("=== build: tsc -b tsconfig.build.json")
   if (!quiet("build", process.execPath, [join(root, "node_modules", "typescript", "bin", "tsc"), "-b", "tsconfig.build.json"])) process.exit(1)
 }
-const dist = join(root, "test", "dist", "src")
+// What was built: the commit, and whether packages/ differed from it.
+const git = (...args) => spawnSync("git", args, { cwd: root, encoding: "utf8" }).stdout?.trim() ?? ""
+const commit = git("rev-parse", "--short", "HEAD")
+const dirty = git("status", "--porcelain", "--", "packages") !== ""
+const source = `${commit || "unknown commit"}${dirty ? " with uncommitted changes in packages/" : ""}`
+
+// The bench runs a copy of this build, so that a rebuild during the run (the
+// working tree is shared, dist/ with it) cannot change what is measured
+// midway. The copy lives under .tmp/ so that `effect` still resolves from
+// the repository's node_modules.
+const snapshot = join(root, ".tmp", `bench-build-${process.pid}`)
+process.on("exit", () => rmSync(snapshot, { recursive: true, force: true }))
+for (const pkg of ["core", "node", "bun"]) {
+  const to = join(snapshot, "node_modules", "@effect-tls", pkg)
+  cpSync(join(root, "packages", pkg, "package.json"), join(to, "package.json"))
+  cpSync(join(root, "packages", pkg, "dist"), join(to, "dist"), { recursive: true })
+}
+cpSync(join(root, "test", "package.json"), join(snapshot, "test", "package.json"))
+cpSync(join(root, "test", "dist", "src"), join(snapshot, "test", "dist", "src"), { recursive: true })
+const dist = join(snapshot, "test", "dist", "src")
 const load = (file) => import(pathToFileURL(join(dist, file)).href)
 const { parseOptions, usage } = await load("bench/options.js")
 try {
@@ -99,11 +118,6 @@ const machine = {
   loadAverage: os.loadavg().map((l) => Number(l.toFixed(2)))
 }
 const date = new Date()
-// What was measured: the commit, and whether packages/ differed from it.
-const git = (...args) => spawnSync("git", args, { cwd: root, encoding: "utf8" }).stdout?.trim() ?? ""
-const commit = git("rev-parse", "--short", "HEAD")
-const dirty = git("status", "--porcelain", "--", "packages") !== ""
-const source = `${commit || "unknown commit"}${dirty ? " with uncommitted changes in packages/" : ""}`
 console.log(
   `=== bench ${date.toISOString()}: ${machine.cpus} x ${machine.model}, ${machine.memoryGiB} GiB, ${machine.os}, ` +
     `load average ${machine.loadAverage.join(" ")}; ${source}`
