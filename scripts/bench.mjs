@@ -182,7 +182,7 @@ const runs = results[0].runs
 const versions = results.map((r) => r.version).join(", ")
 const subtitle = [
   `${date.toISOString().slice(0, 10)}, ${machine.cpus} x ${machine.model} (${machine.os}); ${versions}`,
-  `median of ${runs} runs; 127.0.0.1, TLS 1.3, ECDSA P-256, client and server in one process`
+  `median of ${runs} runs; 127.0.0.1, TLS 1.3, ECDSA P-256, client and server in one process; commit ${source}`
 ]
 mkdirSync(dirname(jsonFile), { recursive: true })
 mkdirSync(dirname(svgFile), { recursive: true })
