@@ -46,6 +46,7 @@
  *   left behind.
  */
 import type * as Chunk from "effect/Chunk"
+import * as Cause from "effect/Cause"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Exit from "effect/Exit"
@@ -88,6 +89,58 @@ const isWant = <E>(e: E): e is E & TlsWant => isTlsWant(e)
 
 const unrestricted: Restore = (effect) => effect
 
+/**
+ * A first-come, first-served lock (a ticket lock) that costs nothing when
+ * it is free: `tryAcquire` is a synchronous check, and only a caller that
+ * finds it held waits, for its own turn, on a Readiness.
+ */
+class TurnLock {
+  private next = 0
+  private serving = 0
+  private readonly abandoned = new Set<number>()
+  private readonly turn = Readiness.make()
+
+  /** Take the lock now if it is free and nobody waits for it. */
+  tryAcquire(): boolean {
+    if (this.next !== this.serving) return false
+    this.next++
+    return true
+  }
+
+  /** Wait for a turn; `restore` makes the wait interruptible. Run uninterruptibly. */
+  acquire(restore: Restore): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      const ticket = this.next++
+      if (this.serving === ticket) return Effect.void
+      return restore(this.turn.until(() => this.serving === ticket)).pipe(
+        Effect.onInterrupt(() => Effect.sync(() => this.abandon(ticket)))
+      )
+    })
+  }
+
+  release(): void {
+    this.serving++
+    while (this.abandoned.delete(this.serving)) this.serving++
+    this.turn.signal()
+  }
+
+  /** A waiter gave up: skip its turn (or hand it on, if it had just come). */
+  private abandon(ticket: number): void {
+    if (this.serving === ticket) this.release()
+    else if (this.serving < ticket) this.abandoned.add(ticket)
+  }
+
+  /** Run `effect` holding the lock. */
+  with<A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, E> {
+    return Effect.uninterruptibleMask((restore) =>
+      Effect.zipRight(
+        this.acquire(restore),
+        Effect.ensuring(restore(effect), Effect.sync(() => this.release()))
+      )
+    )
+  }
+}
+
 class Driver {
   state: State = { _tag: "Handshaking" }
   private peerClosed = false
@@ -108,7 +161,7 @@ class Driver {
   private outputFailure: TlsError | undefined = undefined
   private readonly flushed = Readiness.make()
 
-  private readonly writeLock = Effect.unsafeMakeSemaphore(1)
+  private readonly writeLock = new TurnLock()
   fibers: ReadonlyArray<Fiber.RuntimeFiber<void>> = []
 
   constructor(
@@ -261,30 +314,43 @@ class Driver {
   ): Effect.Effect<A, E | TlsConnectionError> {
     return Effect.suspend(() => {
       const start = this.fed
-      let schedule: Schedule.ScheduleDriver<unknown, TlsWant> | undefined
-      const step = (want: TlsWant) =>
-        schedule === undefined
-          ? Effect.flatMap(Schedule.driver(this.policy), (driver) => {
-            schedule = driver
-            return driver.next(want)
-          })
-          : schedule.next(want)
-      const attempt: Effect.Effect<A, E | TlsConnectionError> = Effect.catchIf(op, isWant<E>, (want) => {
-        const seen = this.fed
-        if (want._tag === "TlsWantRead" && operation === "read" && seen === start) {
-          // Nothing has arrived since this read started: it is waiting for
-          // the peer, which is not a retry.
-          return Effect.zipRight(restore(this.fill(seen, operation)), attempt)
-        }
-        // The policy decides first: no I/O is done for a retry that never comes.
-        return restore(step(want)).pipe(
-          Effect.catchAll(() => this.giveUp(want)),
-          Effect.zipRight(restore(want._tag === "TlsWantRead" ? this.fill(seen, operation) : this.writable)),
-          Effect.zipRight(attempt)
-        )
-      })
-      return attempt
+      // The first attempt runs bare: no policy, no closure, until a Want.
+      return Effect.catchIf(op, isWant<E>, (want) => this.retrying(op, operation, restore, start, want))
     })
+  }
+
+  /** After a Want: the I/O it asks for, then the operation again, under the policy. */
+  private retrying<A, E extends TlsWant | TlsError>(
+    op: Effect.Effect<A, E>,
+    operation: Operation,
+    restore: Restore,
+    start: number,
+    first: TlsWant
+  ): Effect.Effect<A, E | TlsConnectionError> {
+    let schedule: Schedule.ScheduleDriver<unknown, TlsWant> | undefined
+    const step = (want: TlsWant) =>
+      schedule === undefined
+        ? Effect.flatMap(Schedule.driver(this.policy), (driver) => {
+          schedule = driver
+          return driver.next(want)
+        })
+        : schedule.next(want)
+    const onWant = (want: TlsWant): Effect.Effect<A, E | TlsConnectionError> => {
+      const seen = this.fed
+      if (want._tag === "TlsWantRead" && operation === "read" && seen === start) {
+        // Nothing has arrived since this read started: it is waiting for
+        // the peer, which is not a retry.
+        return Effect.zipRight(restore(this.fill(seen, operation)), attempt)
+      }
+      // The policy decides first: no I/O is done for a retry that never comes.
+      return restore(step(want)).pipe(
+        Effect.catchAll(() => this.giveUp(want)),
+        Effect.zipRight(restore(want._tag === "TlsWantRead" ? this.fill(seen, operation) : this.writable)),
+        Effect.zipRight(attempt)
+      )
+    }
+    const attempt: Effect.Effect<A, E | TlsConnectionError> = Effect.catchIf(op, isWant<E>, onWant)
+    return onWant(first)
   }
 
   /** The policy gave up: the engine may hold a partial record, so the connection breaks. */
@@ -353,19 +419,21 @@ class Driver {
         const refused = this.refusal("write", isOpen)
         if (refused !== undefined) return Effect.fail(refused)
         if (bytes.length === 0) return Effect.void
-        return Effect.zipRight(
-          restore(this.writeLock.take(1)),
-          Effect.ensuring(this.writeWhole(bytes, restore), this.writeLock.release(1))
-        )
+        // Uncontended, the lock costs no Effect at all.
+        if (this.writeLock.tryAcquire()) return this.writeWhole(bytes, restore)
+        return Effect.zipRight(this.writeLock.acquire(restore), this.writeWhole(bytes, restore))
       })
     )
   }
 
-  /** Runs uninterruptibly except for its waits; holds the write lock. */
+  /** Runs uninterruptibly except for its waits, holding the write lock; releases it. */
   private writeWhole(bytes: Uint8Array, restore: Restore): Effect.Effect<void, TlsConnectionError> {
     return Effect.suspend(() => {
       const refused = this.refusal("write", (s) => s._tag === "Open")
-      if (refused !== undefined) return Effect.fail(refused)
+      if (refused !== undefined) {
+        this.writeLock.release()
+        return Effect.fail(refused)
+      }
       let offset = 0
       const loop: Effect.Effect<void, TlsConnectionError> = Effect.suspend(() =>
         offset >= bytes.length
@@ -375,18 +443,18 @@ class Driver {
             return loop
           })
       )
-      return loop.pipe(
-        Effect.tapError((e) => Effect.sync(() => this.breakWith(e))),
-        Effect.onInterrupt(() =>
-          Effect.sync(() => {
-            if (offset > 0 && offset < bytes.length) {
-              this.breakWith(
-                new TlsClosedError({ operation: "write", reason: "WriteInterrupted", written: offset, size: bytes.length })
-              )
-            }
-          })
-        )
-      )
+      return Effect.onExit(loop, (exit) =>
+        Effect.sync(() => {
+          this.writeLock.release()
+          if (exit._tag === "Success") return
+          const failure = Cause.failureOption(exit.cause)
+          if (Option.isSome(failure)) this.breakWith(failure.value)
+          else if (Cause.isInterrupted(exit.cause) && offset > 0 && offset < bytes.length) {
+            this.breakWith(
+              new TlsClosedError({ operation: "write", reason: "WriteInterrupted", written: offset, size: bytes.length })
+            )
+          }
+        }))
     })
   }
 
@@ -402,7 +470,7 @@ class Driver {
   readonly shutdown: Effect.Effect<void, TlsConnectionError> = this.guarded(
     "shutdown",
     (s) => s._tag === "Open" || s._tag === "Closing",
-    this.writeLock.withPermits(1)(Effect.suspend(() => {
+    this.writeLock.with(Effect.suspend(() => {
       const s = this.state
       if (s._tag === "Broken") return Effect.fail(s.error)
       if (s._tag !== "Open") return Effect.void
@@ -411,7 +479,7 @@ class Driver {
   )
 
   /** The farewell on close: close_notify when healthy, else only what is already encrypted. */
-  private readonly farewell: Effect.Effect<void, TlsConnectionError> = this.writeLock.withPermits(1)(
+  private readonly farewell: Effect.Effect<void, TlsConnectionError> = this.writeLock.with(
     Effect.suspend(() => {
       const s = this.state
       if (s._tag === "Open" || s._tag === "Closing") return this.sendCloseNotify

@@ -79,6 +79,12 @@ class NodeEngine implements TlsEngine {
   private heldCallbacks: Array<(error?: Error | null) => void> = []
   /** Ciphertext produced or drained, plaintext taken by node:tls, the socket finished or failed. */
   private readonly progress = Readiness.make()
+  /**
+   * Ciphertext was produced (or the engine failed or was destroyed): the
+   * one event the driver's flusher waits for, kept apart from `progress`
+   * so that the many other steps of a busy connection do not wake it.
+   */
+  private readonly output = Readiness.make()
   private plaintext: Array<Buffer> = []
   private plaintextBytes = 0
   private paused = false
@@ -210,6 +216,7 @@ class NodeEngine implements TlsEngine {
     this.outgoing.push(chunk)
     this.outgoingBytes += chunk.length
     this.bump()
+    if (this.outgoingBytes === chunk.length) this.output.signal()
     if (this.outgoingBytes > OUTGOING_BOUND) this.heldCallbacks.push(callback)
     else callback()
   }
@@ -285,15 +292,21 @@ class NodeEngine implements TlsEngine {
 
   pendingOutgoing = (): number => this.outgoingBytes
 
-  outgoingReady: Effect.Effect<void> = this.progress.until(() => this.outgoingBytes > 0)
+  outgoingReady: Effect.Effect<void> = this.output.until(() => this.outgoingBytes > 0)
 
   /** Plaintext queued in node:tls plus ciphertext waiting to be drained. */
   private pendingWrites(): number {
     return this.outgoingBytes + this.socket.writableLength
   }
 
+  /**
+   * After TlsWantWrite: writable again once what waits fell to half the
+   * bound (not just under it), so that a stream of small writes goes on
+   * for a while instead of answering a Want at every write.
+   */
   writable: Effect.Effect<void> = this.progress.until(() =>
-    this.pendingWrites() < OUTGOING_BOUND || this.failure !== undefined || this.destroyed || this.socket.destroyed
+    this.pendingWrites() <= OUTGOING_BOUND / 2 || this.failure !== undefined || this.destroyed ||
+    this.socket.destroyed
   )
 
   handshake: Effect.Effect<void, TlsWantRead | TlsError> = Effect.suspend(() => {
