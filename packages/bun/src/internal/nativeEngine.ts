@@ -18,9 +18,12 @@
  *   errors, close_notify on scope close and `stream` / `sink` are core's,
  *   the same code as on the sans-IO path.
  * - `write` hands plaintext to Bun; what BoringSSL's socket does not take
- *   at once waits (copied) for `drain`, and `write` suspends while more
- *   than WRITE_BOUND bytes wait. It never answers TlsWantWrite: there is no
- *   outgoing BIO for the driver to flush.
+ *   at once waits (copied) for `drain`. While more than WRITE_BOUND bytes
+ *   wait, `write` answers TlsWantWrite without taking anything, and
+ *   `writable` completes once Bun's drains brought them under the bound.
+ * - Only events that can change what `read` or `handshake` answers count
+ *   as news for the driver's reads (`activity`): a drain is not one, so a
+ *   concurrent upload never spends a pending read's retries.
  *
  * Verification: the socket is opened with `rejectUnauthorized: false` and
  * the chain result (`authorizationError`) and host name
