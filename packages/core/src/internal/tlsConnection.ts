@@ -443,18 +443,25 @@ class Driver {
             return loop
           })
       )
-      return Effect.onExit(loop, (exit) =>
-        Effect.sync(() => {
+      // Already uninterruptible: a plain match is enough to release the
+      // lock and record a failure or a cut-off write on every way out.
+      return Effect.matchCauseEffect(loop, {
+        onSuccess: () => {
           this.writeLock.release()
-          if (exit._tag === "Success") return
-          const failure = Cause.failureOption(exit.cause)
+          return Effect.void
+        },
+        onFailure: (cause) => {
+          this.writeLock.release()
+          const failure = Cause.failureOption(cause)
           if (Option.isSome(failure)) this.breakWith(failure.value)
-          else if (Cause.isInterrupted(exit.cause) && offset > 0 && offset < bytes.length) {
+          else if (Cause.isInterrupted(cause) && offset > 0 && offset < bytes.length) {
             this.breakWith(
               new TlsClosedError({ operation: "write", reason: "WriteInterrupted", written: offset, size: bytes.length })
             )
           }
-        }))
+          return Effect.failCause(cause)
+        }
+      })
     })
   }
 
