@@ -135,6 +135,10 @@ class NodeEngine implements TlsEngine {
       this.bump()
     })
     socket.on("finish", () => this.bump())
+    // node:tls took everything queued for it after a write had to wait:
+    // with `drain()`, what makes `writable` true again (no callback per
+    // write: a stream of small writes would pay for one each).
+    socket.on("drain", () => this.bump())
     this.bio.on("error", () => this.bump())
     if (EXACT) {
       // Every step that can change `caughtUp`: node:tls took input
@@ -366,7 +370,7 @@ class NodeEngine implements TlsEngine {
       if (pending >= OUTGOING_BOUND) return Effect.fail(want.write.write)
       const n = Math.min(plaintext.length, Math.max(OUTGOING_BOUND - pending, MIN_ACCEPT))
       // Copy: node:tls may keep the buffer queued after `write` returns.
-      this.socket.write(Buffer.from(plaintext.subarray(0, n)), this.onWritten)
+      this.socket.write(Buffer.from(plaintext.subarray(0, n)))
       this.bump()
       return Effect.succeed(n)
     })
@@ -392,9 +396,6 @@ class NodeEngine implements TlsEngine {
     }
     return Effect.zipRight(this.outputDone, this.shutdown)
   })
-
-  /** A write handed to node:tls was taken off its queue. */
-  private readonly onWritten = () => this.bump()
 
   /** Completes when node:tls ended the Duplex, is held on the bound, or died. */
   private readonly outputDone: Effect.Effect<void> = this.progress.until(() =>
