@@ -21,6 +21,20 @@ import { afterAll } from "vitest"
 import { generatePki } from "../src/pki.js"
 import { acceptOne, collect, type Differences, failureOf, optionsFor, randomBytes, seededRandom } from "./support.js"
 
+/**
+ * Three 1 MiB writes of distinct bytes started together on `client`: the
+ * peer must see three whole runs, in the order the writes started.
+ */
+const threeWritersAtOnce = (client: TlsConnection, server: TlsConnection) =>
+  Effect.gen(function*() {
+    const size = 1024 * 1024
+    const writers = [1, 2, 3].map((v) => Buffer.alloc(size, v))
+    const reading = yield* Effect.fork(collect(server, writers.length * size))
+    yield* Effect.forEach(writers, (w) => client.write(w), { concurrency: "unbounded", discard: true })
+    const runs = runsOf(yield* Fiber.join(reading))
+    expect(runs).toEqual([[1, size], [2, size], [3, size]])
+  })
+
 export interface DriverSuiteOptions {
   readonly differences?: Differences
 }
@@ -130,12 +144,7 @@ export const driverConformance = (
             const { port, result } = yield* acceptOne(serverOptions())
             const client = yield* Tls.connect(clientOptions(port))
             const server = yield* result.pipe(Effect.flatten)
-            const size = 1024 * 1024
-            const writers = [1, 2, 3].map((v) => Buffer.alloc(size, v))
-            const reading = yield* Effect.fork(collect(server, writers.length * size))
-            yield* Effect.forEach(writers, (w) => client.write(w), { concurrency: "unbounded", discard: true })
-            const runs = runsOf(yield* Fiber.join(reading))
-            expect(runs).toEqual([[1, size], [2, size], [3, size]])
+            yield* threeWritersAtOnce(client, server)
           }))
 
         it.scoped("writes started together arrive whole, in the order they started, over a pipe that delivers 1,500-byte pieces", () =>
@@ -146,12 +155,7 @@ export const driverConformance = (
             const serverFiber = yield* Effect.fork(Tls.upgrade(st, serverUpgrade))
             const client = yield* Tls.upgrade(ct, clientUpgrade)
             const server = yield* Fiber.join(serverFiber)
-            const size = 1024 * 1024
-            const writers = [1, 2, 3].map((v) => Buffer.alloc(size, v))
-            const reading = yield* Effect.fork(collect(server, writers.length * size))
-            yield* Effect.forEach(writers, (w) => client.write(w), { concurrency: "unbounded", discard: true })
-            const runs = runsOf(yield* Fiber.join(reading))
-            expect(runs).toEqual([[1, size], [2, size], [3, size]])
+            yield* threeWritersAtOnce(client, server)
           }))
       })
 

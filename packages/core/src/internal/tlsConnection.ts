@@ -19,9 +19,9 @@
  * - TlsWantWrite: the operation waits until the engine is writable again,
  *   which happens when the flusher drains it.
  * - The flusher drains the engine whenever it has output, one batch at a
- *   time: ciphertext taken from the engine stays in `outbox`, owned by the
- *   driver, until the transport accepted it. The engine is drained again
- *   only once the outbox is empty, so the engine's bound bounds both.
+ *   time: the batch taken from the engine (`unsent`) is owned by the
+ *   driver until the transport accepted it. The engine is drained again
+ *   only once that batch is gone, so the engine's bound bounds both.
  * - RetryPolicy. Before each retry the policy decides (it may sleep); when
  *   it gives up, the connection breaks with the last Want (or
  *   TlsTimeoutError for `within`). A read that finds nothing has arrived
@@ -88,6 +88,8 @@ const CLOSE_GRACE = Duration.seconds(5)
 const isWant = <E>(e: E): e is E & TlsWant => isTlsWant(e)
 
 const unrestricted: Restore = (effect) => effect
+
+const isOpen = (s: State) => s._tag === "Open"
 
 /**
  * A first-come, first-served lock (a ticket lock) that costs nothing when
@@ -156,8 +158,8 @@ class Driver {
   private readonly inputArrived = Readiness.make()
 
   // Output: the flusher fiber owns every byte taken from the engine.
-  private outbox: Array<Uint8Array> = []
-  private outboxBytes = 0
+  /** The batch taken from the engine that the transport has not accepted yet (one at a time). */
+  private unsent: Uint8Array | undefined = undefined
   private outputFailure: TlsError | undefined = undefined
   private readonly flushed = Readiness.make()
 
@@ -212,15 +214,10 @@ class Driver {
         this.requested++
         this.readWanted.signal()
       }
+      // Once one of them holds, the checks above decide.
       return Effect.zipRight(
         this.inputArrived.until(() => this.fed !== seen || this.inputFailure !== undefined || this.state._tag === "Closed"),
-        Effect.suspend(() =>
-          this.fed !== seen
-            ? Effect.void
-            : this.inputFailure !== undefined
-            ? Effect.fail(this.inputFailure)
-            : Effect.fail(new TlsClosedError({ operation }))
-        )
+        this.fill(seen, operation)
       )
     })
   }
@@ -229,27 +226,18 @@ class Driver {
 
   readonly flusher: Effect.Effect<void> = Effect.suspend(() => {
     const flushOutbox: Effect.Effect<void, TlsError> = Effect.suspend(() => {
-      if (this.outbox.length === 0) {
-        const chunks = this.engine.drain()
-        if (chunks.length > 0) {
-          // One transport write per batch: records are small, syscalls are not.
-          const batch = chunks.length === 1 ? chunks[0]! : concat(chunks)
-          if (batch.length > 0) {
-            this.outbox.push(batch)
-            this.outboxBytes += batch.length
-          }
-        }
-      }
-      const head = this.outbox[0]
-      if (head === undefined) {
+      const chunks = this.engine.drain()
+      // One transport write per batch: records are small, syscalls are not.
+      const batch = chunks.length === 1 ? chunks[0]! : concat(chunks)
+      if (batch.length === 0) {
         this.flushed.signal()
         return Effect.void
       }
+      this.unsent = batch
       return Effect.zipRight(
-        this.transport.write(head),
+        this.transport.write(batch),
         Effect.suspend(() => {
-          this.outbox.shift()
-          this.outboxBytes -= head.length
+          this.unsent = undefined
           this.flushed.signal()
           return flushOutbox
         })
@@ -273,7 +261,7 @@ class Driver {
 
   /** Bytes produced by the engine that the transport has not accepted yet. */
   private unflushed(): number {
-    return this.outboxBytes + this.engine.pendingOutgoing()
+    return (this.unsent?.length ?? 0) + this.engine.pendingOutgoing()
   }
 
   /** Completes once the transport accepted everything the engine produced so far. */
@@ -413,13 +401,13 @@ class Driver {
 
   write(data: Uint8Array | string): Effect.Effect<void, TlsConnectionError> {
     const bytes = typeof data === "string" ? utf8Encode(data) : data
-    const isOpen = (s: State) => s._tag === "Open"
     return Effect.uninterruptibleMask((restore) =>
       Effect.suspend(() => {
-        const refused = this.refusal("write", isOpen)
-        if (refused !== undefined) return Effect.fail(refused)
-        if (bytes.length === 0) return Effect.void
-        // Uncontended, the lock costs no Effect at all.
+        if (bytes.length === 0) {
+          const refused = this.refusal("write", isOpen)
+          return refused === undefined ? Effect.void : Effect.fail(refused)
+        }
+        // The state is checked once the lock is held (writeWhole). Uncontended, the lock costs no Effect at all.
         if (this.writeLock.tryAcquire()) return this.writeWhole(bytes, restore)
         return Effect.zipRight(this.writeLock.acquire(restore), this.writeWhole(bytes, restore))
       })
@@ -429,7 +417,7 @@ class Driver {
   /** Runs uninterruptibly except for its waits, holding the write lock; releases it. */
   private writeWhole(bytes: Uint8Array, restore: Restore): Effect.Effect<void, TlsConnectionError> {
     return Effect.suspend(() => {
-      const refused = this.refusal("write", (s) => s._tag === "Open")
+      const refused = this.refusal("write", isOpen)
       if (refused !== undefined) {
         this.writeLock.release()
         return Effect.fail(refused)

@@ -77,12 +77,12 @@ class NodeEngine implements TlsEngine {
   private outgoing: Array<Buffer> = []
   private outgoingBytes = 0
   private heldCallbacks: Array<(error?: Error | null) => void> = []
-  /** Ciphertext produced or drained, plaintext taken by node:tls, the socket finished or failed. */
+  /** Any step node:tls took: ciphertext produced or drained, plaintext, handshake, end, failure. */
   private readonly progress = Readiness.make()
   /**
-   * Ciphertext was produced (or the engine failed or was destroyed): the
-   * one event the driver's flusher waits for, kept apart from `progress`
-   * so that the many other steps of a busy connection do not wake it.
+   * Ciphertext was produced: the one event the driver's flusher waits for,
+   * kept apart from `progress` so that the many other steps of a busy
+   * connection do not wake it.
    */
   private readonly output = Readiness.make()
   private plaintext: Array<Buffer> = []
@@ -134,7 +134,6 @@ class NodeEngine implements TlsEngine {
       this.closed = true
       this.bump()
     })
-    socket.on("finish", () => this.bump())
     // node:tls took everything queued for it after a write had to wait:
     // with `drain()`, what makes `writable` true again (no callback per
     // write: a stream of small writes would pay for one each).
