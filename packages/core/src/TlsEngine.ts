@@ -86,6 +86,15 @@ export interface TlsEngine {
    */
   readonly outgoingReady: Effect.Effect<void>
   /**
+   * Optional: register the one function the engine calls, synchronously,
+   * whenever outgoing ciphertext becomes available (including ciphertext
+   * produced later by an asynchronous library). A driver that registers it
+   * flushes in that step and does not wait on `outgoingReady`. The
+   * function may call `drain` (re-entrantly, from inside the engine's own
+   * output path): the engine must allow that.
+   */
+  readonly onOutput?: ((listener: () => void) => void) | undefined
+  /**
    * After `write` or `shutdown` answered `TlsWantWrite`: completes once the
    * engine may accept bytes again (its outgoing buffer was drained below
    * its bound, it failed, or it was destroyed). The driver drains the

@@ -38,6 +38,45 @@ export interface Transport {
   readonly close: Effect.Effect<void>
   /** Where the peer is, when the transport knows (`"127.0.0.1:50102"`). */
   readonly remoteAddress: string | undefined
+  /**
+   * Optional synchronous access to the transport's buffers. A driver uses
+   * it to take bytes that already arrived, and to hand over bytes while
+   * there is room, in the step that needs them instead of waking a fiber
+   * for each. A transport without it is driven through `read` and `write`.
+   * It must move the same bytes as `read` and `write`: a wrapper that
+   * changes either of those drops or wraps `immediate` too (`{ ...t,
+   * immediate: undefined, read }`).
+   */
+  readonly immediate?: Immediate | undefined
+}
+
+/**
+ * What a transport can answer at once. None of these waits; each either
+ * does all of its work in the step that calls it or none of it.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Immediate {
+  /**
+   * A chunk already received (taken), `None` once the peer ended its write
+   * side, or `undefined` when nothing is there now (or the transport
+   * failed: `readable` then says how).
+   */
+  readonly tryRead: () => Option.Option<Uint8Array> | undefined
+  /**
+   * Completes once `tryRead` may answer something; fails as `read` would
+   * when the transport failed or was closed. Takes nothing, so it may be
+   * interrupted at any point.
+   */
+  readonly readable: Effect.Effect<void, TlsTransportError>
+  /**
+   * Accept all of `bytes` now if there is room and the transport is
+   * healthy (true); otherwise accept none of them (false: `write` then
+   * waits for room or says what failed). Accepted bytes are the
+   * transport's: the caller gives up the buffer.
+   */
+  readonly tryWrite: (bytes: Uint8Array) => boolean
 }
 
 /**

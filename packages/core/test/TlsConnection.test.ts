@@ -84,10 +84,20 @@ const options = (policy: RetryPolicy.RetryPolicy) =>
  */
 const pipeOf = (capacity: number) => Effect.gen(function*() {
   const [ours, theirs] = yield* Transport.makeMemoryPair({ capacity })
+  // Counts every chunk (or end) taken, through either way of reading.
   const counter = { reads: 0 }
+  const immediate = ours.immediate!
   const counted: Transport.Transport = {
     ...ours,
-    read: Effect.tap(ours.read, () => Effect.sync(() => counter.reads++))
+    read: Effect.tap(ours.read, () => Effect.sync(() => counter.reads++)),
+    immediate: {
+      ...immediate,
+      tryRead: () => {
+        const chunk = immediate.tryRead()
+        if (chunk !== undefined) counter.reads++
+        return chunk
+      }
+    }
   }
   return { transport: counted, peer: theirs, counter }
 })

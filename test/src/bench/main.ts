@@ -10,7 +10,7 @@
  *   bun test/dist/src/bench/main.js ...
  *
  * On Node: `NodeTls.layer` against node:tls (`--ceiling` adds node:tls over a
- * JS Duplex). On Bun: `BunTls.layer` and `BunTls.layerSansIo` against Bun's
+ * JS Duplex for bulk, handshakes, writes and echo). On Bun: `BunTls.layer` and `BunTls.layerSansIo` against Bun's
  * TLS sockets, and `layerSansIo` also against Bun's node:tls over a JS Duplex
  * (its ceiling) for bulk and handshakes.
  *
@@ -87,7 +87,7 @@ const setup = async (pems: Pems, sizes: Sizes, ceiling: boolean): Promise<{ impl
   impls.push(duplex)
   return {
     impls,
-    paths: [{ ...path, baselines: [raw.name, duplex.name], only: { [duplex.name]: ["bulk", "handshakes"] } }]
+    paths: [{ ...path, baselines: [raw.name, duplex.name], only: { [duplex.name]: ["bulk", "handshakes", "writes", "echo-p50", "echo-p99"] } }]
   }
 }
 

@@ -275,8 +275,11 @@ const make = (name: string, network: Net, sizes: Sizes): Impl => {
 /** node:tls as an application uses it: tls.createServer and tls.connect. */
 export const raw = (pems: Pems, sizes: Sizes): Impl => make("node:tls", direct(pems), sizes)
 
-/** node:tls over a JS Duplex wrapping a net.Socket (bulk and handshakes). */
+/**
+ * node:tls over a JS Duplex wrapping a net.Socket: what the sans-IO path
+ * could reach at best (bulk, handshakes, small writes, echo).
+ */
 export const ceiling = (pems: Pems, sizes: Sizes): Impl => {
   const all = make("node:tls over Duplex", duplexed(pems), sizes)
-  return { name: all.name, bulk: all.bulk!, handshakes: all.handshakes! }
+  return { name: all.name, bulk: all.bulk!, handshakes: all.handshakes!, writes: all.writes!, echo: all.echo! }
 }

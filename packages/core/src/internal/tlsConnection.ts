@@ -69,7 +69,7 @@ import {
   type TlsWant
 } from "../TlsError.js"
 import type { ResolvedClient, ResolvedServer } from "../TlsOptions.js"
-import type { Transport } from "../Transport.js"
+import type { Immediate, Transport } from "../Transport.js"
 import { concat, utf8Encode } from "./bytes.js"
 
 type State =
@@ -162,6 +162,9 @@ class Driver {
   private unsent: Uint8Array | undefined = undefined
   private outputFailure: TlsError | undefined = undefined
   private readonly flushed = Readiness.make()
+  /** Output for the flusher: a batch the transport had no room for, or (without `immediate`) engine output. */
+  private readonly outboxReady = Readiness.make()
+  private readonly immediate: Immediate | undefined
 
   private readonly writeLock = new TurnLock()
   fibers: ReadonlyArray<Fiber.RuntimeFiber<void>> = []
@@ -170,7 +173,9 @@ class Driver {
     readonly engine: TlsEngine,
     readonly transport: Transport,
     readonly policy: RetryPolicy.RetryPolicy
-  ) {}
+  ) {
+    this.immediate = transport.immediate
+  }
 
   // The reader.
 
@@ -178,29 +183,40 @@ class Driver {
     const loop: Effect.Effect<void, TlsError> = this.readWanted.until(() => this.requested > this.fed).pipe(
       Effect.zipRight(Effect.suspend(() => this.transport.read)),
       Effect.flatMap((chunk) => {
-        this.fed++
-        if (Option.isSome(chunk)) {
-          if (chunk.value.length > 0) this.engine.feed(chunk.value)
-        } else {
-          this.inputEnded = true
-          this.engine.feedEnd()
-        }
-        this.inputArrived.signal()
+        this.feedEngine(chunk)
         return this.inputEnded ? Effect.void : loop
       })
     )
-    return Effect.catchAll(loop, (e) =>
-      Effect.sync(() => {
-        this.inputFailure = e
-        this.breakWith(e)
-        this.inputArrived.signal()
-      }))
+    return Effect.catchAll(loop, this.inputFailed)
   })
+
+  /** A chunk (or the end) taken from the transport goes to the engine in the same step. */
+  private feedEngine(chunk: Option.Option<Uint8Array>): void {
+    this.fed++
+    if (Option.isSome(chunk)) {
+      if (chunk.value.length > 0) this.engine.feed(chunk.value)
+    } else {
+      this.inputEnded = true
+      this.engine.feedEnd()
+    }
+    this.inputArrived.signal()
+  }
+
+  /** The transport failed while reading. */
+  private readonly inputFailed = (e: TlsError): Effect.Effect<void> =>
+    Effect.sync(() => {
+      this.inputFailure ??= e
+      this.breakWith(e)
+      this.inputArrived.signal()
+    })
 
   /**
    * Input for an operation whose Want came when `seen` reads had been fed:
-   * returns at once if input arrived since, else has the reader read one
-   * chunk (a read already asked for counts) and waits for it.
+   * returns at once if input arrived since, else reads one chunk and feeds
+   * it. With a transport that answers at once (`immediate`) the caller
+   * takes a chunk already there itself, in one step (so an interrupt
+   * cannot split taking from feeding), and otherwise waits until there is
+   * one; else the reader fiber reads it (a read already asked for counts).
    */
   private fill(seen: number, operation: Operation): Effect.Effect<void, TlsConnectionError> {
     return Effect.suspend(() => {
@@ -210,6 +226,19 @@ class Driver {
         return Effect.fail(new TlsUnexpectedEof({ phase: operation === "handshake" ? "handshake" : "read" }))
       }
       if (this.state._tag === "Closed") return Effect.fail(new TlsClosedError({ operation }))
+      const immediate = this.immediate
+      if (immediate !== undefined) {
+        const chunk = immediate.tryRead()
+        if (chunk !== undefined) {
+          this.feedEngine(chunk)
+          return Effect.void
+        }
+        // Closing the connection closes the transport, which ends this wait.
+        return Effect.zipRight(
+          Effect.catchAll(immediate.readable, this.inputFailed),
+          this.fill(seen, operation)
+        )
+      }
       if (this.requested === this.fed) {
         this.requested++
         this.readWanted.signal()
@@ -224,16 +253,61 @@ class Driver {
 
   // The flusher.
 
+  /**
+   * With an engine that reports its output (`onOutput`) and a transport
+   * that accepts at once (`immediate`), ciphertext goes to the transport
+   * in the step that produced it, and the flusher only takes over a batch
+   * the transport had no room for. Re-entrant calls (draining can make
+   * the engine produce more) are folded into the running one.
+   */
+  private flushing = false
+  private flushAgain = false
+  readonly flushNow = (): void => {
+    const immediate = this.immediate
+    if (immediate === undefined) {
+      this.outboxReady.signal()
+      return
+    }
+    if (this.flushing) {
+      this.flushAgain = true
+      return
+    }
+    this.flushing = true
+    try {
+      do {
+        this.flushAgain = false
+        if (this.unsent !== undefined || this.outputFailure !== undefined) return
+        const chunks = this.engine.drain()
+        if (chunks.length === 0) continue
+        const batch = chunks.length === 1 ? chunks[0]! : concat(chunks)
+        if (batch.length === 0) continue
+        if (!immediate.tryWrite(batch)) {
+          // No room (or the transport failed): the flusher waits for it.
+          this.unsent = batch
+          this.outboxReady.signal()
+          return
+        }
+      } while (this.flushAgain)
+      this.flushed.signal()
+    } finally {
+      this.flushing = false
+    }
+  }
+
+  /** The flusher: writes what could not be handed over at once, or everything when the engine cannot report output. */
   readonly flusher: Effect.Effect<void> = Effect.suspend(() => {
     const flushOutbox: Effect.Effect<void, TlsError> = Effect.suspend(() => {
-      const chunks = this.engine.drain()
-      // One transport write per batch: records are small, syscalls are not.
-      const batch = chunks.length === 1 ? chunks[0]! : concat(chunks)
-      if (batch.length === 0) {
-        this.flushed.signal()
-        return Effect.void
+      let batch = this.unsent
+      if (batch === undefined) {
+        const chunks = this.engine.drain()
+        // One transport write per batch: records are small, syscalls are not.
+        batch = chunks.length === 1 ? chunks[0]! : concat(chunks)
+        if (batch.length === 0) {
+          this.flushed.signal()
+          return Effect.void
+        }
+        this.unsent = batch
       }
-      this.unsent = batch
       return Effect.zipRight(
         this.transport.write(batch),
         Effect.suspend(() => {
@@ -243,8 +317,14 @@ class Driver {
         })
       )
     })
+    const reported = this.engine.onOutput !== undefined
+    const wait: Effect.Effect<void> = reported
+      ? this.outboxReady.until(() =>
+        this.unsent !== undefined || (this.immediate === undefined && this.engine.pendingOutgoing() > 0)
+      )
+      : Effect.suspend(() => this.engine.outgoingReady)
     const loop: Effect.Effect<never, TlsError> = Effect.zipRight(
-      Effect.zipRight(Effect.suspend(() => this.engine.outgoingReady), flushOutbox),
+      Effect.zipRight(wait, flushOutbox),
       Effect.suspend(() => loop)
     )
     // A failed transport write ends the write side only: what the peer
@@ -528,7 +608,15 @@ export const make = (
   Effect.gen(function*() {
     const driver = new Driver(engine, transport, options.retryPolicy)
     const scope = yield* Effect.scope
-    driver.fibers = [yield* Effect.forkIn(driver.flusher, scope), yield* Effect.forkIn(driver.reader, scope)]
+    const fibers = [yield* Effect.forkIn(driver.flusher, scope)]
+    // A transport that answers at once is read by the callers themselves.
+    if (transport.immediate === undefined) fibers.push(yield* Effect.forkIn(driver.reader, scope))
+    driver.fibers = fibers
+    if (engine.onOutput !== undefined) {
+      engine.onOutput(driver.flushNow)
+      // Whatever the engine produced before it had a listener.
+      driver.flushNow()
+    }
     // Added after the fibers, so it runs before they are interrupted.
     yield* Scope.addFinalizerExit(scope, (exit) => driver.close(exit))
     const millis = Duration.toMillis(options.handshakeTimeout)

@@ -30,6 +30,17 @@ export class Pipe {
     return Effect.zipRight(this.readable.until(() => this.bytes > 0 || this.ended), this.read)
   })
 
+  /** Bytes or the end now, else undefined. */
+  tryRead(): Option.Option<Uint8Array> | undefined {
+    if (this.bytes > 0) return Option.some(this.take())
+    return this.ended ? Option.none() : undefined
+  }
+
+  /** Completes once there are bytes, the end, or the reader went away. */
+  readonly untilReadable: Effect.Effect<void> = this.readable.until(() =>
+    this.bytes > 0 || this.ended || this.readerGone
+  )
+
   private take(): Uint8Array {
     const chunks = this.chunks
     this.chunks = []
@@ -39,18 +50,22 @@ export class Pipe {
     return chunks.length === 1 ? chunks[0]! : concat(chunks, total)
   }
 
+  /** Accept all of `bytes` now if there is room; `owned`: the caller gives the buffer up. */
+  tryWrite(bytes: Uint8Array, owned: boolean): boolean {
+    if (this.readerGone || this.ended || this.bytes >= this.capacity) return false
+    if (bytes.length === 0) return true
+    // Copy unless given: the caller may reuse its buffer once write completes.
+    this.chunks.push(owned ? bytes : bytes.slice())
+    this.bytes += bytes.length
+    this.readable.signal()
+    return true
+  }
+
   write(bytes: Uint8Array): Effect.Effect<void, TlsTransportError> {
     return Effect.suspend(() => {
       if (this.readerGone) return Effect.fail(new TlsTransportError({ reason: "Reset", code: "EPIPE" }))
       if (this.ended) return Effect.fail(new TlsTransportError({ reason: "Closed" }))
-      if (bytes.length === 0) return Effect.void
-      if (this.bytes < this.capacity) {
-        // Copy: the caller may reuse its buffer once write completes.
-        this.chunks.push(bytes.slice())
-        this.bytes += bytes.length
-        this.readable.signal()
-        return Effect.void
-      }
+      if (this.tryWrite(bytes, false)) return Effect.void
       return Effect.zipRight(
         this.writable.until(() => this.bytes < this.capacity || this.readerGone || this.ended),
         this.write(bytes)
@@ -69,6 +84,7 @@ export class Pipe {
     this.chunks = []
     this.bytes = 0
     this.writable.signal()
+    this.readable.signal()
   }
 }
 
@@ -79,6 +95,14 @@ const endpoint = (incoming: Pipe, outgoing: Pipe, name: string): Transport => {
     read: Effect.suspend(() =>
       closed ? Effect.fail(new TlsTransportError({ reason: "Closed" })) : incoming.read
     ),
+    immediate: {
+      tryRead: () => (closed ? undefined : incoming.tryRead()),
+      readable: Effect.zipRight(
+        incoming.untilReadable,
+        Effect.suspend(() => (closed ? Effect.fail(new TlsTransportError({ reason: "Closed" })) : Effect.void))
+      ),
+      tryWrite: (bytes) => !closed && outgoing.tryWrite(bytes, true)
+    },
     write: (bytes) =>
       closed ? Effect.fail(new TlsTransportError({ reason: "Closed" })) : outgoing.write(bytes),
     end: Effect.sync(() => outgoing.end()),

@@ -222,6 +222,14 @@ class NodeEngine implements TlsEngine {
     if (this.outgoingBytes === chunk.length) this.output.signal()
     if (this.outgoingBytes > OUTGOING_BOUND) this.heldCallbacks.push(callback)
     else callback()
+    this.outputListener?.()
+  }
+
+  /** Called whenever ciphertext was produced (the driver flushes in that step). */
+  private outputListener: (() => void) | undefined = undefined
+
+  onOutput = (listener: () => void): void => {
+    this.outputListener = listener
   }
 
   private onPlaintext(chunk: Buffer) {

@@ -1,7 +1,7 @@
 /** @internal */
 import type { Listener } from "@effect-tls/core/TlsRuntime"
 import { TlsTransportError } from "@effect-tls/core/TlsError"
-import type { Transport } from "@effect-tls/core/Transport"
+import type { Immediate, Transport } from "@effect-tls/core/Transport"
 import * as Readiness from "@effect-tls/core/Readiness"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
@@ -69,9 +69,35 @@ export const fromSocket = (socket: net.Socket): Transport => {
   /** Waits (before accepting anything) while more than TRANSPORT_BOUND bytes wait for the kernel. */
   const room: Effect.Effect<void> = writable.until(() => socket.writableLength <= TRANSPORT_BOUND || finished())
 
+  const asBuffer = (bytes: Uint8Array) =>
+    Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+
+  const immediate: Immediate = {
+    tryRead: () => {
+      if (socket.destroyed) return undefined
+      const chunk = socket.read() as Buffer | null
+      if (chunk !== null) return Option.some(chunk)
+      return ended ? Option.none() : undefined
+    },
+    readable: Effect.zipRight(
+      readable.until(() => socket.readableLength > 0 || ended || finished()),
+      Effect.suspend(() => {
+        if (socket.readableLength > 0 || ended) return Effect.void
+        return Effect.fail(failure ?? new TlsTransportError({ reason: "Closed" }))
+      })
+    ),
+    tryWrite: (bytes) => {
+      if (failure !== undefined || closed || socket.destroyed || socket.writableEnded) return false
+      if (socket.writableLength > TRANSPORT_BOUND) return false
+      socket.write(asBuffer(bytes))
+      return true
+    }
+  }
+
   return {
     remoteAddress: socket.remoteAddress === undefined ? undefined : `${socket.remoteAddress}:${socket.remotePort}`,
     read,
+    immediate,
     // The transport's bounded buffer is TRANSPORT_BOUND, not node's 16 KiB
     // high-water mark: waiting for 'drain' after every record would leave
     // one write in flight at a time. A write waits for room first and then
@@ -83,8 +109,7 @@ export const fromSocket = (socket: net.Socket): Transport => {
           if (closed || socket.destroyed || socket.writableEnded) {
             return Effect.fail(new TlsTransportError({ reason: "Closed" }))
           }
-          const buffer = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
-          socket.write(buffer)
+          socket.write(asBuffer(bytes))
           return Effect.void
         })
         return socket.writableLength > TRANSPORT_BOUND ? Effect.zipRight(room, accept) : accept
