@@ -72,7 +72,27 @@ export type RetryPolicy = Schedule.Schedule<unknown, TlsWant>
  * @since 0.1.0
  * @category constructors
  */
-export const recurs = (n: number): RetryPolicy => Schedule.recurs(n)
+export const recurs = (n: number): RetryPolicy => {
+  const policy = Schedule.recurs(n)
+  retryLimits.set(policy, n)
+  return policy
+}
+
+/**
+ * The retry count of policies made by `recurs`: a driver may count them
+ * itself instead of stepping a Schedule (same decisions, no allocation).
+ */
+const retryLimits = new WeakMap<object, number>()
+
+/**
+ * How many retries a policy made by `recurs` (or `defaultPolicy`) allows;
+ * `None` for any other policy.
+ *
+ * @since 0.2.0
+ * @category getters
+ */
+export const retryLimit = (policy: RetryPolicy): Option.Option<number> =>
+  Option.fromNullable(retryLimits.get(policy))
 
 /**
  * The default: up to 65,536 retries of one operation. A handshake flight or a
@@ -82,7 +102,7 @@ export const recurs = (n: number): RetryPolicy => Schedule.recurs(n)
  * @since 0.1.0
  * @category constructors
  */
-export const defaultPolicy: RetryPolicy = Schedule.recurs(65_536)
+export const defaultPolicy: RetryPolicy = recurs(65_536)
 
 const timeBounds = new WeakMap<object, Duration.Duration>()
 

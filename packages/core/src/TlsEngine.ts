@@ -95,6 +95,13 @@ export interface TlsEngine {
    */
   readonly onOutput?: ((listener: () => void) => void) | undefined
   /**
+   * Optional synchronous questions for the common case, so that a driver
+   * spends no Effect on a read that finds plaintext or a write the engine
+   * takes whole. They answer exactly as `read` and `write` would, and
+   * leave every other case (a Want, a failure, the end, a wait) to them.
+   */
+  readonly immediate?: EngineImmediate | undefined
+  /**
    * After `write` or `shutdown` answered `TlsWantWrite`: completes once the
    * engine may accept bytes again (its outgoing buffer was drained below
    * its bound, it failed, or it was destroyed). The driver drains the
@@ -122,6 +129,35 @@ export interface TlsEngine {
   readonly info: Effect.Effect<ConnectionInfo>
   /** Free the engine. Idempotent. */
   readonly destroy: Effect.Effect<void>
+}
+
+/**
+ * What an engine can answer at once (rustls asks `wants_read` the same
+ * way). Neither method waits, and neither changes anything unless it
+ * succeeds.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface EngineImmediate {
+  /**
+   * Plaintext `read` would return now (taken); `"wantRead"` when `read`
+   * would answer `TlsWantRead` (the engine needs ciphertext); `undefined`
+   * for anything else (end, failure, a wait): ask `read`.
+   */
+  readonly tryRead: () => Uint8Array | "wantRead" | undefined
+  /**
+   * Accept all of `plaintext` now (true), or none of it (false: `write`
+   * says why, or takes part of it). Accepted bytes were copied, or the
+   * engine is done with them when this returns.
+   */
+  readonly tryWrite: (plaintext: Uint8Array) => boolean
+  /**
+   * Whether `writable` would complete now. An engine with `onOutput`
+   * calls its listener whenever this may have changed, so a driver can
+   * wait for it without a fiber of its own.
+   */
+  readonly writable: () => boolean
 }
 
 /**

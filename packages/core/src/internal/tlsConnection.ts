@@ -59,7 +59,7 @@ import * as Stream from "effect/Stream"
 import * as Readiness from "../Readiness.js"
 import * as RetryPolicy from "../RetryPolicy.js"
 import type { TlsConnection, TlsConnectionError } from "../TlsConnection.js"
-import type { ConnectionInfo, TlsEngine } from "../TlsEngine.js"
+import type { ConnectionInfo, EngineImmediate, TlsEngine } from "../TlsEngine.js"
 import {
   isTlsWant,
   TlsClosedError,
@@ -101,6 +101,11 @@ class TurnLock {
   private serving = 0
   private readonly abandoned = new Set<number>()
   private readonly turn = Readiness.make()
+
+  /** Nobody holds the lock or waits for it. */
+  isFree(): boolean {
+    return this.next === this.serving
+  }
 
   /** Take the lock now if it is free and nobody waits for it. */
   tryAcquire(): boolean {
@@ -165,6 +170,8 @@ class Driver {
   /** Output for the flusher: a batch the transport had no room for, or (without `immediate`) engine output. */
   private readonly outboxReady = Readiness.make()
   private readonly immediate: Immediate | undefined
+  private readonly engineImmediate: EngineImmediate | undefined
+  private readonly retryLimit: number | undefined
 
   private readonly writeLock = new TurnLock()
   fibers: ReadonlyArray<Fiber.RuntimeFiber<void>> = []
@@ -175,6 +182,8 @@ class Driver {
     readonly policy: RetryPolicy.RetryPolicy
   ) {
     this.immediate = transport.immediate
+    this.engineImmediate = engine.immediate
+    this.retryLimit = Option.getOrUndefined(RetryPolicy.retryLimit(policy))
   }
 
   // The reader.
@@ -266,6 +275,8 @@ class Driver {
     const immediate = this.immediate
     if (immediate === undefined) {
       this.outboxReady.signal()
+      // The engine's writability may have changed: writers re-check.
+      this.flushed.signal()
       return
     }
     if (this.flushing) {
@@ -353,12 +364,22 @@ class Driver {
   )
 
   /** After TlsWantWrite: the engine is writable again (the flusher drains it), or output failed. */
-  private readonly writable: Effect.Effect<void, TlsError> = Effect.suspend(() =>
-    Effect.zipRight(
-      Effect.raceFirst(
+  private readonly writable: Effect.Effect<void, TlsError> = Effect.suspend(() => {
+    const engine = this.engineImmediate
+    // An engine that reports its output and answers at once is waited for
+    // on `flushed` alone (it reports every change of writability as
+    // output); any other is raced with the end of output.
+    const wait = engine !== undefined && this.engine.onOutput !== undefined
+      ? this.flushed.until(() =>
+        engine.writable() || this.outputFailure !== undefined || this.state._tag === "Closed" ||
+        this.state._tag === "Broken"
+      )
+      : Effect.raceFirst(
         this.engine.writable,
         this.flushed.until(() => this.outputFailure !== undefined || this.state._tag === "Closed")
-      ),
+      )
+    return Effect.zipRight(
+      wait,
       Effect.suspend(() =>
         this.outputFailure !== undefined
           ? Effect.fail(this.outputFailure)
@@ -367,7 +388,7 @@ class Driver {
           : Effect.void
       )
     )
-  )
+  })
 
   // Operations.
 
@@ -378,10 +399,12 @@ class Driver {
   drive<A, E extends TlsWant | TlsError>(
     op: Effect.Effect<A, E>,
     operation: Operation,
-    restore: Restore = unrestricted
+    restore: Restore = unrestricted,
+    since?: number
   ): Effect.Effect<A, E | TlsConnectionError> {
     return Effect.suspend(() => {
-      const start = this.fed
+      // Input fed from `since` on arrived after the operation started.
+      const start = since ?? this.fed
       // The first attempt runs bare: no policy, no closure, until a Want.
       return Effect.catchIf(op, isWant<E>, (want) => this.retrying(op, operation, restore, start, want))
     })
@@ -396,8 +419,13 @@ class Driver {
     first: TlsWant
   ): Effect.Effect<A, E | TlsConnectionError> {
     let schedule: Schedule.ScheduleDriver<unknown, TlsWant> | undefined
-    const step = (want: TlsWant) =>
-      schedule === undefined
+    let retries = 0
+    const limit = this.retryLimit
+    // A `recurs` policy is counted here; any other is stepped as a Schedule.
+    const step = (want: TlsWant): Effect.Effect<unknown, unknown> =>
+      limit !== undefined
+        ? (retries++ < limit ? Effect.void : Effect.fail(want))
+        : schedule === undefined
         ? Effect.flatMap(Schedule.driver(this.policy), (driver) => {
           schedule = driver
           return driver.next(want)
@@ -467,20 +495,61 @@ class Driver {
     this.flushed.signal()
   }
 
-  readonly read: Effect.Effect<Option.Option<Uint8Array>, TlsConnectionError> = this.guarded(
-    "read",
-    (s) => s._tag === "Open" || s._tag === "Closing",
-    Effect.suspend(() =>
-      this.peerClosed
-        ? Effect.succeed(Option.none())
-        : Effect.tap(this.drive(this.engine.read, "read"), (chunk) => {
-          if (Option.isNone(chunk)) this.peerClosed = true
-        })
-    )
-  )
+  /**
+   * A read: plaintext the engine already holds is returned in one step;
+   * when it holds none and the transport holds a chunk, that chunk is fed
+   * (the one transport read its TlsWantRead would ask for) and the engine
+   * asked again. Everything else takes the full path (`drive`).
+   */
+  readonly read: Effect.Effect<Option.Option<Uint8Array>, TlsConnectionError> = Effect.suspend(() => {
+    const since = this.fed
+    const engine = this.engineImmediate
+    if (engine !== undefined && (this.state._tag === "Open" || this.state._tag === "Closing") && !this.peerClosed) {
+      let answer = engine.tryRead()
+      if (answer === "wantRead" && this.immediate !== undefined && this.inputFailure === undefined && !this.inputEnded) {
+        const chunk = this.immediate.tryRead()
+        if (chunk !== undefined) {
+          this.feedEngine(chunk)
+          answer = engine.tryRead()
+        }
+      }
+      if (answer instanceof Uint8Array) return Effect.succeed(Option.some(answer))
+    }
+    return this.fullRead(since)
+  })
 
+  private fullRead(since: number): Effect.Effect<Option.Option<Uint8Array>, TlsConnectionError> {
+    return this.guarded(
+      "read",
+      (s) => s._tag === "Open" || s._tag === "Closing",
+      Effect.suspend(() =>
+        this.peerClosed
+          ? Effect.succeed(Option.none())
+          : Effect.tap(this.drive(this.engine.read, "read", unrestricted, since), (chunk) => {
+            if (Option.isNone(chunk)) this.peerClosed = true
+          })
+      )
+    )
+  }
+
+  /**
+   * A write the engine takes whole at once, with nobody else writing, is
+   * one step (nothing to interrupt, nothing to order); every other write
+   * takes the write lock for its whole length (`writeWhole`).
+   */
   write(data: Uint8Array | string): Effect.Effect<void, TlsConnectionError> {
-    const bytes = typeof data === "string" ? utf8Encode(data) : data
+    return Effect.suspend(() => {
+      const bytes = typeof data === "string" ? utf8Encode(data) : data
+      const engine = this.engineImmediate
+      if (
+        engine !== undefined && bytes.length > 0 && this.state._tag === "Open" && this.outputFailure === undefined &&
+        this.writeLock.isFree() && engine.tryWrite(bytes)
+      ) return Effect.void
+      return this.lockedWrite(bytes)
+    })
+  }
+
+  private lockedWrite(bytes: Uint8Array): Effect.Effect<void, TlsConnectionError> {
     return Effect.uninterruptibleMask((restore) =>
       Effect.suspend(() => {
         if (bytes.length === 0) {

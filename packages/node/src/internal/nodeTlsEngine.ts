@@ -36,7 +36,13 @@
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
-import type { ConnectionInfo, PeerCertificate, TlsEngine, TlsEngineFactory } from "@effect-tls/core/TlsEngine"
+import type {
+  ConnectionInfo,
+  EngineImmediate,
+  PeerCertificate,
+  TlsEngine,
+  TlsEngineFactory
+} from "@effect-tls/core/TlsEngine"
 import {
   TlsCertificateError,
   TlsClosedError,
@@ -137,7 +143,10 @@ class NodeEngine implements TlsEngine {
     // node:tls took everything queued for it after a write had to wait:
     // with `drain()`, what makes `writable` true again (no callback per
     // write: a stream of small writes would pay for one each).
-    socket.on("drain", () => this.bump())
+    socket.on("drain", () => {
+      this.bump()
+      this.outputListener?.()
+    })
     this.bio.on("error", () => this.bump())
     if (EXACT) {
       // Every step that can change `caughtUp`: node:tls took input
@@ -198,6 +207,8 @@ class NodeEngine implements TlsEngine {
       this.failure = fromTlsError(e, { host: this.host, inputEnded: this.eofPushed, phase, protocol })
     }
     this.bump()
+    // Writability changed: the driver's listener hears of it.
+    this.outputListener?.()
   }
 
   private onSecure() {
@@ -315,10 +326,12 @@ class NodeEngine implements TlsEngine {
    * bound (not just under it), so that a stream of small writes goes on
    * for a while instead of answering a Want at every write.
    */
-  writable: Effect.Effect<void> = this.progress.until(() =>
-    this.pendingWrites() <= OUTGOING_BOUND / 2 || this.failure !== undefined || this.destroyed ||
-    this.socket.destroyed
-  )
+  private canWrite(): boolean {
+    return this.pendingWrites() <= OUTGOING_BOUND / 2 || this.failure !== undefined || this.destroyed ||
+      this.socket.destroyed
+  }
+
+  writable: Effect.Effect<void> = this.progress.until(() => this.canWrite())
 
   handshake: Effect.Effect<void, TlsWantRead | TlsError> = Effect.suspend(() => {
     if (this.failure !== undefined) return Effect.fail(this.failure)
@@ -363,6 +376,25 @@ class NodeEngine implements TlsEngine {
       this.bump()
     }
     return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, total)
+  }
+
+  immediate: EngineImmediate = {
+    // The same decisions as `read`, in the same order.
+    tryRead: () => {
+      if (this.plaintextBytes > 0) return this.takePlaintext()
+      if (this.failure !== undefined || this.mustWait() || this.tlsEnded || this.inputEnded) return undefined
+      return "wantRead"
+    },
+    // Whole or nothing: a write that fits under the bound is taken whole,
+    // as `write` would take it; a larger one is left to `write`.
+    tryWrite: (plaintext) => {
+      if (this.failure !== undefined || this.shutdownStarted || this.destroyed) return false
+      if (this.pendingWrites() + plaintext.length > OUTGOING_BOUND) return false
+      this.socket.write(Buffer.from(plaintext))
+      this.bump()
+      return true
+    },
+    writable: () => this.canWrite()
   }
 
   write = (plaintext: Uint8Array): Effect.Effect<number, TlsWantWrite | TlsError> =>
