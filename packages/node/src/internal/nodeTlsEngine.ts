@@ -65,6 +65,8 @@ import { errorCode, fromTlsError } from "./errors.js"
 const OUTGOING_BOUND = 256 * 1024
 /** Bytes of plaintext held for the reader before node:tls stops decrypting. */
 const PLAINTEXT_BOUND = 256 * 1024
+/** Writes smaller than this are coalesced into one buffer of this size (one record). */
+const COALESCE_BYTES = 16 * 1024
 /** The smallest piece `write` accepts when it accepts anything (one record). */
 const MIN_ACCEPT = 16 * 1024
 /**
@@ -318,7 +320,47 @@ class NodeEngine implements TlsEngine {
 
   /** Plaintext queued in node:tls plus ciphertext waiting to be drained. */
   private pendingWrites(): number {
-    return this.outgoingBytes + this.socket.writableLength
+    return this.outgoingBytes + this.socket.writableLength + this.coalesced
+  }
+
+  /**
+   * Small writes are copied into one buffer (the copy node:tls needs
+   * anyway) and handed to node:tls together, once the caller's fiber has
+   * run on (a microtask), when a write does not fit, or before anything
+   * else is written: one record instead of one per write.
+   */
+  private coalesce: Buffer | undefined = undefined
+  private coalesced = 0
+  private handOverQueued = false
+
+  private readonly handOver = (): void => {
+    this.handOverQueued = false
+    if (this.coalesced === 0 || this.coalesce === undefined) return
+    const bytes = this.coalesce.subarray(0, this.coalesced)
+    this.coalesce = undefined
+    this.coalesced = 0
+    if (this.destroyed || this.failure !== undefined) return
+    this.socket.write(bytes)
+    this.bump()
+  }
+
+  /** Take `plaintext` (copied): coalesced when small, else handed to node:tls after what is coalesced. */
+  private take(plaintext: Uint8Array): void {
+    if (plaintext.length < COALESCE_BYTES) {
+      if (this.coalesced + plaintext.length > COALESCE_BYTES) this.handOver()
+      this.coalesce ??= Buffer.allocUnsafe(COALESCE_BYTES)
+      this.coalesce.set(plaintext, this.coalesced)
+      this.coalesced += plaintext.length
+      if (!this.handOverQueued) {
+        this.handOverQueued = true
+        queueMicrotask(this.handOver)
+      }
+      return
+    }
+    this.handOver()
+    // Copy: node:tls may keep the buffer queued after `write` returns.
+    this.socket.write(Buffer.from(plaintext))
+    this.bump()
   }
 
   /**
@@ -390,8 +432,7 @@ class NodeEngine implements TlsEngine {
     tryWrite: (plaintext) => {
       if (this.failure !== undefined || this.shutdownStarted || this.destroyed) return false
       if (this.pendingWrites() + plaintext.length > OUTGOING_BOUND) return false
-      this.socket.write(Buffer.from(plaintext))
-      this.bump()
+      this.take(plaintext)
       return true
     },
     writable: () => this.canWrite()
@@ -408,9 +449,7 @@ class NodeEngine implements TlsEngine {
       // way only the driver's flushing makes room, and `writable` says when.
       if (pending >= OUTGOING_BOUND) return Effect.fail(want.write.write)
       const n = Math.min(plaintext.length, Math.max(OUTGOING_BOUND - pending, MIN_ACCEPT))
-      // Copy: node:tls may keep the buffer queued after `write` returns.
-      this.socket.write(Buffer.from(plaintext.subarray(0, n)))
-      this.bump()
+      this.take(plaintext.subarray(0, n))
       return Effect.succeed(n)
     })
 
@@ -424,6 +463,7 @@ class NodeEngine implements TlsEngine {
     if (this.failure !== undefined) return Effect.fail(this.failure)
     if (!this.shutdownStarted) {
       this.shutdownStarted = true
+      this.handOver()
       this.socket.end()
       this.bump()
     }
