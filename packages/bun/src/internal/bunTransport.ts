@@ -21,7 +21,7 @@
 import type { Address } from "@effect-tls/core/Tls"
 import type { Listener } from "@effect-tls/core/TlsRuntime"
 import { TlsTransportError } from "@effect-tls/core/TlsError"
-import type { Transport } from "@effect-tls/core/Transport"
+import type { Immediate, Transport } from "@effect-tls/core/Transport"
 import * as Readiness from "@effect-tls/core/Readiness"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
@@ -147,19 +147,22 @@ export class SocketState {
 
   // The transport.
 
+  /** Everything received so far, in one chunk. */
+  private takeIncoming(): Uint8Array {
+    const chunks = this.incoming
+    const total = this.incomingBytes
+    this.incoming = []
+    this.incomingBytes = 0
+    if (this.paused && !this.closed) {
+      this.paused = false
+      this.socket?.resume()
+    }
+    return chunks.length === 1 ? chunks[0]! : concat(chunks, total)
+  }
+
   readonly read: Effect.Effect<Option.Option<Uint8Array>, TlsTransportError> = Effect.suspend(() => {
     if (this.closedByUs) return Effect.fail(new TlsTransportError({ reason: "Closed" }))
-    if (this.incoming.length > 0) {
-      const chunks = this.incoming
-      const total = this.incomingBytes
-      this.incoming = []
-      this.incomingBytes = 0
-      if (this.paused && !this.closed) {
-        this.paused = false
-        this.socket?.resume()
-      }
-      return Effect.succeed(Option.some(chunks.length === 1 ? chunks[0]! : concat(chunks, total)))
-    }
+    if (this.incoming.length > 0) return Effect.succeed(Option.some(this.takeIncoming()))
     if (this.failure !== undefined) return Effect.fail(this.failure)
     if (this.ended) return Effect.succeed(Option.none())
     if (this.closed) return Effect.fail(new TlsTransportError({ reason: "Closed" }))
@@ -178,6 +181,41 @@ export class SocketState {
    * Waits for room first, then accepts everything in one step: an
    * interrupted write accepted nothing.
    */
+  /** The transport's answers at once (see `Transport.Immediate`). */
+  readonly immediate: Immediate = {
+    tryRead: () => {
+      if (this.closedByUs) return undefined
+      if (this.incoming.length > 0) return Option.some(this.takeIncoming())
+      return this.ended && this.failure === undefined ? Option.none() : undefined
+    },
+    readable: Effect.zipRight(
+      this.events.until(() => this.incoming.length > 0 || this.ended || this.finished()),
+      Effect.suspend(() => {
+        if (!this.closedByUs && (this.incoming.length > 0 || (this.ended && this.failure === undefined))) {
+          return Effect.void
+        }
+        return Effect.fail(this.failure ?? new TlsTransportError({ reason: "Closed" }))
+      })
+    ),
+    tryWrite: (bytes) => {
+      const socket = this.socket
+      if (
+        this.failure !== undefined || socket === undefined || this.closed || this.closedByUs || this.endRequested ||
+        this.outgoingBytes > WRITE_BOUND
+      ) return false
+      if (bytes.length === 0) return true
+      if (this.outgoing.length === 0) {
+        const n = socket.write(bytes)
+        if (n < 0) return false
+        if (n === bytes.length) return true
+        bytes = bytes.subarray(n)
+      }
+      this.outgoing.push(bytes)
+      this.outgoingBytes += bytes.length
+      return true
+    }
+  }
+
   readonly write = (bytes: Uint8Array): Effect.Effect<void, TlsTransportError> =>
     Effect.suspend(() =>
       this.outgoingBytes > WRITE_BOUND ? Effect.zipRight(this.room, this.accept(bytes)) : this.accept(bytes)
@@ -251,7 +289,8 @@ export class SocketState {
       write: this.write,
       end: this.end,
       close: this.close,
-      remoteAddress: this.remoteAddress()
+      remoteAddress: this.remoteAddress(),
+      immediate: this.immediate
     }
   }
 }
