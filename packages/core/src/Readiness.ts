@@ -43,9 +43,12 @@ export interface Readiness {
  * @category constructors
  */
 export const make = (): Readiness => {
-  const latch = Effect.unsafeMakeLatch(false)
+  // Made on the first wait: a signal before any wait has nobody to wake,
+  // and every wait checks its condition first.
+  let latch: Effect.Latch | undefined
   const until = (condition: () => boolean): Effect.Effect<void> => {
     const loop: Effect.Effect<void> = Effect.suspend(() => {
+      latch ??= Effect.unsafeMakeLatch(false)
       // Closed before the check, in the same synchronous step: a signal
       // from here on (even one raised while the condition is evaluated)
       // opens it again, and the await below returns at once.
@@ -55,5 +58,5 @@ export const make = (): Readiness => {
     })
     return loop
   }
-  return { signal: () => latch.unsafeOpen(), until }
+  return { signal: () => latch?.unsafeOpen(), until }
 }

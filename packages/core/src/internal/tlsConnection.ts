@@ -52,6 +52,7 @@ import * as Effect from "effect/Effect"
 import type * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
+import * as Runtime from "effect/Runtime"
 import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import * as Sink from "effect/Sink"
@@ -174,7 +175,9 @@ class Driver {
   private readonly retryLimit: number | undefined
 
   private readonly writeLock = new TurnLock()
-  fibers: ReadonlyArray<Fiber.RuntimeFiber<void>> = []
+  readonly fibers: Array<Fiber.RuntimeFiber<void>> = []
+  /** Starts the flusher when it is started on demand (see `make`). */
+  startFlusher: (() => void) | undefined = undefined
 
   constructor(
     readonly engine: TlsEngine,
@@ -295,6 +298,11 @@ class Driver {
         if (!immediate.tryWrite(batch)) {
           // No room (or the transport failed): the flusher waits for it.
           this.unsent = batch
+          if (this.startFlusher !== undefined && this.state._tag !== "Closed") {
+            const start = this.startFlusher
+            this.startFlusher = undefined
+            start()
+          }
           this.outboxReady.signal()
           return
         }
@@ -677,10 +685,19 @@ export const make = (
   Effect.gen(function*() {
     const driver = new Driver(engine, transport, options.retryPolicy)
     const scope = yield* Effect.scope
-    const fibers = [yield* Effect.forkIn(driver.flusher, scope)]
+    if (engine.onOutput !== undefined && transport.immediate !== undefined) {
+      // Output goes to the transport in the step that produced it: a
+      // flusher is only needed once the transport has no room, and is
+      // started then (most connections never need one).
+      const runtime = yield* Effect.runtime<never>()
+      driver.startFlusher = () => {
+        driver.fibers.push(Runtime.runFork(runtime)(driver.flusher))
+      }
+    } else {
+      driver.fibers.push(yield* Effect.forkIn(driver.flusher, scope))
+    }
     // A transport that answers at once is read by the callers themselves.
-    if (transport.immediate === undefined) fibers.push(yield* Effect.forkIn(driver.reader, scope))
-    driver.fibers = fibers
+    if (transport.immediate === undefined) driver.fibers.push(yield* Effect.forkIn(driver.reader, scope))
     if (engine.onOutput !== undefined) {
       engine.onOutput(driver.flushNow)
       // Whatever the engine produced before it had a listener.
@@ -701,24 +718,31 @@ export const make = (
     )
     driver.state = { _tag: "Open" }
     const info: ConnectionInfo = yield* engine.info
+    let stream: TlsConnection["stream"] | undefined
+    let sink: TlsConnection["sink"] | undefined
     const connection: TlsConnection = {
       info,
       remoteAddress: transport.remoteAddress,
       read: driver.read,
       write: (data) => driver.write(data),
       shutdown: driver.shutdown,
-      stream: Stream.repeatEffectOption(
-        driver.read.pipe(
-          Effect.mapError(Option.some),
-          Effect.flatMap(Option.match({
-            onNone: () => Effect.fail(Option.none()),
-            onSome: (chunk) => Effect.succeed(chunk)
-          }))
+      // Built when first used: most connections never use them.
+      get stream() {
+        return stream ??= Stream.repeatEffectOption(
+          driver.read.pipe(
+            Effect.mapError(Option.some),
+            Effect.flatMap(Option.match({
+              onNone: () => Effect.fail(Option.none()),
+              onSome: (chunk) => Effect.succeed(chunk)
+            }))
+          )
         )
-      ),
-      sink: Sink.forEachChunk((chunk: Chunk.Chunk<Uint8Array>) =>
-        Effect.forEach(chunk, (bytes) => driver.write(bytes), { discard: true })
-      )
+      },
+      get sink() {
+        return sink ??= Sink.forEachChunk((chunk: Chunk.Chunk<Uint8Array>) =>
+          Effect.forEach(chunk, (bytes) => driver.write(bytes), { discard: true })
+        )
+      }
     }
     return connection
   })
