@@ -191,16 +191,19 @@ class Driver {
 
   // The reader.
 
-  readonly reader: Effect.Effect<void> = Effect.suspend(() => {
-    const loop: Effect.Effect<void, TlsError> = this.readWanted.until(() => this.requested > this.fed).pipe(
-      Effect.zipRight(Effect.suspend(() => this.transport.read)),
-      Effect.flatMap((chunk) => {
-        this.feedEngine(chunk)
-        return this.inputEnded ? Effect.void : loop
-      })
-    )
-    return Effect.catchAll(loop, this.inputFailed)
-  })
+  #reader: Effect.Effect<void> | undefined = undefined
+  get reader(): Effect.Effect<void> {
+    return this.#reader ??= Effect.suspend(() => {
+      const loop: Effect.Effect<void, TlsError> = this.readWanted.until(() => this.requested > this.fed).pipe(
+        Effect.zipRight(Effect.suspend(() => this.transport.read)),
+        Effect.flatMap((chunk) => {
+          this.feedEngine(chunk)
+          return this.inputEnded ? Effect.void : loop
+        })
+      )
+      return Effect.catchAll(loop, this.inputFailed)
+    })
+  }
 
   /** A chunk (or the end) taken from the transport goes to the engine in the same step. */
   private feedEngine(chunk: Option.Option<Uint8Array>): void {
@@ -314,49 +317,52 @@ class Driver {
   }
 
   /** The flusher: writes what could not be handed over at once, or everything when the engine cannot report output. */
-  readonly flusher: Effect.Effect<void> = Effect.suspend(() => {
-    const flushOutbox: Effect.Effect<void, TlsError> = Effect.suspend(() => {
-      let batch = this.unsent
-      if (batch === undefined) {
-        const chunks = this.engine.drain()
-        // One transport write per batch: records are small, syscalls are not.
-        batch = chunks.length === 1 ? chunks[0]! : concat(chunks)
-        if (batch.length === 0) {
-          this.flushed.signal()
-          return Effect.void
+  #flusher: Effect.Effect<void> | undefined = undefined
+  get flusher(): Effect.Effect<void> {
+    return this.#flusher ??= Effect.suspend(() => {
+      const flushOutbox: Effect.Effect<void, TlsError> = Effect.suspend(() => {
+        let batch = this.unsent
+        if (batch === undefined) {
+          const chunks = this.engine.drain()
+          // One transport write per batch: records are small, syscalls are not.
+          batch = chunks.length === 1 ? chunks[0]! : concat(chunks)
+          if (batch.length === 0) {
+            this.flushed.signal()
+            return Effect.void
+          }
+          this.unsent = batch
         }
-        this.unsent = batch
-      }
-      return Effect.zipRight(
-        this.transport.write(batch),
-        Effect.suspend(() => {
-          this.unsent = undefined
+        return Effect.zipRight(
+          this.transport.write(batch),
+          Effect.suspend(() => {
+            this.unsent = undefined
+            this.flushed.signal()
+            return flushOutbox
+          })
+        )
+      })
+      const reported = this.engine.onOutput !== undefined
+      const wait: Effect.Effect<void> = reported
+        ? this.outboxReady.until(() =>
+          this.unsent !== undefined || (this.immediate === undefined && this.engine.pendingOutgoing() > 0)
+        )
+        : Effect.suspend(() => this.engine.outgoingReady)
+      const loop: Effect.Effect<never, TlsError> = Effect.zipRight(
+        Effect.zipRight(wait, flushOutbox),
+        Effect.suspend(() => loop)
+      )
+      // A failed transport write ends the write side only: what the peer
+      // sent before it went away (a response, its close_notify) stays
+      // readable. Writes and shutdown fail with this error from now on.
+      return Effect.catchAll(loop, (e) =>
+        Effect.sync(() => {
+          this.outputFailure = e
+          // A handshake cannot go on without its output.
+          if (this.state._tag === "Handshaking") this.breakWith(e)
           this.flushed.signal()
-          return flushOutbox
-        })
-      )
+        }))
     })
-    const reported = this.engine.onOutput !== undefined
-    const wait: Effect.Effect<void> = reported
-      ? this.outboxReady.until(() =>
-        this.unsent !== undefined || (this.immediate === undefined && this.engine.pendingOutgoing() > 0)
-      )
-      : Effect.suspend(() => this.engine.outgoingReady)
-    const loop: Effect.Effect<never, TlsError> = Effect.zipRight(
-      Effect.zipRight(wait, flushOutbox),
-      Effect.suspend(() => loop)
-    )
-    // A failed transport write ends the write side only: what the peer
-    // sent before it went away (a response, its close_notify) stays
-    // readable. Writes and shutdown fail with this error from now on.
-    return Effect.catchAll(loop, (e) =>
-      Effect.sync(() => {
-        this.outputFailure = e
-        // A handshake cannot go on without its output.
-        if (this.state._tag === "Handshaking") this.breakWith(e)
-        this.flushed.signal()
-      }))
-  })
+  }
 
   /** Bytes produced by the engine that the transport has not accepted yet. */
   private unflushed(): number {
@@ -364,39 +370,45 @@ class Driver {
   }
 
   /** Completes once the transport accepted everything the engine produced so far. */
-  private readonly allFlushed: Effect.Effect<void, TlsError> = Effect.suspend(() =>
-    Effect.zipRight(
-      this.flushed.until(() => this.unflushed() === 0 || this.outputFailure !== undefined),
-      Effect.suspend(() => (this.outputFailure === undefined ? Effect.void : Effect.fail(this.outputFailure)))
+  #allFlushed: Effect.Effect<void, TlsError> | undefined = undefined
+  private get allFlushed(): Effect.Effect<void, TlsError> {
+    return this.#allFlushed ??= Effect.suspend(() =>
+      Effect.zipRight(
+        this.flushed.until(() => this.unflushed() === 0 || this.outputFailure !== undefined),
+        Effect.suspend(() => (this.outputFailure === undefined ? Effect.void : Effect.fail(this.outputFailure)))
+      )
     )
-  )
+  }
 
   /** After TlsWantWrite: the engine is writable again (the flusher drains it), or output failed. */
-  private readonly writable: Effect.Effect<void, TlsError> = Effect.suspend(() => {
-    const engine = this.engineImmediate
-    // An engine that reports its output and answers at once is waited for
-    // on `flushed` alone (it reports every change of writability as
-    // output); any other is raced with the end of output.
-    const wait = engine !== undefined && this.engine.onOutput !== undefined
-      ? this.flushed.until(() =>
-        engine.writable() || this.outputFailure !== undefined || this.state._tag === "Closed" ||
-        this.state._tag === "Broken"
+  #writable: Effect.Effect<void, TlsError> | undefined = undefined
+  private get writable(): Effect.Effect<void, TlsError> {
+    return this.#writable ??= Effect.suspend(() => {
+      const engine = this.engineImmediate
+      // An engine that reports its output and answers at once is waited for
+      // on `flushed` alone (it reports every change of writability as
+      // output); any other is raced with the end of output.
+      const wait = engine !== undefined && this.engine.onOutput !== undefined
+        ? this.flushed.until(() =>
+          engine.writable() || this.outputFailure !== undefined || this.state._tag === "Closed" ||
+          this.state._tag === "Broken"
+        )
+        : Effect.raceFirst(
+          this.engine.writable,
+          this.flushed.until(() => this.outputFailure !== undefined || this.state._tag === "Closed")
+        )
+      return Effect.zipRight(
+        wait,
+        Effect.suspend(() =>
+          this.outputFailure !== undefined
+            ? Effect.fail(this.outputFailure)
+            : this.state._tag === "Closed"
+            ? Effect.fail(new TlsClosedError({ operation: "write" }))
+            : Effect.void
+        )
       )
-      : Effect.raceFirst(
-        this.engine.writable,
-        this.flushed.until(() => this.outputFailure !== undefined || this.state._tag === "Closed")
-      )
-    return Effect.zipRight(
-      wait,
-      Effect.suspend(() =>
-        this.outputFailure !== undefined
-          ? Effect.fail(this.outputFailure)
-          : this.state._tag === "Closed"
-          ? Effect.fail(new TlsClosedError({ operation: "write" }))
-          : Effect.void
-      )
-    )
-  })
+    })
+  }
 
   // Operations.
 
@@ -611,33 +623,42 @@ class Driver {
   }
 
   /** close_notify, every byte flushed, then end of the transport's write side. Holds the write lock. */
-  private readonly sendCloseNotify: Effect.Effect<void, TlsConnectionError> = Effect.suspend(() => {
-    this.state = { _tag: "Closing" }
-    return this.drive(this.engine.shutdown, "shutdown").pipe(
-      Effect.zipRight(this.allFlushed),
-      Effect.zipRight(this.transport.end)
-    )
-  })
+  #sendCloseNotify: Effect.Effect<void, TlsConnectionError> | undefined = undefined
+  private get sendCloseNotify(): Effect.Effect<void, TlsConnectionError> {
+    return this.#sendCloseNotify ??= Effect.suspend(() => {
+      this.state = { _tag: "Closing" }
+      return this.drive(this.engine.shutdown, "shutdown").pipe(
+        Effect.zipRight(this.allFlushed),
+        Effect.zipRight(this.transport.end)
+      )
+    })
+  }
 
-  readonly shutdown: Effect.Effect<void, TlsConnectionError> = this.guarded(
-    "shutdown",
-    (s) => s._tag === "Open" || s._tag === "Closing",
-    this.writeLock.with(Effect.suspend(() => {
-      const s = this.state
-      if (s._tag === "Broken") return Effect.fail(s.error)
-      if (s._tag !== "Open") return Effect.void
-      return this.sendCloseNotify
-    }))
-  )
+  #shutdown: Effect.Effect<void, TlsConnectionError> | undefined = undefined
+  get shutdown(): Effect.Effect<void, TlsConnectionError> {
+    return this.#shutdown ??= this.guarded(
+      "shutdown",
+      (s) => s._tag === "Open" || s._tag === "Closing",
+      this.writeLock.with(Effect.suspend(() => {
+        const s = this.state
+        if (s._tag === "Broken") return Effect.fail(s.error)
+        if (s._tag !== "Open") return Effect.void
+        return this.sendCloseNotify
+      }))
+    )
+  }
 
   /** The farewell on close: close_notify when healthy, else only what is already encrypted. */
-  private readonly farewell: Effect.Effect<void, TlsConnectionError> = this.writeLock.with(
-    Effect.suspend(() => {
-      const s = this.state
-      if (s._tag === "Open" || s._tag === "Closing") return this.sendCloseNotify
-      return this.allFlushed
-    })
-  )
+  #farewell: Effect.Effect<void, TlsConnectionError> | undefined = undefined
+  private get farewell(): Effect.Effect<void, TlsConnectionError> {
+    return this.#farewell ??= this.writeLock.with(
+      Effect.suspend(() => {
+        const s = this.state
+        if (s._tag === "Open" || s._tag === "Closing") return this.sendCloseNotify
+        return this.allFlushed
+      })
+    )
+  }
 
   /** Release everything, after the farewell (bounded by the close grace). */
   close(exit: Exit.Exit<unknown, unknown>): Effect.Effect<void> {

@@ -256,25 +256,31 @@ class NodeEngine implements TlsEngine {
   }
 
   /** Event-loop turns until node:tls has done everything it can. */
-  private readonly settle: Effect.Effect<void> = Effect.async<void>((resume) => {
-    let cancelled = false
-    const turn = () => {
-      const seen = this.activity
-      setImmediate(() => {
-        if (cancelled) return
-        if (seen !== this.activity) return turn()
-        this.unsettled = false
-        resume(Effect.void)
+  #settle: Effect.Effect<void> | undefined = undefined
+  private get settle(): Effect.Effect<void> {
+    return this.#settle ??= Effect.async<void>((resume) => {
+      let cancelled = false
+      const turn = () => {
+        const seen = this.activity
+        setImmediate(() => {
+          if (cancelled) return
+          if (seen !== this.activity) return turn()
+          this.unsettled = false
+          resume(Effect.void)
+        })
+      }
+      turn()
+      return Effect.sync(() => {
+        cancelled = true
       })
-    }
-    turn()
-    return Effect.sync(() => {
-      cancelled = true
     })
-  })
+  }
 
   /** Completes once node:tls caught up with its input (see `caughtUp`). */
-  private readonly caughtUpEvent: Effect.Effect<void> = this.progress.until(() => this.caughtUp())
+  #caughtUpEvent: Effect.Effect<void> | undefined = undefined
+  private get caughtUpEvent(): Effect.Effect<void> {
+    return this.#caughtUpEvent ??= this.progress.until(() => this.caughtUp())
+  }
 
   /** Re-run `op` once node:tls has caught up (Node) or settled (Bun). */
   private afterSettle<A, E>(op: () => Effect.Effect<A, E>): Effect.Effect<A, E> {
@@ -316,7 +322,10 @@ class NodeEngine implements TlsEngine {
 
   pendingOutgoing = (): number => this.outgoingBytes
 
-  outgoingReady: Effect.Effect<void> = this.output.until(() => this.outgoingBytes > 0)
+  #outgoingReady: Effect.Effect<void> | undefined = undefined
+  get outgoingReady(): Effect.Effect<void> {
+    return this.#outgoingReady ??= this.output.until(() => this.outgoingBytes > 0)
+  }
 
   /** Plaintext queued in node:tls plus ciphertext waiting to be drained. */
   private pendingWrites(): number {
@@ -373,7 +382,10 @@ class NodeEngine implements TlsEngine {
       this.socket.destroyed
   }
 
-  writable: Effect.Effect<void> = this.progress.until(() => this.canWrite())
+  #writable: Effect.Effect<void> | undefined = undefined
+  get writable(): Effect.Effect<void> {
+    return this.#writable ??= this.progress.until(() => this.canWrite())
+  }
 
   handshake: Effect.Effect<void, TlsWantRead | TlsError> = Effect.suspend(() => {
     if (this.failure !== undefined) return Effect.fail(this.failure)
@@ -459,62 +471,74 @@ class NodeEngine implements TlsEngine {
    * own 'finish' is not enough, since Bun emits it while ciphertext (the
    * close_notify among it) still waits behind a held write.
    */
-  shutdown: Effect.Effect<void, TlsWantWrite | TlsError> = Effect.suspend(() => {
-    if (this.failure !== undefined) return Effect.fail(this.failure)
-    if (!this.shutdownStarted) {
-      this.shutdownStarted = true
-      this.handOver()
-      this.socket.end()
-      this.bump()
-    }
-    // node:tls is held on the outgoing bound: only a drain lets it go on.
-    if (this.heldCallbacks.length > 0) return Effect.fail(want.write.shutdown)
-    if (this.outputEnded || this.socket.destroyed) {
-      // Bun: let it settle, it may still report the end of a write.
-      return !EXACT && this.unsettled ? this.afterSettle(() => this.shutdown) : Effect.void
-    }
-    return Effect.zipRight(this.outputDone, this.shutdown)
-  })
+  #shutdown: Effect.Effect<void, TlsWantWrite | TlsError> | undefined = undefined
+  get shutdown(): Effect.Effect<void, TlsWantWrite | TlsError> {
+    return this.#shutdown ??= Effect.suspend(() => {
+      if (this.failure !== undefined) return Effect.fail(this.failure)
+      if (!this.shutdownStarted) {
+        this.shutdownStarted = true
+        this.handOver()
+        this.socket.end()
+        this.bump()
+      }
+      // node:tls is held on the outgoing bound: only a drain lets it go on.
+      if (this.heldCallbacks.length > 0) return Effect.fail(want.write.shutdown)
+      if (this.outputEnded || this.socket.destroyed) {
+        // Bun: let it settle, it may still report the end of a write.
+        return !EXACT && this.unsettled ? this.afterSettle(() => this.shutdown) : Effect.void
+      }
+      return Effect.zipRight(this.outputDone, this.shutdown)
+    })
+  }
 
   /** Completes when node:tls ended the Duplex, is held on the bound, or died. */
-  private readonly outputDone: Effect.Effect<void> = this.progress.until(() =>
-    this.outputEnded || this.heldCallbacks.length > 0 || this.socket.destroyed || this.failure !== undefined
-  )
+  #outputDone: Effect.Effect<void> | undefined = undefined
+  private get outputDone(): Effect.Effect<void> {
+    return this.#outputDone ??= this.progress.until(() =>
+      this.outputEnded || this.heldCallbacks.length > 0 || this.socket.destroyed || this.failure !== undefined
+    )
+  }
 
-  info: Effect.Effect<ConnectionInfo> = Effect.sync(() => {
-    const socket = this.socket
-    const cipher = socket.getCipher()
-    const servername = this.role === "client"
-      ? (socket as unknown as { servername?: string | null }).servername
-      : socket.servername
-    // The certificate is captured now (the socket may be gone later) but
-    // decoded into fields only when someone looks at it.
-    const x509 = socket.getPeerX509Certificate()
-    let decoded: Option.Option<PeerCertificate> | undefined
-    return {
-      role: this.role,
-      protocol: socket.getProtocol() ?? "unknown",
-      cipher: cipher?.standardName ?? cipher?.name ?? "unknown",
-      alpnProtocol: typeof socket.alpnProtocol === "string" ? Option.some(socket.alpnProtocol) : Option.none(),
-      servername: typeof servername === "string" && servername.length > 0 ? Option.some(servername) : Option.none(),
-      authorized: this.role === "client" ? socket.authorized : this.verifyClient && this.secure,
-      get peerCertificate() {
-        return decoded ??= x509 === undefined ? Option.none() : Option.some(toPeerCertificate(x509))
-      },
-      sessionReused: socket.isSessionReused()
-    }
-  })
+  #info: Effect.Effect<ConnectionInfo> | undefined = undefined
+  get info(): Effect.Effect<ConnectionInfo> {
+    return this.#info ??= Effect.sync(() => {
+      const socket = this.socket
+      const cipher = socket.getCipher()
+      const servername = this.role === "client"
+        ? (socket as unknown as { servername?: string | null }).servername
+        : socket.servername
+      // The certificate is captured now (the socket may be gone later) but
+      // decoded into fields only when someone looks at it.
+      const x509 = socket.getPeerX509Certificate()
+      let decoded: Option.Option<PeerCertificate> | undefined
+      return {
+        role: this.role,
+        protocol: socket.getProtocol() ?? "unknown",
+        cipher: cipher?.standardName ?? cipher?.name ?? "unknown",
+        alpnProtocol: typeof socket.alpnProtocol === "string" ? Option.some(socket.alpnProtocol) : Option.none(),
+        servername: typeof servername === "string" && servername.length > 0 ? Option.some(servername) : Option.none(),
+        authorized: this.role === "client" ? socket.authorized : this.verifyClient && this.secure,
+        get peerCertificate() {
+          return decoded ??= x509 === undefined ? Option.none() : Option.some(toPeerCertificate(x509))
+        },
+        sessionReused: socket.isSessionReused()
+      }
+    })
+  }
 
-  destroy: Effect.Effect<void> = Effect.sync(() => {
-    if (this.destroyed) return
-    this.destroyed = true
-    const held = this.heldCallbacks.splice(0)
-    this.socket.destroy()
-    this.bio.destroy()
-    for (const callback of held) callback()
-    this.progress.signal()
-  })
-}
+  #destroy: Effect.Effect<void> | undefined = undefined
+  get destroy(): Effect.Effect<void> {
+    return this.#destroy ??= Effect.sync(() => {
+      if (this.destroyed) return
+      this.destroyed = true
+      const held = this.heldCallbacks.splice(0)
+      this.socket.destroy()
+      this.bio.destroy()
+      for (const callback of held) callback()
+      this.progress.signal()
+    })
+  }
+  }
 
 /** `"O=effect-tls\nCN=localhost"` as `{ O: "effect-tls", CN: "localhost" }`. */
 const fields = (name: string): Record<string, string> => {
