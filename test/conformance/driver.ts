@@ -159,6 +159,28 @@ export const driverConformance = (
           }))
       })
 
+      describe("buffers", () => {
+        it.scoped("a caller may reuse its buffer as soon as write completes: the peer gets what was written", () =>
+          Effect.gen(function*() {
+            const { port, result } = yield* acceptOne(serverOptions())
+            const client = yield* Tls.connect(clientOptions(port))
+            const server = yield* result.pipe(Effect.flatten)
+            // Small writes (coalesced), a record-sized one and a large one,
+            // each overwritten the moment its write completes.
+            const sizes = [100, 100, 3000, 16 * 1024, 200_000, 100]
+            const expected: Array<Uint8Array> = []
+            const reading = yield* Effect.fork(collect(server, sizes.reduce((a, b) => a + b, 0)))
+            const buffer = Buffer.alloc(200_000)
+            for (const [i, size] of sizes.entries()) {
+              const view = buffer.subarray(0, size).fill(i + 1)
+              expected.push(Buffer.from(view))
+              yield* client.write(view)
+              view.fill(0xee)
+            }
+            expect(Buffer.compare(yield* Fiber.join(reading), Buffer.concat(expected))).toBe(0)
+          }))
+      })
+
       describe("interrupted writes", () => {
         it.scoped("a write interrupted part-way breaks the connection: later writes fail, the peer sees an error", () =>
           Effect.gen(function*() {
