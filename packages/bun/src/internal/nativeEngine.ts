@@ -26,8 +26,9 @@
  *   concurrent upload never spends a pending read's retries.
  *
  * Verification: the socket is opened with `rejectUnauthorized: false` and
- * the chain result (`authorizationError`) and host name
- * (`tls.checkServerIdentity` against the decoded `verifyHost`, as the
+ * the chain result (`authorizationError`) and host name (core's
+ * `ServerName.identityRefusal`, then `tls.checkServerIdentity` against
+ * the decoded `verifyHost`, as the
  * node:tls engine does) are judged here, so the verify codes are the same
  * as on the sans-IO path. A rejected server is reset, like node:tls does.
  *
@@ -53,6 +54,7 @@ import type { ResolvedClientConnect, ResolvedServerListen } from "@effect-tls/co
 import type { Listener } from "@effect-tls/core/TlsRuntime"
 import type { Transport } from "@effect-tls/core/Transport"
 import * as Readiness from "@effect-tls/core/Readiness"
+import * as ServerName from "@effect-tls/core/ServerName"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
@@ -201,7 +203,12 @@ export class NativeEngine implements TlsEngine {
         const code = errorCode(authorizationError) ?? "CERT_REJECTED"
         failure = new TlsCertificateError({ code, host: o.verifyHost, cause: authorizationError })
       } else {
-        const identity = tls.checkServerIdentity(o.verifyHost, socket.getPeerCertificate())
+        const cert = socket.getPeerCertificate()
+        // Core's rule first: no DNS or IP subjectAltName, no match (never the CN).
+        const refusal = ServerName.identityRefusal(o.verifyHost, cert.subjectaltname)
+        const identity = Option.isSome(refusal)
+          ? Object.assign(new Error(refusal.value), { code: "ERR_TLS_CERT_ALTNAME_INVALID" })
+          : tls.checkServerIdentity(o.verifyHost, cert)
         if (identity !== undefined) {
           failure = new TlsCertificateError({
             code: errorCode(identity) ?? "ERR_TLS_CERT_ALTNAME_INVALID",
