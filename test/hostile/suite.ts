@@ -1,0 +1,355 @@
+/**
+ * The hostile-peer suite: what an attacker on the path or a hostile peer
+ * can do, run against every layer that provides `Tls`
+ * (`hostileSuite(name, layer)`). Every attack must end in a typed error
+ * (or correct data), within a bound, on every path: `connect`/`listen` and
+ * `upgrade` in both roles.
+ *
+ * - Record-layer tampering through a man-in-the-middle (test/hostile/mitm.ts)
+ *   in both directions, after the handshake, under TLS 1.2 and 1.3: flip a
+ *   byte, garbage, inject a plaintext handshake record, cut a record and
+ *   end, reorder, replay.
+ * - Peers that do not speak TLS: what the error says must be what went out
+ *   on the wire.
+ * - Renegotiation floods (refused) and KeyUpdate floods (the connection
+ *   stays correct), with `openssl s_client` as the peer.
+ * - The trust matrix of a client against `openssl s_server`.
+ *
+ * Seeds are fixed and printed, so a failure can be replayed.
+ */
+import { describe, expect, layer } from "@effect/vitest"
+import * as Tls from "@effect-tls/core/Tls"
+import type { TlsConnection } from "@effect-tls/core/TlsConnection"
+import { Effect, Exit, Fiber, type Layer, Option } from "effect"
+import * as net from "node:net"
+import { afterAll } from "vitest"
+import { seededRandom } from "../conformance/support.js"
+import type * as TlsOptions from "@effect-tls/core/TlsOptions"
+import { spawnPeer, sServer } from "../interop/peers.js"
+import { datedLeaf, generatePki, issueLeaf, type KeyPair, SERVER_EXT } from "../src/pki.js"
+import { connectedPair, nodeTcp, outcome, type Path, paths, type PlainTcp } from "./endpoints.js"
+import { type Direction, plaintextHandshakeRecord, type Tamper } from "./mitm.js"
+
+/** The seed of every random choice in this suite (printed when it starts). */
+export const SEED = 0x13_2026
+
+export type Attack = "flip" | "garbage" | "inject" | "cut" | "reorder" | "replay"
+
+const attacks: ReadonlyArray<Attack> = ["flip", "garbage", "inject", "cut", "reorder", "replay"]
+
+type Version = "TLSv1.2" | "TLSv1.3"
+
+/**
+ * What the receiving side of a tampered record reports (as `describeError`
+ * prints it), on OpenSSL (Node 20 and 24). The alert names are those the
+ * peer receives (checked against `openssl s_server -msg`).
+ */
+export const opensslOutcome = (version: Version, attack: Attack): string => {
+  switch (attack) {
+    case "cut":
+      return "TlsUnexpectedEof read"
+    case "inject":
+      // TLS 1.2: a record too short for its nonce and tag; TLS 1.3: a
+      // plaintext handshake record where only application_data may come.
+      return version === "TLSv1.2" ? "TlsAlertError internal_error sent" : "TlsAlertError unexpected_message sent"
+    default:
+      return "TlsAlertError bad_record_mac sent"
+  }
+}
+
+export interface HostileOptions {
+  /**
+   * The outcome a layer reports where it differs from OpenSSL's (a pinned,
+   * documented runtime difference); `undefined` keeps OpenSSL's.
+   */
+  readonly outcome?: (version: Version, attack: Attack, direction: Direction, path: Path) => string | undefined
+  /** Plain TCP of the runtime, for `upgrade`. */
+  readonly tcp?: PlainTcp
+  /** What a server reports for a client's renegotiation, where it differs. */
+  readonly renegotiation?: string
+  /** What a client reports when the server asks it to renegotiate, where it differs. */
+  readonly serverRenegotiation?: string
+  /** What a client reports for a TLS 1.0/1.1-only server, where it differs. */
+  readonly oldVersions?: string
+  /** What a client reports when the server has no cipher in common, where it differs. */
+  readonly noSharedCipher?: string
+}
+
+/** Fail the test (rather than wait for its timeout) when `effect` takes longer than `seconds`. */
+const within = <A, E, R>(what: string, seconds: number, effect: Effect.Effect<A, E, R>) =>
+  Effect.timeoutFail(effect, {
+    duration: `${seconds} seconds`,
+    onTimeout: () => new Error(`${what}: still pending after ${seconds} s`)
+  }).pipe(Effect.orDie)
+
+/** Read until the connection fails or ends: the bytes that came, and how it ended. */
+const readUntilEnd = (c: TlsConnection) =>
+  Effect.gen(function*() {
+    let bytes = 0
+    for (;;) {
+      const exit = yield* Effect.exit(c.read)
+      if (Exit.isSuccess(exit) && Option.isSome(exit.value)) {
+        bytes += exit.value.value.length
+        continue
+      }
+      return { bytes, end: outcome(exit) }
+    }
+  })
+
+const tamperFor = (attack: Attack, random: () => number): Tamper => {
+  switch (attack) {
+    case "garbage":
+      return { _tag: "garbage", random }
+    case "inject":
+      return { _tag: "inject", record: plaintextHandshakeRecord }
+    default:
+      return { _tag: attack }
+  }
+}
+
+export const hostileSuite = (name: string, tlsLayer: Layer.Layer<Tls.Tls>, o: HostileOptions = {}) => {
+  const pki = generatePki()
+  afterAll(() => pki.cleanup())
+  const tcp = o.tcp ?? nodeTcp
+  console.log(`hostile-peer suite (${name}): seed ${SEED}`)
+
+  describe(`hostile peers: ${name}`, () => {
+    layer(tlsLayer, { timeout: 30_000, excludeTestServices: true })((it) => {
+      describe("record-layer tampering by a man-in-the-middle, after the handshake", () => {
+        let run = 0
+        for (const version of ["TLSv1.2", "TLSv1.3"] as const) {
+          for (const path of paths) {
+            for (const direction of ["toServer", "toClient"] as const) {
+              for (const attack of attacks) {
+                const seed = SEED + run++
+                const expected = o.outcome?.(version, attack, direction, path) ?? opensslOutcome(version, attack)
+                const receiverName = direction === "toServer" ? "server" : "client"
+                it.scoped(
+                  `${version} ${path}: ${attack} a record to the ${receiverName} -> ${expected} (seed ${seed})`,
+                  () =>
+                    Effect.gen(function*() {
+                      const { client, mitm, server } = yield* connectedPair(pki, path, { version }, tcp)
+                      const [sender, receiver] = direction === "toServer" ? [client, server] : [server, client]
+                      const reading = yield* Effect.fork(readUntilEnd(receiver))
+                      mitm.arm(direction, tamperFor(attack, seededRandom(seed)))
+                      yield* sender.write(Buffer.alloc(1024, 1))
+                      yield* within("tampering", 5, mitm.tampered(direction))
+                      // A reordered record is sent after the next one.
+                      if (attack === "reorder") yield* sender.write(Buffer.alloc(1024, 2))
+                      const result = yield* within(`the ${receiverName}'s read`, 5, Fiber.join(reading))
+                      expect(result.end).toBe(expected)
+                      // A replayed record comes after the genuine one, which is read.
+                      expect(result.bytes).toBe(attack === "replay" && !expected.startsWith("clean") ? 1024 : 0)
+                      if (expected.startsWith("Tls")) {
+                        // Sticky: every later call fails with the same error.
+                        expect(outcome(yield* within("a second read", 5, Effect.exit(receiver.read)))).toBe(expected)
+                        const write = yield* within("a write", 5, Effect.exit(receiver.write("after")))
+                        expect(Exit.isFailure(write) && outcome(Exit.map(write, () => Option.none()))).toBe(expected)
+                      }
+                      if (expected.endsWith(" sent")) {
+                        // The sender receives the alert the receiver sent.
+                        const alert = expected.split(" ")[1]
+                        const peer = yield* within("the sender's read", 5, readUntilEnd(sender))
+                        expect(peer.end).toBe(`TlsAlertError ${alert} received`)
+                      }
+                    })
+                )
+              }
+            }
+          }
+        }
+      })
+
+      describe("renegotiation and KeyUpdate floods (openssl s_client as the peer)", () => {
+        const sClient = (port: number, extra: ReadonlyArray<string>) =>
+          spawnPeer("openssl", [
+            "s_client", "-connect", `127.0.0.1:${port}`, "-servername", "localhost", "-CAfile", pki.root.certFile,
+            ...extra
+          ])
+
+        it.scoped("a TLS 1.2 client that renegotiates again and again: refused at once with a typed error", () =>
+          Effect.gen(function*() {
+            const server = yield* Tls.listen({ host: "127.0.0.1", port: 0, cert: pki.server.chain, key: pki.server.key })
+            const accepting = yield* Effect.fork(server.accept)
+            const peer = yield* sClient(server.address.port, ["-tls1_2"])
+            const conn = yield* within("the handshake", 10, Fiber.join(accepting))
+            const reading = yield* Effect.fork(readUntilEnd(conn))
+            // Ten renegotiations asked for in a row (s_client's `R` command).
+            yield* peer.write("R\n".repeat(10))
+            const result = yield* within("the server's read", 10, Fiber.join(reading))
+            expect(result.end).toBe(o.renegotiation ?? "TlsProtocolError ERR_TLS_RENEGOTIATION_DISABLED")
+            const write = yield* within("a write", 5, Effect.exit(conn.write("after")))
+            expect(Exit.isFailure(write) && outcome(Exit.map(write, () => Option.none()))).toBe(result.end)
+            // The peer is gone, or told: it never completes a second handshake.
+            expect(peer.stdout()).not.toMatch(/Verify return code: 0 \(ok\)[\s\S]*Verify return code: 0 \(ok\)/)
+          }))
+
+        it.scoped("a TLS 1.2 server that asks our client to renegotiate: refused", () =>
+          Effect.gen(function*() {
+            const { peer, port } = yield* sServer([
+              "-cert", pki.server.certFile, "-key", pki.server.keyFile, "-cert_chain", pki.intermediate.certFile,
+              "-tls1_2", "-naccept", "1"
+            ])
+            const client = yield* Tls.connect({ host: "127.0.0.1", port, servername: "localhost", ca: pki.root.cert })
+            yield* within("the handshake", 10, peer.printed("CIPHER is"))
+            // s_server's `r`: a HelloRequest.
+            yield* peer.write("r\n")
+            const failure = yield* within("the client's read", 10, Effect.exit(client.read))
+            expect(outcome(failure)).toBe(o.serverRenegotiation ?? "TlsProtocolError ERR_TLS_RENEGOTIATION_DISABLED")
+          }))
+
+        it.scoped("a TLS 1.3 client that sends 200 KeyUpdates (asking for ours) between messages: data stays correct", () =>
+          Effect.gen(function*() {
+            const server = yield* Tls.listen({ host: "127.0.0.1", port: 0, cert: pki.server.chain, key: pki.server.key })
+            const accepting = yield* Effect.fork(server.accept)
+            const peer = yield* sClient(server.address.port, ["-tls1_3"])
+            const conn = yield* within("the handshake", 10, Fiber.join(accepting))
+            // Echo each line back upper-cased, until the client leaves.
+            yield* Effect.forkScoped(
+              Effect.gen(function*() {
+                for (;;) {
+                  const chunk = yield* conn.read
+                  if (Option.isNone(chunk)) return
+                  yield* conn.write(Buffer.from(chunk.value).toString().toUpperCase())
+                }
+              }).pipe(Effect.ignore)
+            )
+            // s_client prints KEYUPDATE on stderr for each one it sent.
+            const keyUpdates = () => peer.stderr().split("KEYUPDATE").length - 1
+            for (let round = 0; round < 4; round++) {
+              // `K`: a KeyUpdate that asks the server to update its keys too.
+              // s_client reads a command only at the start of what it
+              // read at once, so each waits for the one before.
+              for (let i = 0; i < 50; i++) {
+                const before = keyUpdates()
+                yield* peer.write("K\n")
+                yield* within("s_client's KeyUpdate", 10, peer.shows("KEYUPDATE", () => keyUpdates() > before))
+              }
+              yield* peer.write(`round ${round} after 50 key updates\n`)
+              yield* within(`round ${round}`, 10, peer.printed(`ROUND ${round} AFTER 50 KEY UPDATES`))
+            }
+            expect(keyUpdates()).toBe(200)
+          }))
+      })
+
+      describe("the trust matrix of a client (openssl s_server as the server)", () => {
+        const now = Date.now()
+        const day = 86_400_000
+        const leaves = {
+          cnOnly: issueLeaf(pki, "cnonly", "/CN=localhost", "basicConstraints=critical,CA:FALSE\nextendedKeyUsage=serverAuth\n"),
+          ipAsDns: issueLeaf(pki, "ipasdns", "/CN=127.0.0.1", SERVER_EXT.replace("DNS:localhost,IP:127.0.0.1", "DNS:127.0.0.1")),
+          ipOnly: issueLeaf(pki, "iponly", "/CN=localhost", SERVER_EXT.replace("DNS:localhost,IP:127.0.0.1", "IP:127.0.0.1")),
+          notYetValid: datedLeaf(pki, "notyetvalid", new Date(now + day), new Date(now + 3 * day))
+        }
+        type Case = {
+          readonly name: string
+          readonly pair: KeyPair
+          readonly chain?: boolean
+          readonly server?: ReadonlyArray<string>
+          readonly client?: Partial<TlsOptions.ClientOptions>
+          readonly expected: string
+        }
+        const cases: ReadonlyArray<Case> = [
+          { name: "a trusted chain for localhost", pair: pki.server, expected: "ok" },
+          { name: "a self-signed leaf", pair: pki.selfSigned, chain: false, expected: "TlsCertificateError DEPTH_ZERO_SELF_SIGNED_CERT" },
+          { name: "a leaf of an untrusted root", pair: pki.otherServer, chain: false, expected: "TlsCertificateError UNABLE_TO_VERIFY_LEAF_SIGNATURE" },
+          { name: "a leaf without its intermediate", pair: pki.server, chain: false, expected: "TlsCertificateError UNABLE_TO_VERIFY_LEAF_SIGNATURE" },
+          { name: "an expired leaf", pair: pki.expired, expected: "TlsCertificateError CERT_HAS_EXPIRED" },
+          { name: "a leaf not valid yet", pair: leaves.notYetValid, expected: "TlsCertificateError CERT_NOT_YET_VALID" },
+          { name: "a leaf for another host", pair: pki.wrongHost, expected: "TlsCertificateError ERR_TLS_CERT_ALTNAME_INVALID" },
+          { name: "a one-label wildcard, for a name it covers", pair: pki.wildcard, client: { servername: "a.wild.test" }, expected: "ok" },
+          { name: "a one-label wildcard, for two labels", pair: pki.wildcard, client: { servername: "a.b.wild.test" }, expected: "TlsCertificateError ERR_TLS_CERT_ALTNAME_INVALID" },
+          { name: "a one-label wildcard, for its parent", pair: pki.wildcard, client: { servername: "wild.test" }, expected: "TlsCertificateError ERR_TLS_CERT_ALTNAME_INVALID" },
+          { name: "an IP SAN, for that IP", pair: leaves.ipOnly, client: { servername: "127.0.0.1" }, expected: "ok" },
+          { name: "an IP SAN only, for a DNS name", pair: leaves.ipOnly, expected: "TlsCertificateError ERR_TLS_CERT_ALTNAME_INVALID" },
+          { name: "an IP written as a DNS SAN, for that IP", pair: leaves.ipAsDns, client: { servername: "127.0.0.1" }, expected: "TlsCertificateError ERR_TLS_CERT_ALTNAME_INVALID" },
+          { name: "a CN and no subjectAltName, for that CN", pair: leaves.cnOnly, expected: "TlsCertificateError ERR_TLS_CERT_ALTNAME_INVALID" },
+          { name: "a TLS 1.0/1.1-only server", pair: pki.server, server: ["-tls1_1", "-cipher", "DEFAULT@SECLEVEL=0"], expected: o.oldVersions ?? "TlsAlertError protocol_version received" },
+          { name: "no cipher in common", pair: pki.server, server: ["-tls1_2", "-cipher", "ECDHE-ECDSA-AES128-SHA256"], client: { maxVersion: "TLSv1.2", ciphers: "ECDHE-ECDSA-CHACHA20-POLY1305" }, expected: o.noSharedCipher ?? "TlsAlertError handshake_failure received" }
+        ]
+        for (const c of cases) {
+          it.scoped(`${c.name}: ${c.expected}`, () =>
+            Effect.gen(function*() {
+              const files = ["-cert", c.pair.certFile, "-key", c.pair.keyFile]
+              if (c.chain !== false && c.pair.chain !== c.pair.cert) files.push("-cert_chain", pki.intermediate.certFile)
+              const { port } = yield* sServer([...files, ...(c.server ?? []), "-naccept", "1"])
+              const exit = yield* within(
+                "the handshake",
+                10,
+                Effect.exit(Tls.connect({ host: "127.0.0.1", port, servername: "localhost", ca: pki.root.cert, ...c.client }))
+              )
+              expect(Exit.isSuccess(exit) ? "ok" : outcome(Exit.map(exit, () => Option.none()))).toBe(c.expected)
+            }))
+        }
+      })
+
+      describe("peers that do not speak TLS: the error says what went out", () => {
+        for (const answer of ["random bytes", "an HTTP response"] as const) {
+          it.scoped(`a server answering with ${answer}: TlsProtocolError, and no alert was sent`, () =>
+            Effect.gen(function*() {
+              const random = seededRandom(SEED)
+              const reply = answer === "random bytes"
+                ? Buffer.from(Array.from({ length: 64 }, () => Math.floor(random() * 256)))
+                : Buffer.from("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+              // The first byte of a record is its type: keep the random answer from looking like one.
+              if (answer === "random bytes") reply[0] = 0x80 | reply[0]!
+              const peer = yield* talkingServer(reply)
+              const exit = yield* within(
+                "the handshake",
+                10,
+                Effect.exit(Tls.connect({ host: "127.0.0.1", port: peer.port, servername: "localhost", ca: pki.root.cert }))
+              )
+              expect(Exit.isFailure(exit) && outcome(Exit.map(exit, () => Option.none()))).toBe(
+                "TlsProtocolError ERR_SSL_WRONG_VERSION_NUMBER"
+              )
+              // What the client sent: its ClientHello (handshake records), no alert.
+              const types = recordTypes(yield* within("the client's close", 10, peer.received))
+              expect(types.length).toBeGreaterThan(0)
+              expect(types.every((t) => t === 22)).toBe(true)
+            }))
+        }
+      })
+    })
+  })
+}
+
+/**
+ * A TCP server on 127.0.0.1 that answers the first bytes of its one
+ * connection with `reply`, and hands out everything it received once the
+ * client closed.
+ */
+const talkingServer = (reply: Buffer) =>
+  Effect.gen(function*() {
+    const chunks: Array<Buffer> = []
+    let done: ((bytes: Buffer) => void) | undefined
+    const finished = new Promise<Buffer>((resolve) => {
+      done = resolve
+    })
+    const server = yield* Effect.acquireRelease(
+      Effect.async<net.Server>((resume) => {
+        const s = net.createServer((socket) => {
+          socket.on("error", () => {})
+          socket.once("data", () => socket.write(reply))
+          socket.on("data", (d: Buffer) => chunks.push(d))
+          socket.on("close", () => done!(Buffer.concat(chunks)))
+        })
+        s.listen(0, "127.0.0.1", () => resume(Effect.succeed(s)))
+      }),
+      (s) => Effect.sync(() => s.close())
+    )
+    return {
+      port: (server.address() as net.AddressInfo).port,
+      received: Effect.promise(() => finished)
+    }
+  })
+
+/** The content types of the TLS records in `bytes`. */
+const recordTypes = (bytes: Buffer): Array<number> => {
+  const types: Array<number> = []
+  let at = 0
+  while (at + 5 <= bytes.length) {
+    types.push(bytes[at]!)
+    at += 5 + bytes.readUInt16BE(at + 3)
+  }
+  return types
+}
