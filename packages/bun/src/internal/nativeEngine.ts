@@ -81,6 +81,9 @@ const SENT_ALERTS: Record<string, string> = {
   UNEXPECTED_MESSAGE: "unexpected_message",
   UNEXPECTED_RECORD: "unexpected_message",
   DECODE_ERROR: "decode_error",
+  // A record too short for its cipher: BoringSSL sends bad_record_mac
+  // (what the peer receives, measured by the hostile-peer suite).
+  BAD_PACKET_LENGTH: "bad_record_mac",
   NO_APPLICATION_PROTOCOL: "no_application_protocol"
 }
 

@@ -81,6 +81,9 @@ const SENT_ALERTS: Record<string, string> = {
  */
 const ALERT_IF_WRITTEN = new Set(["ERR_SSL_WRONG_VERSION_NUMBER", "ERR_SSL_HTTP_REQUEST", "ERR_SSL_HTTPS_PROXY_REQUEST"])
 
+/** How BoringSSL (inside Bun) names the function of every error. */
+const BORINGSSL = /:OPENSSL_internal:/
+
 const TRANSPORT_REASONS: Record<string, TlsTransportError["reason"]> = {
   ECONNRESET: "Reset",
   EPIPE: "Reset",
@@ -129,6 +132,9 @@ export const fromTlsError = (
   // TLS 1.2 has no certificate_required alert: OpenSSL sends handshake_failure.
   const sent = code === "ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE" && context.protocol !== "TLSv1.3"
     ? "handshake_failure"
+    : code === "ERR_SSL_BAD_PACKET_LENGTH" && BORINGSSL.test(message)
+    // BoringSSL (Bun) names a record too short for its cipher so, and sends bad_record_mac.
+    ? "bad_record_mac"
     : SENT_ALERTS[code]
   if (sent !== undefined && !(ALERT_IF_WRITTEN.has(code) && context.wroteAfterInput === false)) {
     return new TlsAlertError({ alert: sent, direction: "sent", cause: e })
