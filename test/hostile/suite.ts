@@ -20,7 +20,7 @@
 import { describe, expect, layer } from "@effect/vitest"
 import * as Tls from "@effect-tls/core/Tls"
 import type { TlsConnection } from "@effect-tls/core/TlsConnection"
-import { Effect, Exit, Fiber, type Layer, Option } from "effect"
+import { Deferred, Effect, Exit, Fiber, type Layer, Option, Scope } from "effect"
 import * as net from "node:net"
 import { afterAll } from "vitest"
 import { seededRandom } from "../conformance/support.js"
@@ -74,6 +74,8 @@ export interface HostileOptions {
   readonly serverRenegotiation?: string
   /** Whether the TLS library answers a first record that is not TLS with an alert (OpenSSL: no). */
   readonly alertForNotTls?: boolean
+  /** What a client reads when the server closes abortively, where it differs. */
+  readonly abortSeenAs?: string
   /** How the server's connection ends when a client sends 100 KeyUpdates in a row, where it is refused. */
   readonly keyUpdatesInARow?: string
   /** What a client reports for a TLS 1.0/1.1-only server, where it differs. */
@@ -319,6 +321,85 @@ export const hostileSuite = (name: string, tlsLayer: Layer.Layer<Tls.Tls>, o: Ho
               expect(Exit.isSuccess(exit) ? "ok" : outcome(Exit.map(exit, () => Option.none()))).toBe(c.expected)
             }))
         }
+      })
+
+      describe("server limits", () => {
+        const serverOptions = { host: "127.0.0.1", port: 0, cert: pki.server.chain, key: pki.server.key }
+        const clientOf = (port: number, extra: Partial<TlsOptions.ClientOptions> = {}) =>
+          Tls.connect({ host: "127.0.0.1", port, servername: "localhost", ca: pki.root.cert, ...extra })
+        /** Serve, holding each connection open until the client leaves. */
+        const holding = (options: Partial<TlsOptions.ServerOptions>) =>
+          Effect.gen(function*() {
+            const server = yield* Tls.listen({ ...serverOptions, ...options })
+            yield* Effect.forkScoped(server.serve((c) => readUntilEnd(c)))
+            return server.address.port
+          })
+
+        it.scoped("maxConnections: at the limit nothing more is accepted until a connection ends", () =>
+          Effect.gen(function*() {
+            const port = yield* holding({ maxConnections: 2 })
+            const first = yield* Scope.make()
+            yield* clientOf(port).pipe(Scope.extend(first))
+            yield* clientOf(port)
+            // The third waits in the kernel's backlog: its handshake never starts.
+            const third = yield* Effect.exit(clientOf(port, { handshakeTimeout: "300 millis" }).pipe(Effect.scoped))
+            expect(outcome(Exit.map(third, () => Option.none()))).toBe("TlsTimeoutError handshake")
+            // The timed-out client's slot was never taken; one more leaves: a slot frees.
+            yield* Scope.close(first, Exit.void)
+            const fourth = yield* within("a connection once a slot freed", 10, clientOf(port))
+            expect(fourth.info.protocol).toBe("TLSv1.3")
+          }))
+
+        it.scoped("maxHandshakes: a client that never speaks holds its slot until it leaves, and no longer", () =>
+          Effect.gen(function*() {
+            const port = yield* holding({ maxHandshakes: 1 })
+            const silent = yield* Effect.acquireRelease(
+              Effect.async<net.Socket>((resume) => {
+                const s = net.connect(port, "127.0.0.1", () => resume(Effect.succeed(s)))
+                s.on("error", () => {})
+              }),
+              (s) => Effect.sync(() => s.destroy())
+            )
+            const blocked = yield* Effect.exit(clientOf(port, { handshakeTimeout: "300 millis" }).pipe(Effect.scoped))
+            expect(outcome(Exit.map(blocked, () => Option.none()))).toBe("TlsTimeoutError handshake")
+            silent.destroy()
+            const next = yield* within("a handshake once the slot freed", 10, clientOf(port))
+            expect(next.info.protocol).toBe("TLSv1.3")
+          }))
+
+        it.scoped("idleTimeout: an established connection that sees nothing fails with TlsTimeoutError idle and is closed", () =>
+          Effect.gen(function*() {
+            const server = yield* Tls.listen({ ...serverOptions, idleTimeout: "300 millis" })
+            const accepting = yield* Effect.fork(server.accept)
+            const client = yield* clientOf(server.address.port)
+            const conn = yield* Fiber.join(accepting)
+            yield* conn.write("ping")
+            expect(Option.map(yield* client.read, (b) => Buffer.from(b).toString())).toEqual(Option.some("ping"))
+            const serverSide = yield* within("the idle timeout", 10, readUntilEnd(conn))
+            expect(serverSide.end).toBe("TlsTimeoutError idle")
+            // Closed abortively: the client sees the end of the connection, without close_notify.
+            const clientSide = yield* within("the client's read", 10, readUntilEnd(client))
+            expect(clientSide.end).toBe(o.abortSeenAs ?? "TlsUnexpectedEof read")
+          }))
+
+        it.scoped("closeGrace: interrupting serve with 5 connections whose peers never read takes about the grace", () =>
+          Effect.gen(function*() {
+            const server = yield* Tls.listen({ ...serverOptions, closeGrace: "200 millis" })
+            const writing = yield* Deferred.make<void>()
+            let started = 0
+            const serving = yield* Effect.fork(server.serve((c) =>
+              Effect.gen(function*() {
+                if (++started === 5) yield* Deferred.succeed(writing, undefined)
+                // The client never reads: these writes fill every buffer on the way.
+                for (;;) yield* c.write(new Uint8Array(256 * 1024))
+              })
+            ))
+            for (let i = 0; i < 5; i++) yield* clientOf(server.address.port)
+            yield* within("five handlers", 10, Deferred.await(writing))
+            const start = Date.now()
+            yield* within("interrupting serve", 10, Fiber.interrupt(serving))
+            expect(Date.now() - start).toBeLessThan(2_000)
+          }))
       })
 
       describe("peers that do not speak TLS: the error says what went out", () => {

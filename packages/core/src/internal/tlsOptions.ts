@@ -8,6 +8,10 @@ import type * as O from "../TlsOptions.js"
 
 const DEFAULT_HANDSHAKE_TIMEOUT = Duration.seconds(30)
 const DEFAULT_CONNECT_TIMEOUT = Duration.seconds(30)
+const DEFAULT_CLOSE_GRACE = Duration.seconds(5)
+const DEFAULT_IDLE_TIMEOUT = Duration.minutes(5)
+const DEFAULT_MAX_CONNECTIONS = 4096
+const DEFAULT_MAX_HANDSHAKES = 256
 const VERSIONS: ReadonlyArray<O.TlsVersion> = ["TLSv1.2", "TLSv1.3"]
 const PEM_BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----\r?\n([\s\S]*?)-----END \1-----/g
 const BASE64_BODY = /^[A-Za-z0-9+/=\s]*$/
@@ -153,8 +157,15 @@ const common = (options: O.CommonOptions, role: "client" | "server"): O.Resolved
     alpnProtocols: alpn(options.alpnProtocols),
     ciphers: options.ciphers,
     handshakeTimeout: duration("handshakeTimeout", options.handshakeTimeout, DEFAULT_HANDSHAKE_TIMEOUT),
-    retryPolicy: options.retryPolicy ?? RetryPolicy.defaultPolicy
+    retryPolicy: options.retryPolicy ?? RetryPolicy.defaultPolicy,
+    closeGrace: duration("closeGrace", options.closeGrace, DEFAULT_CLOSE_GRACE)
   }
+}
+
+const count = (option: string, input: unknown, fallback: number): number => {
+  if (input === undefined) return fallback
+  if (typeof input !== "number" || !Number.isInteger(input) || input < 1) return fail(option, "expected a positive integer")
+  return input
 }
 
 const clientIdentity = (host: string | undefined, servername: unknown, verify: unknown) => {
@@ -218,7 +229,10 @@ export const decodeServer = (options: O.ServerOptions) =>
       requestCert: options.requestCert === true,
       host: options.host === undefined ? "0.0.0.0" : hostname("host", options.host),
       port: options.port === undefined ? 0 : port(options.port, true),
-      backlog: options.backlog
+      backlog: options.backlog,
+      maxConnections: count("maxConnections", options.maxConnections, DEFAULT_MAX_CONNECTIONS),
+      maxHandshakes: count("maxHandshakes", options.maxHandshakes, DEFAULT_MAX_HANDSHAKES),
+      idleTimeout: duration("idleTimeout", options.idleTimeout, DEFAULT_IDLE_TIMEOUT)
     }
   })
 
@@ -258,7 +272,8 @@ const contextOptions = (context: O.ServerContext, server: O.ResolvedServer | und
     maxVersion: context.maxVersion ?? server?.maxVersion,
     alpnProtocols: context.alpnProtocols ?? server?.alpnProtocols,
     handshakeTimeout: server?.handshakeTimeout,
-    retryPolicy: server?.retryPolicy
+    retryPolicy: server?.retryPolicy,
+    closeGrace: server?.closeGrace
   }
 }
 
