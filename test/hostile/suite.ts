@@ -20,7 +20,7 @@
 import { describe, expect, layer } from "@effect/vitest"
 import * as Tls from "@effect-tls/core/Tls"
 import type { TlsConnection } from "@effect-tls/core/TlsConnection"
-import { Deferred, Effect, Exit, Fiber, type Layer, Option, Scope } from "effect"
+import { Deferred, Effect, Exit, Fiber, type Layer, Logger, Option, Scope } from "effect"
 import * as net from "node:net"
 import { afterAll } from "vitest"
 import { seededRandom } from "../conformance/support.js"
@@ -327,6 +327,31 @@ export const hostileSuite = (name: string, tlsLayer: Layer.Layer<Tls.Tls>, o: Ho
               expect(Exit.isSuccess(exit) ? "ok" : outcome(Exit.map(exit, () => Option.none()))).toBe(c.expected)
             }))
         }
+      })
+
+      describe("verify: false", () => {
+        it.scoped("logs one warning per options object, naming the host and nothing secret", () =>
+          Effect.gen(function*() {
+            const server = yield* Tls.listen({ host: "127.0.0.1", port: 0, cert: pki.server.chain, key: pki.server.key })
+            yield* Effect.forkScoped(server.serve((c) => readUntilEnd(c)))
+            const warnings: Array<string> = []
+            const capture = Logger.replace(
+              Logger.defaultLogger,
+              Logger.make(({ logLevel, message }) => {
+                if (logLevel._tag === "Warning") warnings.push(String(message))
+              })
+            )
+            const unverified = { host: "127.0.0.1", port: server.address.port, servername: "localhost", verify: false }
+            for (let i = 0; i < 3; i++) yield* Tls.connect(unverified).pipe(Effect.scoped, Effect.provide(capture))
+            expect(warnings).toHaveLength(1)
+            expect(warnings[0]).toContain("verify: false")
+            expect(warnings[0]).toContain("localhost")
+            expect(warnings[0]).not.toMatch(/BEGIN|PRIVATE/)
+            // Another options object: another warning; a verifying client: none.
+            yield* Tls.connect({ ...unverified }).pipe(Effect.scoped, Effect.provide(capture))
+            yield* Tls.connect({ ...unverified, verify: true, ca: pki.root.cert }).pipe(Effect.scoped, Effect.provide(capture))
+            expect(warnings).toHaveLength(2)
+          }))
       })
 
       describe("server limits", () => {

@@ -146,6 +146,23 @@ const cachedClientEngines = (runtime: TlsRuntime) =>
       resolved.verify
     ]))
 
+/** Options objects already warned about for `verify: false`. */
+const warnedUnverified = new WeakSet<object>()
+
+/**
+ * `verify: false` logs a warning once per options object: the host (or
+ * server name) only, never anything from the certificates or keys.
+ */
+const warnIfUnverified = (input: object, resolved: O.ResolvedClient, host: string | undefined) =>
+  Effect.suspend(() => {
+    if (resolved.verify || warnedUnverified.has(input)) return Effect.void
+    warnedUnverified.add(input)
+    const name = resolved.verifyHost !== "" ? resolved.verifyHost : host ?? "(no name)"
+    return Effect.logWarning(
+      `TLS certificate verification is off (verify: false) for ${name}: the peer is not authenticated`
+    )
+  })
+
 /** @internal */
 export const make = (runtime: TlsRuntime): TlsService => {
   const serverEngines = serverHandshake.cachedEngines(runtime)
@@ -169,6 +186,7 @@ export const make = (runtime: TlsRuntime): TlsService => {
     connect: (input) =>
       releasingOnFailure(Effect.gen(function*() {
         const resolved = yield* options.decodeClient(input)
+        yield* warnIfUnverified(input, resolved, resolved.host)
         const millis = Duration.toMillis(resolved.connectTimeout)
         const withinConnectTimeout = Effect.timeoutFail({
           duration: resolved.connectTimeout,
@@ -189,6 +207,7 @@ export const make = (runtime: TlsRuntime): TlsService => {
       Effect.gen(function*() {
         const resolved = yield* options.decodeUpgrade(input)
         if (resolved.role === "client") {
+          yield* warnIfUnverified(input, resolved, undefined)
           const factory = yield* clientEngines(resolved)
           const t = yield* owned(transport)
           return yield* handshakeOver(factory, t, resolved)
