@@ -25,10 +25,10 @@ import * as net from "node:net"
 import { afterAll } from "vitest"
 import { seededRandom } from "../conformance/support.js"
 import type * as TlsOptions from "@effect-tls/core/TlsOptions"
-import { spawnPeer, sServer } from "../interop/peers.js"
+import { spawnPeer, sServer, withPeers } from "../interop/peers.js"
 import { datedLeaf, generatePki, issueLeaf, type KeyPair, SERVER_EXT } from "../src/pki.js"
 import { connectedPair, describeError, nodeTcp, outcome, type Path, paths, type PlainTcp } from "./endpoints.js"
-import { type Direction, plaintextHandshakeRecord, type Tamper } from "./mitm.js"
+import { type Direction, makeMitm, plaintextHandshakeRecord, type Tamper } from "./mitm.js"
 
 /** The seed of every random choice in this suite (printed when it starts). */
 export const SEED = 0x13_2026
@@ -434,6 +434,59 @@ export const hostileSuite = (name: string, tlsLayer: Layer.Layer<Tls.Tls>, o: Ho
             const start = Date.now()
             yield* within("interrupting serve", 10, Fiber.interrupt(serving))
             expect(Date.now() - start).toBeLessThan(2_000)
+          }))
+      })
+
+      describe("GnuTLS as the peer (gnutls-cli, through the man-in-the-middle)", () => {
+        const gnutlsCli = (port: number, extra: ReadonlyArray<string>) =>
+          spawnPeer("gnutls-cli", [
+            "-p", String(port), "--x509cafile", pki.root.certFile, "--sni-hostname", "localhost",
+            "--verify-hostname", "localhost", ...extra, "127.0.0.1"
+          ])
+        for (const version of ["TLSv1.2", "TLSv1.3"] as const) {
+          const priority = version === "TLSv1.2" ? "NORMAL:-VERS-ALL:+VERS-TLS1.2" : "NORMAL:-VERS-ALL:+VERS-TLS1.3"
+          for (const direction of ["toServer", "toClient"] as const) {
+            withPeers(["gnutls-cli"], it.scoped)(
+              `${version}: a flipped byte ${direction === "toServer" ? "from gnutls-cli fails our server" : "to gnutls-cli is seen by GnuTLS"}`,
+              () =>
+                Effect.gen(function*() {
+                  const server = yield* Tls.listen({ host: "127.0.0.1", port: 0, cert: pki.server.chain, key: pki.server.key })
+                  const mitm = yield* makeMitm(server.address.port)
+                  const accepting = yield* Effect.fork(server.accept)
+                  const peer = yield* gnutlsCli(mitm.port, ["--priority", priority])
+                  const conn = yield* within("the handshake", 10, Fiber.join(accepting))
+                  expect(conn.info.protocol).toBe(version)
+                  yield* within("gnutls-cli's handshake", 10, peer.said("Handshake was completed"))
+                  const reading = yield* Effect.fork(readUntilEnd(conn))
+                  mitm.arm(direction, { _tag: "flip" })
+                  if (direction === "toServer") yield* peer.write("x".repeat(1024) + "\n")
+                  else yield* conn.write(Buffer.alloc(1024, 0x61))
+                  yield* within("tampering", 10, mitm.tampered(direction))
+                  if (direction === "toServer") {
+                    const result = yield* within("our server's read", 10, Fiber.join(reading))
+                    expect(result.end).toBe(o.outcome?.(version, "flip", direction, "connect/listen") ?? opensslOutcome(version, "flip"))
+                    // GnuTLS receives the alert.
+                    yield* within("gnutls-cli's report", 10, peer.said(/Bad record MAC|bad_record_mac|Decryption has failed/i))
+                  } else {
+                    // GnuTLS refuses the record: "Decryption has failed" (it sends bad_record_mac to us).
+                    yield* within("gnutls-cli's report", 10, peer.said(/Decryption has failed|Bad record MAC|Error in recv/i))
+                    const result = yield* within("our server's read", 10, Fiber.join(reading))
+                    expect(result.end).toMatch(/^Tls/)
+                  }
+                })
+            )
+          }
+        }
+
+        withPeers(["gnutls-cli"], it.scoped)("gnutls-cli --rehandshake (TLS 1.2): refused with a typed error", () =>
+          Effect.gen(function*() {
+            const server = yield* Tls.listen({ host: "127.0.0.1", port: 0, cert: pki.server.chain, key: pki.server.key })
+            const accepting = yield* Effect.fork(server.accept)
+            const peer = yield* gnutlsCli(server.address.port, ["--priority", "NORMAL:-VERS-ALL:+VERS-TLS1.2", "--rehandshake"])
+            const conn = yield* within("the handshake", 10, Fiber.join(accepting))
+            const result = yield* within("our server's read", 10, readUntilEnd(conn))
+            expect(result.end).toBe(o.renegotiation ?? "TlsProtocolError ERR_TLS_RENEGOTIATION_DISABLED")
+            void peer
           }))
       })
 
