@@ -38,6 +38,8 @@ export type Tamper =
   | { readonly _tag: "reorder" }
   /** Send the record twice. */
   | { readonly _tag: "replay" }
+  /** Send `mutate(record)` instead (any bytes: a fuzzer's mutation). */
+  | { readonly _tag: "mutate"; readonly mutate: (record: Buffer) => Buffer }
 
 /** Application data records whose payload is at least `bytes` long (default 512). */
 export const bigApplicationData = (bytes = 512) => (record: TlsRecord) =>
@@ -135,6 +137,8 @@ export const makeMitm = (targetPort: number): Effect.Effect<Mitm, never, Scope.S
           case "replay":
             send(r.bytes)
             return send(r.bytes)
+          case "mutate":
+            return send(t.mutate(Buffer.from(r.bytes)))
         }
       }
       from.on("data", (chunk: Buffer) => {
