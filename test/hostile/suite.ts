@@ -26,7 +26,7 @@ import { afterAll } from "vitest"
 import { openTcpSockets, seededRandom } from "../conformance/support.js"
 import type * as TlsOptions from "@effect-tls/core/TlsOptions"
 import { spawnPeer, sServer, withPeers } from "../interop/peers.js"
-import { datedLeaf, generatePki, issueLeaf, type KeyPair, SERVER_EXT } from "../src/pki.js"
+import { datedLeaf, generatePki, issueLeaf, type KeyPair, revokedLeaf, SERVER_EXT } from "../src/pki.js"
 import { connectedPair, describeError, nodeTcp, outcome, type Path, paths, type PlainTcp } from "./endpoints.js"
 import { type Direction, makeMitm, plaintextHandshakeRecord, type Tamper } from "./mitm.js"
 
@@ -90,6 +90,8 @@ export interface HostileOptions {
   readonly abortSeenAs?: string
   /** How the server's connection ends when a client sends 100 KeyUpdates in a row, where it is refused. */
   readonly keyUpdatesInARow?: string
+  /** What a client given `crl` reports (for every server), where CRLs are not supported. */
+  readonly crl?: string
   /** What a client reports for a TLS 1.0/1.1-only server, where it differs. */
   readonly oldVersions?: string
   /** What a client reports when the server has no cipher in common, where it differs. */
@@ -291,7 +293,8 @@ export const hostileSuite = (name: string, tlsLayer: Layer.Layer<Tls.Tls>, o: Ho
           cnOnly: issueLeaf(pki, "cnonly", "/CN=localhost", "basicConstraints=critical,CA:FALSE\nextendedKeyUsage=serverAuth\n"),
           ipAsDns: issueLeaf(pki, "ipasdns", "/CN=127.0.0.1", SERVER_EXT.replace("DNS:localhost,IP:127.0.0.1", "DNS:127.0.0.1")),
           ipOnly: issueLeaf(pki, "iponly", "/CN=localhost", SERVER_EXT.replace("DNS:localhost,IP:127.0.0.1", "IP:127.0.0.1")),
-          notYetValid: datedLeaf(pki, "notyetvalid", new Date(now + day), new Date(now + 3 * day))
+          notYetValid: datedLeaf(pki, "notyetvalid", new Date(now + day), new Date(now + 3 * day)),
+          revoked: revokedLeaf(pki, "revoked")
         }
         type Case = {
           readonly name: string
@@ -316,6 +319,9 @@ export const hostileSuite = (name: string, tlsLayer: Layer.Layer<Tls.Tls>, o: Ho
           { name: "an IP SAN only, for a DNS name", pair: leaves.ipOnly, expected: "TlsCertificateError ERR_TLS_CERT_ALTNAME_INVALID" },
           { name: "an IP written as a DNS SAN, for that IP", pair: leaves.ipAsDns, client: { servername: "127.0.0.1" }, expected: "TlsCertificateError ERR_TLS_CERT_ALTNAME_INVALID" },
           { name: "a CN and no subjectAltName, for that CN", pair: leaves.cnOnly, expected: "TlsCertificateError ERR_TLS_CERT_ALTNAME_INVALID" },
+          { name: "a revoked leaf, with the CRLs in the options", pair: leaves.revoked, client: { crl: leaves.revoked.crls }, expected: o.crl ?? "TlsCertificateError CERT_REVOKED" },
+          { name: "a revoked leaf, without CRLs (revocation is checked only against CRLs given)", pair: leaves.revoked, expected: "ok" },
+          { name: "a trusted leaf, with the CRLs in the options", pair: pki.server, client: { crl: leaves.revoked.crls }, expected: o.crl ?? "ok" },
           { name: "a TLS 1.0/1.1-only server", pair: pki.server, server: ["-tls1_1", "-cipher", "DEFAULT@SECLEVEL=0"], expected: o.oldVersions ?? "TlsAlertError protocol_version received" },
           { name: "no cipher in common", pair: pki.server, server: ["-tls1_2", "-cipher", "ECDHE-ECDSA-AES128-SHA256"], client: { maxVersion: "TLSv1.2", ciphers: "ECDHE-ECDSA-CHACHA20-POLY1305" }, expected: o.noSharedCipher ?? "TlsAlertError handshake_failure received" }
         ]

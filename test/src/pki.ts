@@ -186,6 +186,33 @@ const datedLeafIn = (dir: string, name: string, issuer: string, start: Date, end
   ])
 }
 
+/**
+ * A localhost leaf signed by the intermediate of `pki` and revoked, with
+ * the CRLs a verifier that checks every level needs: the intermediate's
+ * (listing the leaf) and the root's (listing nothing).
+ */
+export const revokedLeaf = (pki: Pki, name: string): KeyPair & { readonly crls: ReadonlyArray<string> } => {
+  const dir = pki.dir
+  const now = Date.now()
+  datedLeafIn(dir, name, "intermediate", new Date(now - 86400_000), new Date(now + 2 * 86400_000))
+  openssl(dir, ["ca", "-batch", "-config", "ca.cnf", "-revoke", `${name}.pem`])
+  openssl(dir, ["ca", "-batch", "-config", "ca.cnf", "-gencrl", "-crldays", "2", "-out", `${name}.intermediate.crl`])
+  // The root's CRL: an empty database, the root as the issuer.
+  writeFileSync(join(dir, "ca-index.txt"), "")
+  writeFileSync(
+    join(dir, "ca.cnf"),
+    readFileSync(join(dir, "ca.cnf"), "utf8").replaceAll("intermediate.pem", "root.pem").replaceAll(
+      "intermediate.key",
+      "root.key"
+    )
+  )
+  openssl(dir, ["ca", "-batch", "-config", "ca.cnf", "-gencrl", "-crldays", "2", "-out", `${name}.root.crl`])
+  return {
+    ...pairOf(dir, name, true),
+    crls: [readFileSync(join(dir, `${name}.intermediate.crl`), "utf8"), readFileSync(join(dir, `${name}.root.crl`), "utf8")]
+  }
+}
+
 export const SERVER_EXT =
   "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n"
 const CLIENT_EXT =

@@ -47,6 +47,15 @@ export type TlsVersion = "TLSv1.2" | "TLSv1.3"
 export interface CommonOptions {
   /** Trusted roots (PEM, one or many). Default: the runtime's root store (clients). */
   readonly ca?: Pem | ReadonlyArray<Pem> | undefined
+  /**
+   * Certificate revocation lists (PEM `X509 CRL` blocks). Given, the peer's
+   * chain is checked against them at every level, so each CA of the chain
+   * needs its CRL here; a revoked certificate is `TlsCertificateError`
+   * `CERT_REVOKED`, a CA without a CRL `UNABLE_TO_GET_CRL`.
+   *
+   * @since 0.3.0
+   */
+  readonly crl?: Pem | ReadonlyArray<Pem> | undefined
   /** Our certificate, followed by its intermediates (PEM). */
   readonly cert?: Pem | ReadonlyArray<Pem> | undefined
   /** The private key of `cert`. */
@@ -185,6 +194,7 @@ export type UpgradeOptions = UpgradeClientOptions | UpgradeServerOptions
  */
 export interface ResolvedCommon {
   readonly ca: ReadonlyArray<string> | undefined
+  readonly crl: ReadonlyArray<string> | undefined
   readonly certChain: ReadonlyArray<string> | undefined
   readonly key: Redacted.Redacted<string> | undefined
   readonly minVersion: TlsVersion

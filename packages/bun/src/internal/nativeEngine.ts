@@ -439,7 +439,7 @@ const handlers: Bun.SocketHandler<NativeEngine> = {
  * node:tls's, so a cipher list takes the engine path).
  * @internal
  */
-export const supportsClient = (o: ResolvedClientConnect): boolean => o.ciphers === undefined
+export const supportsClient = (o: ResolvedClientConnect): boolean => o.ciphers === undefined && o.crl === undefined
 
 /** BoringSSL's SSL_OP_NO_TLSv1_2 and SSL_OP_NO_TLSv1_3. */
 const NO_TLS_1_2 = 0x08000000
@@ -513,7 +513,7 @@ const alpnWire = (names: ReadonlyArray<string>): Uint8Array => {
 }
 
 /** Whether Bun's native server can honour these options exactly (see `supportsClient`). @internal */
-export const supportsServer = (o: ResolvedServerListen): boolean => o.ciphers === undefined
+export const supportsServer = (o: ResolvedServerListen): boolean => o.ciphers === undefined && o.crl === undefined
 
 /**
  * Listen with Bun's native TLS server. Each accepted socket gets its

@@ -72,6 +72,7 @@ const contentKey = (o: ResolvedServer) =>
     o.certChain,
     o.key === undefined ? null : Redacted.value(o.key),
     o.ca ?? null,
+    o.crl ?? null,
     o.requestCert,
     o.ciphers ?? null,
     o.minVersion,

@@ -135,6 +135,7 @@ const cachedClientEngines = (runtime: TlsRuntime) =>
   serverHandshake.cachedByContent(runtime.clientEngines, (resolved: O.ResolvedClient) =>
     JSON.stringify([
       resolved.ca ?? null,
+      resolved.crl ?? null,
       resolved.certChain ?? null,
       resolved.key === undefined ? null : Redacted.value(resolved.key),
       resolved.minVersion,

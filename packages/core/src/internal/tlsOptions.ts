@@ -74,6 +74,20 @@ const certificates = (option: string, input: O.Pem | ReadonlyArray<O.Pem>): Arra
   return out
 }
 
+const crls = (input: O.Pem | ReadonlyArray<O.Pem>): Array<string> => {
+  const list = Array.isArray(input) ? (input as ReadonlyArray<O.Pem>) : [input as O.Pem]
+  if (list.length === 0) fail("crl", "an empty list of CRLs")
+  const out: Array<string> = []
+  list.forEach((pem, i) => {
+    const name = list.length === 1 && !Array.isArray(input) ? "crl" : `crl[${i}]`
+    for (const block of pemBlocks(name, pem)) {
+      if (block.label !== "X509 CRL") fail(name, `expected X509 CRL blocks, found ${block.label}`)
+      out.push(block.text)
+    }
+  })
+  return out
+}
+
 const privateKey = (option: string, input: O.PrivateKey): Redacted.Redacted<string> => {
   const pem = Redacted.isRedacted(input) ? Redacted.value(input) : input
   const blocks = pemBlocks(option, pem)
@@ -150,6 +164,7 @@ const common = (options: O.CommonOptions, role: "client" | "server"): O.Resolved
   }
   return {
     ca: options.ca === undefined ? undefined : certificates("ca", options.ca),
+    crl: options.crl === undefined ? undefined : crls(options.crl),
     certChain,
     key,
     minVersion,
@@ -266,6 +281,7 @@ const contextOptions = (context: O.ServerContext, server: O.ResolvedServer | und
     cert: context.cert,
     key: context.key,
     ca: context.ca ?? server?.ca,
+    crl: server?.crl,
     requestCert: context.requestCert ?? server?.requestCert,
     ciphers: context.ciphers ?? server?.ciphers,
     minVersion: context.minVersion ?? server?.minVersion,

@@ -520,6 +520,10 @@ const diagnose = (base: tls.SecureContextOptions, options: ResolvedCommon, cause
     const caError = attempt({ ...base, ca: [...options.ca] })
     if (caError !== undefined) return new TlsConfigError({ option: "ca", reason: describe(caError), cause: caError })
   }
+  if (options.crl !== undefined) {
+    const crlError = attempt({ ...base, crl: [...options.crl] })
+    if (crlError !== undefined) return new TlsConfigError({ option: "crl", reason: describe(crlError), cause: crlError })
+  }
   // OpenSSL's messages name routines and reasons, never key material.
   const text = describe(cause)
   return new TlsConfigError({ option: /key/i.test(text) ? "key" : "cert", reason: text, cause })
@@ -545,6 +549,7 @@ export const secureContext = (options: ResolvedCommon): Effect.Effect<tls.Secure
       if (options.ciphers !== undefined) base.ciphers = options.ciphers
       const full: tls.SecureContextOptions = { ...base }
       if (options.ca !== undefined) full.ca = [...options.ca]
+      if (options.crl !== undefined) full.crl = [...options.crl]
       if (options.certChain !== undefined && options.key !== undefined) {
         full.cert = options.certChain.join("\n")
         full.key = Redacted.value(options.key)
