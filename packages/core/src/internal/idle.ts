@@ -7,8 +7,6 @@
  * @internal
  */
 import type * as Chunk from "effect/Chunk"
-import * as Clock from "effect/Clock"
-import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
@@ -26,30 +24,35 @@ export const withIdleTimeout = (
   Effect.gen(function*() {
     if (!Duration.isFinite(timeout)) return connection
     const millis = Duration.toMillis(timeout)
-    const expired = yield* Deferred.make<never, TlsTimeoutError>()
-    let last = yield* Clock.currentTimeMillis
-    const touch = Effect.flatMap(Clock.currentTimeMillis, (now) =>
-      Effect.sync(() => {
-        last = now
-      }))
-    // Sleeps until the deadline; activity in the meantime moves it.
+    // The clock is read synchronously on every completed call: no Effect,
+    // no fiber per call, so a busy connection pays (almost) nothing.
+    const clock = yield* Effect.clock
+    let last = clock.unsafeCurrentTimeMillis()
+    let expired: TlsTimeoutError | undefined
+    // Sleeps until the deadline; activity in the meantime moves it. Then the
+    // error is recorded first and the connection aborted, so every pending
+    // call (which fails as the connection closes) reports the idle error.
     yield* Effect.forkScoped(
       Effect.gen(function*() {
         for (;;) {
-          const now = yield* Clock.currentTimeMillis
+          const now = clock.unsafeCurrentTimeMillis()
           if (now >= last + millis) break
           yield* Effect.sleep(Duration.millis(last + millis - now))
         }
-        yield* Deferred.fail(expired, new TlsTimeoutError({ phase: "idle", millis }))
+        expired = new TlsTimeoutError({ phase: "idle", millis })
         yield* connection.abort
       })
     )
-    /** `op`, unless the connection expired first (then, and from then on, the idle error). */
     const guarded = <A>(op: Effect.Effect<A, TlsConnectionError>): Effect.Effect<A, TlsConnectionError> =>
-      Effect.flatMap(Deferred.poll(expired), (done) =>
-        Option.isSome(done)
-          ? Effect.flatten(done.value)
-          : Effect.raceFirst(Effect.tap(op, () => touch), Deferred.await(expired)))
+      Effect.suspend(() =>
+        expired !== undefined ? Effect.fail(expired) : Effect.matchEffect(op, {
+          onFailure: (e) => Effect.fail(expired ?? e),
+          onSuccess: (a) => {
+            last = clock.unsafeCurrentTimeMillis()
+            return Effect.succeed(a)
+          }
+        })
+      )
     const read = guarded(connection.read)
     const write = (data: Uint8Array | string) => guarded(connection.write(data))
     return {
