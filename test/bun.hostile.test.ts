@@ -37,9 +37,10 @@ if (onBun) {
     // Bun.listen accepts and handshakes every client itself; serve's limits
     // bound the connections it runs (the others wait, handshake done).
     listenerAcceptsAll: true,
-    // ... and an abortive close reads as a clean end, as does a connection
-    // cut short or a fatal alert followed by the end (GnuTLS).
-    abortSeenAs: "clean end",
+    // An abortive close terminates Bun's socket: the peer sees a reset.
+    abortSeenAs: "TlsTransportError Reset",
+    // A connection cut short, or a fatal alert followed by the end
+    // (GnuTLS), reads as a clean end.
     truncationLooksClean: true
   })
   hostileSuite("BunTls.layerSansIo (node:tls engine over Bun sockets)", BunTls.layerSansIo, boringSsl)

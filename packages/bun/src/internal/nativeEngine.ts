@@ -398,7 +398,13 @@ export class NativeEngine implements TlsEngine {
     this.closedByUs = true
     this.pending = []
     this.pendingBytes = 0
-    if (!this.closed) this.socket?.end()
+    // Closed without our close_notify having been asked for (a broken
+    // connection, an abort): Bun's `end` would send one, so the socket is
+    // terminated instead and the peer sees the connection end without it.
+    if (!this.closed) {
+      if (this.shutdownRequested) this.socket?.end()
+      else this.socket?.terminate()
+    }
     this.bump()
   }
 
