@@ -495,11 +495,11 @@ export const hostileSuite = (name: string, tlsLayer: Layer.Layer<Tls.Tls>, o: Ho
           Effect.gen(function*() {
             const server = yield* Tls.listen({ host: "127.0.0.1", port: 0, cert: pki.server.chain, key: pki.server.key })
             const accepting = yield* Effect.fork(server.accept)
-            const peer = yield* gnutlsCli(server.address.port, ["--priority", "NORMAL:-VERS-ALL:+VERS-TLS1.2", "--rehandshake"])
+            // The peer stays until the scope ends.
+            yield* gnutlsCli(server.address.port, ["--priority", "NORMAL:-VERS-ALL:+VERS-TLS1.2", "--rehandshake"])
             const conn = yield* within("the handshake", 10, Fiber.join(accepting))
             const result = yield* within("our server's read", 10, readUntilEnd(conn))
             expect(result.end).toBe(o.renegotiation ?? "TlsProtocolError ERR_TLS_RENEGOTIATION_DISABLED")
-            void peer
           }))
       })
 
