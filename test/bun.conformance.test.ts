@@ -22,14 +22,17 @@ const sansIo: Differences = {
   noHalfClose: true,
   // node:tls on Bun reports no protocol version while failing the
   // handshake, so the engine names the TLS 1.2 alert.
-  tls13MissingCertificateAlertSent: "handshake_failure"
+  tls13MissingCertificateAlertSent: "handshake_failure",
+  // BoringSSL answers a first record that is not TLS with protocol_version.
+  alertForNotTls: true
 }
 
 /** BunTls.layer: Bun's native TLS sockets where options allow. */
 const native: Differences = {
   tls13CiphersFixed: true,
   // Bun's native sockets report close_notify and a bare FIN alike (`end`).
-  truncationLooksClean: true
+  truncationLooksClean: true,
+  alertForNotTls: true
 }
 
 if (onBun) {

@@ -122,6 +122,11 @@ export interface Differences {
    * certificate, when it is not `certificate_required`.
    */
   readonly tls13MissingCertificateAlertSent?: string
+  /**
+   * The TLS library answers a first record that is not TLS with a
+   * protocol_version alert (BoringSSL); OpenSSL sends none.
+   */
+  readonly alertForNotTls?: true
 }
 
 /** Open TCP sockets of this process, for leak checks. */

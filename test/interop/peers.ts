@@ -72,6 +72,8 @@ export interface Peer {
   readonly printed: (text: string | RegExp) => Effect.Effect<void>
   /** Completes when stdout or stderr contains `text` (the two pipes are not ordered). */
   readonly said: (text: string | RegExp) => Effect.Effect<void>
+  /** Completes when `check(stdout, stderr)` holds for what the peer printed so far. */
+  readonly shows: (what: string, check: (stdout: string, stderr: string) => boolean) => Effect.Effect<void>
   /** Completes with the exit code when the process has exited and its output is read. */
   readonly exited: Effect.Effect<number | null>
   readonly write: (text: string) => Effect.Effect<void>
@@ -146,6 +148,7 @@ export const spawnPeer = (command: string, args: ReadonlyArray<string>): Effect.
       stderr: () => err,
       printed: (text) => waitFor(String(text), () => matches(text, out)),
       said: (text) => waitFor(String(text), () => matches(text, out + err)),
+      shows: (what, check) => waitFor(what, () => check(out, err)),
       exited: Effect.flatMap(
         // After "close" rather than "exit": by then everything it printed has been read.
         until(() => (exitCode !== undefined && closed) || spawnError !== undefined),

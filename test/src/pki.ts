@@ -139,12 +139,22 @@ const signed = (
 
 /** A certificate whose validity ended yesterday, via `openssl ca` (x509 -req has no start date). */
 const expiredLeaf = (dir: string, name: string, issuer: string) => {
+  const now = Date.now()
+  datedLeafIn(dir, name, issuer, new Date(now - 3 * 86400_000), new Date(now - 86400_000))
+}
+
+/** A localhost leaf valid from `start` to `end`, signed by the intermediate of `pki`. */
+export const datedLeaf = (pki: Pki, name: string, start: Date, end: Date): KeyPair => {
+  datedLeafIn(pki.dir, name, "intermediate", start, end)
+  return pairOf(pki.dir, name, true)
+}
+
+const datedLeafIn = (dir: string, name: string, issuer: string, start: Date, end: Date) => {
   genKey(dir, name)
   openssl(dir, ["req", "-new", "-key", `${name}.key`, "-subj", "/CN=localhost", "-out", `${name}.csr`])
   writeFileSync(join(dir, "ca-index.txt"), "")
   writeFileSync(join(dir, "ca-serial.txt"), serial().slice(2).toUpperCase() + "\n")
   const fmt = (d: Date) => d.toISOString().replace(/[-:T]/g, "").slice(2, 14) + "Z"
-  const now = Date.now()
   writeFileSync(
     join(dir, "ca.cnf"),
     [
@@ -171,17 +181,69 @@ const expiredLeaf = (dir: string, name: string, issuer: string) => {
   )
   openssl(dir, [
     "ca", "-batch", "-config", "ca.cnf", "-extensions", "leaf", "-in", `${name}.csr`, "-out", `${name}.pem`,
-    "-startdate", fmt(new Date(now - 3 * 86400_000)), "-enddate", fmt(new Date(now - 86400_000)),
+    "-startdate", fmt(start), "-enddate", fmt(end),
     "-notext"
   ])
 }
 
-const SERVER_EXT =
+/**
+ * A localhost leaf signed by the intermediate of `pki` and revoked, with
+ * the CRLs a verifier that checks every level needs: the intermediate's
+ * (listing the leaf) and the root's (listing nothing).
+ */
+export const revokedLeaf = (pki: Pki, name: string): KeyPair & { readonly crls: ReadonlyArray<string> } => {
+  const dir = pki.dir
+  const now = Date.now()
+  datedLeafIn(dir, name, "intermediate", new Date(now - 86400_000), new Date(now + 2 * 86400_000))
+  openssl(dir, ["ca", "-batch", "-config", "ca.cnf", "-revoke", `${name}.pem`])
+  openssl(dir, ["ca", "-batch", "-config", "ca.cnf", "-gencrl", "-crldays", "2", "-out", `${name}.intermediate.crl`])
+  // The root's CRL: an empty database, the root as the issuer.
+  writeFileSync(join(dir, "ca-index.txt"), "")
+  writeFileSync(
+    join(dir, "ca.cnf"),
+    readFileSync(join(dir, "ca.cnf"), "utf8").replaceAll("intermediate.pem", "root.pem").replaceAll(
+      "intermediate.key",
+      "root.key"
+    )
+  )
+  openssl(dir, ["ca", "-batch", "-config", "ca.cnf", "-gencrl", "-crldays", "2", "-out", `${name}.root.crl`])
+  return {
+    ...pairOf(dir, name, true),
+    crls: [readFileSync(join(dir, `${name}.intermediate.crl`), "utf8"), readFileSync(join(dir, `${name}.root.crl`), "utf8")]
+  }
+}
+
+export const SERVER_EXT =
   "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n"
 const CLIENT_EXT =
   "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n"
 const INTERMEDIATE_EXT =
   "basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign,cRLSign\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n"
+
+const pairOf = (dir: string, name: string, withIntermediate: boolean): KeyPair => {
+  const read = (file: string) => readFileSync(join(dir, file), "utf8")
+  const cert = read(`${name}.pem`)
+  const chain = withIntermediate ? cert + read("intermediate.pem") : cert
+  writeFileSync(join(dir, `${name}.chain.pem`), chain)
+  return {
+    cert,
+    chain,
+    key: read(`${name}.key`),
+    certFile: join(dir, `${name}.pem`),
+    chainFile: join(dir, `${name}.chain.pem`),
+    keyFile: join(dir, `${name}.key`)
+  }
+}
+
+/**
+ * One more server leaf in `pki`'s directory, signed by its intermediate:
+ * `subject` such as `/CN=localhost`, `extensions` as an openssl extfile
+ * (`SERVER_EXT` with other names, or without subjectAltName).
+ */
+export const issueLeaf = (pki: Pki, name: string, subject: string, extensions: string): KeyPair => {
+  signed(pki.dir, name, subject, "intermediate", extensions)
+  return pairOf(pki.dir, name, true)
+}
 
 export const generatePki = (): Pki => {
   watchProcess()
@@ -205,19 +267,7 @@ export const generatePki = (): Pki => {
   ])
   expiredLeaf(dir, "expired", "intermediate")
   const intermediate = read("intermediate.pem")
-  const pair = (name: string, withIntermediate: boolean): KeyPair => {
-    const cert = read(`${name}.pem`)
-    const chain = withIntermediate ? cert + intermediate : cert
-    writeFileSync(join(dir, `${name}.chain.pem`), chain)
-    return {
-      cert,
-      chain,
-      key: read(`${name}.key`),
-      certFile: join(dir, `${name}.pem`),
-      chainFile: join(dir, `${name}.chain.pem`),
-      keyFile: join(dir, `${name}.key`)
-    }
-  }
+  const pair = (name: string, withIntermediate: boolean): KeyPair => pairOf(dir, name, withIntermediate)
   return {
     dir,
     root: { cert: read("root.pem"), certFile: join(dir, "root.pem") },

@@ -45,7 +45,13 @@ export interface TlsServer {
   /**
    * Accept forever, running `handler` for each connection in its own fiber
    * and scope. Handshake and handler failures are logged and end only their
-   * own connection. Interrupting `serve` interrupts every handler.
+   * own connection. Interrupting `serve` interrupts every handler (each
+   * connection's close is bounded by its `closeGrace`). At most
+   * `maxConnections` connections run at once, and at most `maxHandshakes`
+   * of them handshake: at a limit nothing more is accepted until one ends.
+   * Established connections (here and from `accept`) fail with
+   * `TlsTimeoutError` (`phase: "idle"`) after `idleTimeout` without a
+   * completed read or write.
    */
   readonly serve: <E, R>(
     handler: (connection: TlsConnection) => Effect.Effect<unknown, E, R>

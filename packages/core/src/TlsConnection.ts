@@ -55,6 +55,17 @@ export interface TlsConnection {
    * until the peer's own close_notify. Idempotent.
    */
   readonly shutdown: Effect.Effect<void, TlsConnectionError>
+  /**
+   * Close at once (abortive close): no close_notify, no wait. Bytes that
+   * `write` accepted and the transport has not taken yet are dropped, so
+   * the peer may see a cut-off message followed by the end of the
+   * connection; this is the one way to lose written bytes. Later calls
+   * fail with `TlsClosedError`. Closing the scope normally (with
+   * close_notify, bounded by `closeGrace`) is what to use otherwise.
+   *
+   * @since 0.3.0
+   */
+  readonly abort: Effect.Effect<void>
   /** Where the peer is, when the transport knows. */
   readonly remoteAddress: string | undefined
 }

@@ -234,7 +234,11 @@ export class TlsUnexpectedEof extends Data.TaggedError("TlsUnexpectedEof")<{
  * @category errors
  */
 export class TlsTimeoutError extends Data.TaggedError("TlsTimeoutError")<{
-  readonly phase: "connect" | "handshake" | "read" | "write"
+  /**
+   * `"idle"`: a server's established connection on which no read or write
+   * completed for `idleTimeout` (the connection is closed abortively).
+   */
+  readonly phase: "connect" | "handshake" | "read" | "write" | "idle"
   /** The bound, in milliseconds. */
   readonly millis: number
 }> {

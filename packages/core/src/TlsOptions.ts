@@ -47,6 +47,15 @@ export type TlsVersion = "TLSv1.2" | "TLSv1.3"
 export interface CommonOptions {
   /** Trusted roots (PEM, one or many). Default: the runtime's root store (clients). */
   readonly ca?: Pem | ReadonlyArray<Pem> | undefined
+  /**
+   * Certificate revocation lists (PEM `X509 CRL` blocks). Given, the peer's
+   * chain is checked against them at every level, so each CA of the chain
+   * needs its CRL here; a revoked certificate is `TlsCertificateError`
+   * `CERT_REVOKED`, a CA without a CRL `UNABLE_TO_GET_CRL`.
+   *
+   * @since 0.3.0
+   */
+  readonly crl?: Pem | ReadonlyArray<Pem> | undefined
   /** Our certificate, followed by its intermediates (PEM). */
   readonly cert?: Pem | ReadonlyArray<Pem> | undefined
   /** The private key of `cert`. */
@@ -63,6 +72,12 @@ export interface CommonOptions {
   readonly handshakeTimeout?: Duration.DurationInput | undefined
   /** How the driver retries Want errors. Default `RetryPolicy.defaultPolicy`. */
   readonly retryPolicy?: RetryPolicy | undefined
+  /**
+   * How long closing a connection waits for the transport to take what was
+   * written (close_notify included) before the close turns abortive (with a
+   * warning naming the bytes left). Default 5 seconds.
+   */
+  readonly closeGrace?: Duration.DurationInput | undefined
 }
 
 /**
@@ -109,6 +124,26 @@ export interface ServerOptions extends CommonOptions {
   readonly requestCert?: boolean | undefined
   /** The listen backlog. */
   readonly backlog?: number | undefined
+  /**
+   * Connections `serve` runs at once, counted from accept (one still in its
+   * handshake holds a slot). At the limit the server stops accepting, so
+   * the kernel's backlog queues new clients, until a connection ends.
+   * Default 4096.
+   */
+  readonly maxConnections?: number | undefined
+  /**
+   * Connections `serve` lets handshake at once (within `maxConnections`):
+   * handshakes cost CPU, and a client that never finishes one holds a slot
+   * until `handshakeTimeout`. Default 256.
+   */
+  readonly maxHandshakes?: number | undefined
+  /**
+   * An established connection of `listen` or `serve` on which no read or
+   * write completed for this long fails with `TlsTimeoutError` (phase
+   * `"idle"`) and is closed abortively. `Duration.infinity` turns it off.
+   * Default 5 minutes.
+   */
+  readonly idleTimeout?: Duration.DurationInput | undefined
 }
 
 /**
@@ -159,6 +194,7 @@ export type UpgradeOptions = UpgradeClientOptions | UpgradeServerOptions
  */
 export interface ResolvedCommon {
   readonly ca: ReadonlyArray<string> | undefined
+  readonly crl: ReadonlyArray<string> | undefined
   readonly certChain: ReadonlyArray<string> | undefined
   readonly key: Redacted.Redacted<string> | undefined
   readonly minVersion: TlsVersion
@@ -167,6 +203,7 @@ export interface ResolvedCommon {
   readonly ciphers: string | undefined
   readonly handshakeTimeout: Duration.Duration
   readonly retryPolicy: RetryPolicy
+  readonly closeGrace: Duration.Duration
 }
 
 /**
@@ -211,6 +248,9 @@ export interface ResolvedServerListen extends ResolvedServer {
   readonly host: string
   readonly port: number
   readonly backlog: number | undefined
+  readonly maxConnections: number
+  readonly maxHandshakes: number
+  readonly idleTimeout: Duration.Duration
 }
 
 /**

@@ -23,6 +23,11 @@ export * as RetryPolicy from "./RetryPolicy.js"
 export * as Readiness from "./Readiness.js"
 
 /**
+ * @since 0.3.0
+ */
+export * as ServerName from "./ServerName.js"
+
+/**
  * @since 0.2.0
  */
 export * as SniResolver from "./SniResolver.js"

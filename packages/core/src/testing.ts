@@ -362,6 +362,8 @@ export interface ConnectOptions {
   readonly retryPolicy?: RetryPolicy | undefined
   /** Default one hour (virtual time makes it free). */
   readonly handshakeTimeout?: Duration.DurationInput | undefined
+  /** Default 5 seconds, as for real connections. */
+  readonly closeGrace?: Duration.DurationInput | undefined
 }
 
 /**

@@ -30,6 +30,38 @@ describe("TlsOptions.decodeClient", () => {
       expect(Duration.toMillis(o.handshakeTimeout)).toBe(30_000)
     }))
 
+  it.effect("takes CRLs as X509 CRL blocks only", () =>
+    Effect.gen(function*() {
+      const crl = "-----BEGIN X509 CRL-----\nMIIBszCCAVmgAwIBAgIU\n-----END X509 CRL-----\n"
+      const o = yield* TlsOptions.decodeClient({ host: "example.com", port: 443, crl: [crl, crl] })
+      expect(o.crl).toHaveLength(2)
+      expect((yield* configError(TlsOptions.decodeClient({ host: "example.com", port: 443, crl: CERT })))?.option).toBe("crl")
+      expect((yield* configError(TlsOptions.decodeClient({ host: "example.com", port: 443, crl: [] })))?.option).toBe("crl")
+    }))
+
+  it.effect("server limits: positive counts and durations, with defaults a public server can run with", () =>
+    Effect.gen(function*() {
+      const o = yield* TlsOptions.decodeServer({ cert: CERT, key: KEY })
+      expect(o.maxConnections).toBe(4096)
+      expect(o.maxHandshakes).toBe(256)
+      expect(Duration.toMillis(o.idleTimeout)).toBe(300_000)
+      expect(Duration.toMillis(o.closeGrace)).toBe(5_000)
+      expect((yield* configError(TlsOptions.decodeServer({ cert: CERT, key: KEY, maxConnections: 0 })))?.option).toBe(
+        "maxConnections"
+      )
+      expect((yield* configError(TlsOptions.decodeServer({ cert: CERT, key: KEY, maxHandshakes: 1.5 })))?.option).toBe(
+        "maxHandshakes"
+      )
+      expect((yield* configError(TlsOptions.decodeServer({ cert: CERT, key: KEY, idleTimeout: 0 })))?.option).toBe(
+        "idleTimeout"
+      )
+      expect((yield* configError(TlsOptions.decodeServer({ cert: CERT, key: KEY, closeGrace: -1 })))?.option).toBe(
+        "closeGrace"
+      )
+      const off = yield* TlsOptions.decodeServer({ cert: CERT, key: KEY, idleTimeout: Duration.infinity })
+      expect(Duration.isFinite(off.idleTimeout)).toBe(false)
+    }))
+
   it.effect("sends no SNI for an IP address but still verifies it", () =>
     Effect.gen(function*() {
       const v4 = yield* TlsOptions.decodeClient({ host: "127.0.0.1", port: 443 })

@@ -26,8 +26,9 @@
  *   concurrent upload never spends a pending read's retries.
  *
  * Verification: the socket is opened with `rejectUnauthorized: false` and
- * the chain result (`authorizationError`) and host name
- * (`tls.checkServerIdentity` against the decoded `verifyHost`, as the
+ * the chain result (`authorizationError`) and host name (core's
+ * `ServerName.identityRefusal`, then `tls.checkServerIdentity` against
+ * the decoded `verifyHost`, as the
  * node:tls engine does) are judged here, so the verify codes are the same
  * as on the sans-IO path. A rejected server is reset, like node:tls does.
  *
@@ -53,6 +54,7 @@ import type { ResolvedClientConnect, ResolvedServerListen } from "@effect-tls/co
 import type { Listener } from "@effect-tls/core/TlsRuntime"
 import type { Transport } from "@effect-tls/core/Transport"
 import * as Readiness from "@effect-tls/core/Readiness"
+import * as ServerName from "@effect-tls/core/ServerName"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
@@ -79,6 +81,9 @@ const SENT_ALERTS: Record<string, string> = {
   UNEXPECTED_MESSAGE: "unexpected_message",
   UNEXPECTED_RECORD: "unexpected_message",
   DECODE_ERROR: "decode_error",
+  // A record too short for its cipher: BoringSSL sends bad_record_mac
+  // (what the peer receives, measured by the hostile-peer suite).
+  BAD_PACKET_LENGTH: "bad_record_mac",
   NO_APPLICATION_PROTOCOL: "no_application_protocol"
 }
 
@@ -201,7 +206,12 @@ export class NativeEngine implements TlsEngine {
         const code = errorCode(authorizationError) ?? "CERT_REJECTED"
         failure = new TlsCertificateError({ code, host: o.verifyHost, cause: authorizationError })
       } else {
-        const identity = tls.checkServerIdentity(o.verifyHost, socket.getPeerCertificate())
+        const cert = socket.getPeerCertificate()
+        // Core's rule first: no DNS or IP subjectAltName, no match (never the CN).
+        const refusal = ServerName.identityRefusal(o.verifyHost, cert.subjectaltname)
+        const identity = Option.isSome(refusal)
+          ? Object.assign(new Error(refusal.value), { code: "ERR_TLS_CERT_ALTNAME_INVALID" })
+          : tls.checkServerIdentity(o.verifyHost, cert)
         if (identity !== undefined) {
           failure = new TlsCertificateError({
             code: errorCode(identity) ?? "ERR_TLS_CERT_ALTNAME_INVALID",
@@ -388,7 +398,13 @@ export class NativeEngine implements TlsEngine {
     this.closedByUs = true
     this.pending = []
     this.pendingBytes = 0
-    if (!this.closed) this.socket?.end()
+    // Closed without our close_notify having been asked for (a broken
+    // connection, an abort): Bun's `end` would send one, so the socket is
+    // terminated instead and the peer sees the connection end without it.
+    if (!this.closed) {
+      if (this.shutdownRequested) this.socket?.end()
+      else this.socket?.terminate()
+    }
     this.bump()
   }
 
@@ -429,7 +445,7 @@ const handlers: Bun.SocketHandler<NativeEngine> = {
  * node:tls's, so a cipher list takes the engine path).
  * @internal
  */
-export const supportsClient = (o: ResolvedClientConnect): boolean => o.ciphers === undefined
+export const supportsClient = (o: ResolvedClientConnect): boolean => o.ciphers === undefined && o.crl === undefined
 
 /** BoringSSL's SSL_OP_NO_TLSv1_2 and SSL_OP_NO_TLSv1_3. */
 const NO_TLS_1_2 = 0x08000000
@@ -503,7 +519,7 @@ const alpnWire = (names: ReadonlyArray<string>): Uint8Array => {
 }
 
 /** Whether Bun's native server can honour these options exactly (see `supportsClient`). @internal */
-export const supportsServer = (o: ResolvedServerListen): boolean => o.ciphers === undefined
+export const supportsServer = (o: ResolvedServerListen): boolean => o.ciphers === undefined && o.crl === undefined
 
 /**
  * Listen with Bun's native TLS server. Each accepted socket gets its

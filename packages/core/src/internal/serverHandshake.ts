@@ -43,6 +43,7 @@ import { TlsAlertError, TlsConfigError, type TlsError, TlsTimeoutError } from ".
 import type { ResolvedServer, ServerContext } from "../TlsOptions.js"
 import type { Transport } from "../Transport.js"
 import { noOverlap } from "./alpnSelector.js"
+import * as serverName from "./serverName.js"
 import * as options from "./tlsOptions.js"
 
 /** A server's options with the engine factory built from them. */
@@ -71,23 +72,13 @@ const contentKey = (o: ResolvedServer) =>
     o.certChain,
     o.key === undefined ? null : Redacted.value(o.key),
     o.ca ?? null,
+    o.crl ?? null,
     o.requestCert,
     o.ciphers ?? null,
     o.minVersion,
     o.maxVersion,
     o.alpnProtocols
   ])
-
-const normalize = (name: string) => (name.endsWith(".") ? name.slice(0, -1) : name).toLowerCase()
-
-const LABEL = /^[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?$/
-
-/**
- * RFC 6066: a server name is a DNS host name. Anything else (a NUL, a
- * slash, an empty label) is refused before any resolver sees it, so a
- * resolver can use the name as a key or a file name.
- */
-const isHostname = (name: string) => name.length <= 253 && name.split(".").every((label) => LABEL.test(label))
 
 const isSentAlert = (u: unknown): u is TlsAlertError => u instanceof TlsAlertError && u.direction === "sent"
 
@@ -202,9 +193,13 @@ export const make = (
     const decide = (transport: Transport): Effect.Effect<Decision, TlsError> =>
       Effect.gen(function*() {
         const { bytes, hello } = yield* ClientHello.read(transport)
-        const servername = Option.map(hello.serverName, normalize)
+        // RFC 6066: a server name is a DNS host name. Anything else (a NUL,
+        // a slash, an empty label) is refused before any resolver sees it,
+        // so a resolver can use the name as a key or a file name.
+        const normalized = Option.map(hello.serverName, serverName.normalize)
+        const servername = Option.flatten(normalized)
         const peer = transport.remoteAddress
-        if (Option.isSome(servername) && !isHostname(servername.value)) {
+        if (Option.isSome(normalized) && Option.isNone(normalized.value)) {
           return yield* new TlsAlertError({
             alert: "unrecognized_name",
             direction: "sent",

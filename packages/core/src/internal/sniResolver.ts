@@ -7,25 +7,11 @@ import type { ClientHello } from "../ClientHello.js"
 import type { RecordOptions, SniResolver, SniResolverService } from "../SniResolver.js"
 import { TlsAlertError, TlsConfigError, type TlsError } from "../TlsError.js"
 import type { ServerContext } from "../TlsOptions.js"
+import * as serverName from "./serverName.js"
 import * as options from "./tlsOptions.js"
 
-const LABEL = /^(?!-)[a-z0-9_-]{1,63}(?<!-)$/
-
-/** Lower-case, without the one trailing dot a fully-qualified name may carry. */
-const normalize = (name: string) => (name.endsWith(".") ? name.slice(0, -1) : name).toLowerCase()
-
-const isHostname = (name: string) => name.length > 0 && name.length <= 253 && name.split(".").every((l) => LABEL.test(l))
-
 /** @internal */
-export const matches = (pattern: string, servername: string): boolean => {
-  const p = normalize(pattern)
-  const name = normalize(servername)
-  if (!p.startsWith("*.")) return p === name
-  const suffix = p.slice(1) // ".example.com"
-  if (!name.endsWith(suffix)) return false
-  const label = name.slice(0, name.length - suffix.length)
-  return label.length > 0 && !label.includes(".")
-}
+export const matches = serverName.matches
 
 /** @internal */
 export const make = (
@@ -55,14 +41,15 @@ export const fromRecord = (
     const wildcards = new Map<string, ServerContext>()
     for (const [key, context] of Object.entries(record)) {
       const label = `sni[${JSON.stringify(key)}]`
-      const name = normalize(key)
-      const wildcard = name.startsWith("*.")
-      if (!isHostname(wildcard ? name.slice(2) : name)) {
+      const normalized = serverName.normalizePattern(key)
+      if (Option.isNone(normalized)) {
         return yield* new TlsConfigError({
           option: label,
           reason: "expected a host name or a one-label wildcard such as *.example.com"
         })
       }
+      const name = normalized.value
+      const wildcard = name.startsWith("*.")
       yield* options.validateContext(context, label)
       contexts.push([label, context])
       if (wildcard) wildcards.set(name.slice(1), context)
@@ -75,7 +62,9 @@ export const fromRecord = (
     }
     const strict = recordOptions.strict === true
     const lookup = (name: string): ServerContext | undefined => {
-      const n = normalize(name)
+      const normalized = serverName.normalize(name)
+      if (Option.isNone(normalized)) return undefined
+      const n = normalized.value
       const hit = exact.get(n)
       if (hit !== undefined) return hit
       const dot = n.indexOf(".")

@@ -16,6 +16,7 @@ import type { TlsEngineFactory } from "../TlsEngine.js"
 import { type TlsTransportError, TlsTimeoutError } from "../TlsError.js"
 import type * as O from "../TlsOptions.js"
 import type { Transport } from "../Transport.js"
+import * as idle from "./idle.js"
 import * as options from "./tlsOptions.js"
 import * as serverHandshake from "./serverHandshake.js"
 
@@ -52,13 +53,20 @@ type Handshake<C> = (
  * The server loop, for either path: `accept` hands out what a listener
  * accepted (a transport, or a native connection), `transportOf` names the
  * transport that owns its socket, `handshake` makes it a connection.
+ * `serve` runs at most `maxConnections` connections and `maxHandshakes`
+ * handshakes at once: at a limit it stops accepting (the kernel's backlog
+ * queues new clients) until one ends; the connections it runs never wait
+ * for it. Established connections get the idle timeout.
  */
 const makeServer = <C>(
   address: Address,
   accept: Effect.Effect<C, TlsTransportError>,
   transportOf: (accepted: C) => Transport,
-  handshake: Handshake<C>
+  handshakeOnly: Handshake<C>,
+  limits: O.ResolvedServerListen
 ): TlsServer => {
+  const handshake: Handshake<C> = (accepted) =>
+    Effect.flatMap(handshakeOnly(accepted), (connection) => idle.withIdleTimeout(connection, limits.idleTimeout))
   // What is accepted is owned by a scope before anything interruptible
   // runs, so an interruption at any point releases it.
   const own = (accepted: C) => Effect.as(owned(transportOf(accepted)), accepted)
@@ -73,12 +81,21 @@ const makeServer = <C>(
     serve: (handler) =>
       Effect.gen(function*() {
         const fibers = yield* FiberSet.make()
+        const connections = yield* Effect.makeSemaphore(limits.maxConnections)
+        const handshakes = yield* Effect.makeSemaphore(limits.maxHandshakes)
         const runConnection = (accepted: C) => {
           const peer = Effect.annotateLogs("peer", transportOf(accepted).remoteAddress ?? "unknown")
+          let handshaking = true
+          const handshakeOver = Effect.suspend(() => {
+            if (!handshaking) return Effect.void
+            handshaking = false
+            return handshakes.release(1)
+          })
           return own(accepted).pipe(
             Effect.zipRight(
               handshake(accepted).pipe(
                 Effect.tapErrorCause((cause) => Effect.logDebug("TLS handshake failed", cause).pipe(peer)),
+                Effect.tap(() => handshakeOver),
                 Effect.flatMap((connection) =>
                   handler(connection).pipe(
                     Effect.tapErrorCause((cause) => Effect.logWarning("TLS connection handler failed", cause).pipe(peer))
@@ -88,12 +105,15 @@ const makeServer = <C>(
               )
             ),
             Effect.scoped,
-            Effect.ignore
+            Effect.ignore,
+            Effect.ensuring(Effect.zipRight(handshakeOver, connections.release(1)))
           )
         }
+        // Slots are taken before accepting: at a limit, nothing is accepted.
+        const slots = Effect.zipRight(connections.take(1), handshakes.take(1))
         return yield* Effect.forever(
           Effect.uninterruptibleMask((restore) =>
-            Effect.flatMap(restore(accept), (c) => FiberSet.run(fibers, runConnection(c)))
+            Effect.flatMap(restore(Effect.zipRight(slots, accept)), (c) => FiberSet.run(fibers, runConnection(c)))
           )
         )
       }).pipe(Effect.scoped)
@@ -115,6 +135,7 @@ const cachedClientEngines = (runtime: TlsRuntime) =>
   serverHandshake.cachedByContent(runtime.clientEngines, (resolved: O.ResolvedClient) =>
     JSON.stringify([
       resolved.ca ?? null,
+      resolved.crl ?? null,
       resolved.certChain ?? null,
       resolved.key === undefined ? null : Redacted.value(resolved.key),
       resolved.minVersion,
@@ -125,6 +146,23 @@ const cachedClientEngines = (runtime: TlsRuntime) =>
       resolved.verifyHost,
       resolved.verify
     ]))
+
+/** Options objects already warned about for `verify: false`. */
+const warnedUnverified = new WeakSet<object>()
+
+/**
+ * `verify: false` logs a warning once per options object: the host (or
+ * server name) only, never anything from the certificates or keys.
+ */
+const warnIfUnverified = (input: object, resolved: O.ResolvedClient, host: string | undefined) =>
+  Effect.suspend(() => {
+    if (resolved.verify || warnedUnverified.has(input)) return Effect.void
+    warnedUnverified.add(input)
+    const name = resolved.verifyHost !== "" ? resolved.verifyHost : host ?? "(no name)"
+    return Effect.logWarning(
+      `TLS certificate verification is off (verify: false) for ${name}: the peer is not authenticated`
+    )
+  })
 
 /** @internal */
 export const make = (runtime: TlsRuntime): TlsService => {
@@ -139,16 +177,17 @@ export const make = (runtime: TlsRuntime): TlsService => {
       if (Option.isSome(native)) {
         const listener = yield* native.value
         return makeServer(listener.address, listener.accept, (c) => c.transport, (c) =>
-          TlsConnection.make(c.engine, c.transport, resolved))
+          TlsConnection.make(c.engine, c.transport, resolved), resolved)
       }
       const handshake = yield* serverHandshake.make(serverEngines, resolved)
       const listener = yield* runtime.listen(resolved.host, resolved.port, resolved.backlog)
-      return makeServer(listener.address, listener.accept, identity, handshake)
+      return makeServer(listener.address, listener.accept, identity, handshake, resolved)
     })
   return {
     connect: (input) =>
       releasingOnFailure(Effect.gen(function*() {
         const resolved = yield* options.decodeClient(input)
+        yield* warnIfUnverified(input, resolved, resolved.host)
         const millis = Duration.toMillis(resolved.connectTimeout)
         const withinConnectTimeout = Effect.timeoutFail({
           duration: resolved.connectTimeout,
@@ -169,6 +208,7 @@ export const make = (runtime: TlsRuntime): TlsService => {
       Effect.gen(function*() {
         const resolved = yield* options.decodeUpgrade(input)
         if (resolved.role === "client") {
+          yield* warnIfUnverified(input, resolved, undefined)
           const factory = yield* clientEngines(resolved)
           const t = yield* owned(transport)
           return yield* handshakeOver(factory, t, resolved)

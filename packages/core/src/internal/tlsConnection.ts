@@ -84,8 +84,6 @@ type Operation = "handshake" | "read" | "write" | "shutdown"
 
 type Restore = <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
 
-const CLOSE_GRACE = Duration.seconds(5)
-
 const isWant = <E>(e: E): e is E & TlsWant => isTlsWant(e)
 
 const unrestricted: Restore = (effect) => effect
@@ -182,7 +180,8 @@ class Driver {
   constructor(
     readonly engine: TlsEngine,
     readonly transport: Transport,
-    readonly policy: RetryPolicy.RetryPolicy
+    readonly policy: RetryPolicy.RetryPolicy,
+    readonly closeGrace: Duration.Duration
   ) {
     this.immediate = transport.immediate
     this.engineImmediate = engine.immediate
@@ -669,32 +668,38 @@ class Driver {
       // interruptible so that the grace period can cut it short when the
       // peer stopped reading and the flush cannot complete.
       return Effect.interruptible(this.farewell).pipe(
-        Effect.timeoutOption(CLOSE_GRACE),
+        Effect.timeoutOption(this.closeGrace),
         Effect.flatMap((done) => {
           const left = this.unflushed()
           if (Option.isSome(done) || (left === 0 && !wasHealthy)) return Effect.void
           return Effect.logWarning(
             `TLS close was abortive: the transport did not accept ${left} bytes of ciphertext within ${
-              Duration.format(CLOSE_GRACE)
+              Duration.format(this.closeGrace)
             }${wasHealthy ? "; close_notify may not have been sent" : ""}`
           )
         }),
         Effect.ignore,
-        Effect.ensuring(
-          Effect.suspend(() => {
-            this.state = { _tag: "Closed" }
-            this.inputArrived.signal()
-            this.flushed.signal()
-            return Fiber.interruptAll(this.fibers).pipe(
-              Effect.zipRight(this.transport.close),
-              Effect.zipRight(this.engine.destroy)
-            )
-          })
-        ),
+        Effect.ensuring(this.release),
         Effect.uninterruptible
       )
     }).pipe(Effect.annotateLogs("exit", exit._tag))
   }
+
+  /** Closed from now on: the fibers stop, the transport and the engine are released. */
+  private readonly release: Effect.Effect<void> = Effect.suspend(() => {
+    this.state = { _tag: "Closed" }
+    this.inputArrived.signal()
+    this.flushed.signal()
+    return Fiber.interruptAll(this.fibers).pipe(
+      Effect.zipRight(this.transport.close),
+      Effect.zipRight(this.engine.destroy)
+    )
+  })
+
+  /** Abortive close: no farewell, no grace; bytes not yet taken by the transport are dropped. */
+  readonly abort: Effect.Effect<void> = Effect.uninterruptible(
+    Effect.suspend(() => (this.state._tag === "Closed" ? Effect.void : this.release))
+  )
 }
 
 /** @internal */
@@ -704,7 +709,7 @@ export const make = (
   options: ResolvedClient | ResolvedServer
 ): Effect.Effect<TlsConnection, TlsConnectionError, Scope.Scope> =>
   Effect.gen(function*() {
-    const driver = new Driver(engine, transport, options.retryPolicy)
+    const driver = new Driver(engine, transport, options.retryPolicy, options.closeGrace)
     const scope = yield* Effect.scope
     if (engine.onOutput !== undefined && transport.immediate !== undefined) {
       // Output goes to the transport in the step that produced it: a
@@ -747,6 +752,7 @@ export const make = (
       read: driver.read,
       write: (data) => driver.write(data),
       shutdown: driver.shutdown,
+      abort: driver.abort,
       // Built when first used: most connections never use them.
       get stream() {
         return stream ??= Stream.repeatEffectOption(

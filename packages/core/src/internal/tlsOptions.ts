@@ -8,6 +8,10 @@ import type * as O from "../TlsOptions.js"
 
 const DEFAULT_HANDSHAKE_TIMEOUT = Duration.seconds(30)
 const DEFAULT_CONNECT_TIMEOUT = Duration.seconds(30)
+const DEFAULT_CLOSE_GRACE = Duration.seconds(5)
+const DEFAULT_IDLE_TIMEOUT = Duration.minutes(5)
+const DEFAULT_MAX_CONNECTIONS = 4096
+const DEFAULT_MAX_HANDSHAKES = 256
 const VERSIONS: ReadonlyArray<O.TlsVersion> = ["TLSv1.2", "TLSv1.3"]
 const PEM_BLOCK = /-----BEGIN ([A-Z0-9 ]+)-----\r?\n([\s\S]*?)-----END \1-----/g
 const BASE64_BODY = /^[A-Za-z0-9+/=\s]*$/
@@ -64,6 +68,20 @@ const certificates = (option: string, input: O.Pem | ReadonlyArray<O.Pem>): Arra
       if (block.label !== "CERTIFICATE" && block.label !== "TRUSTED CERTIFICATE") {
         fail(name, `expected CERTIFICATE blocks, found ${block.label}`)
       }
+      out.push(block.text)
+    }
+  })
+  return out
+}
+
+const crls = (input: O.Pem | ReadonlyArray<O.Pem>): Array<string> => {
+  const list = Array.isArray(input) ? (input as ReadonlyArray<O.Pem>) : [input as O.Pem]
+  if (list.length === 0) fail("crl", "an empty list of CRLs")
+  const out: Array<string> = []
+  list.forEach((pem, i) => {
+    const name = list.length === 1 && !Array.isArray(input) ? "crl" : `crl[${i}]`
+    for (const block of pemBlocks(name, pem)) {
+      if (block.label !== "X509 CRL") fail(name, `expected X509 CRL blocks, found ${block.label}`)
       out.push(block.text)
     }
   })
@@ -146,6 +164,7 @@ const common = (options: O.CommonOptions, role: "client" | "server"): O.Resolved
   }
   return {
     ca: options.ca === undefined ? undefined : certificates("ca", options.ca),
+    crl: options.crl === undefined ? undefined : crls(options.crl),
     certChain,
     key,
     minVersion,
@@ -153,8 +172,15 @@ const common = (options: O.CommonOptions, role: "client" | "server"): O.Resolved
     alpnProtocols: alpn(options.alpnProtocols),
     ciphers: options.ciphers,
     handshakeTimeout: duration("handshakeTimeout", options.handshakeTimeout, DEFAULT_HANDSHAKE_TIMEOUT),
-    retryPolicy: options.retryPolicy ?? RetryPolicy.defaultPolicy
+    retryPolicy: options.retryPolicy ?? RetryPolicy.defaultPolicy,
+    closeGrace: duration("closeGrace", options.closeGrace, DEFAULT_CLOSE_GRACE)
   }
+}
+
+const count = (option: string, input: unknown, fallback: number): number => {
+  if (input === undefined) return fallback
+  if (typeof input !== "number" || !Number.isInteger(input) || input < 1) return fail(option, "expected a positive integer")
+  return input
 }
 
 const clientIdentity = (host: string | undefined, servername: unknown, verify: unknown) => {
@@ -218,7 +244,10 @@ export const decodeServer = (options: O.ServerOptions) =>
       requestCert: options.requestCert === true,
       host: options.host === undefined ? "0.0.0.0" : hostname("host", options.host),
       port: options.port === undefined ? 0 : port(options.port, true),
-      backlog: options.backlog
+      backlog: options.backlog,
+      maxConnections: count("maxConnections", options.maxConnections, DEFAULT_MAX_CONNECTIONS),
+      maxHandshakes: count("maxHandshakes", options.maxHandshakes, DEFAULT_MAX_HANDSHAKES),
+      idleTimeout: duration("idleTimeout", options.idleTimeout, DEFAULT_IDLE_TIMEOUT)
     }
   })
 
@@ -252,13 +281,15 @@ const contextOptions = (context: O.ServerContext, server: O.ResolvedServer | und
     cert: context.cert,
     key: context.key,
     ca: context.ca ?? server?.ca,
+    crl: server?.crl,
     requestCert: context.requestCert ?? server?.requestCert,
     ciphers: context.ciphers ?? server?.ciphers,
     minVersion: context.minVersion ?? server?.minVersion,
     maxVersion: context.maxVersion ?? server?.maxVersion,
     alpnProtocols: context.alpnProtocols ?? server?.alpnProtocols,
     handshakeTimeout: server?.handshakeTimeout,
-    retryPolicy: server?.retryPolicy
+    retryPolicy: server?.retryPolicy,
+    closeGrace: server?.closeGrace
   }
 }
 

@@ -55,6 +55,13 @@ const SENT_ALERTS: Record<string, string> = {
   ERR_SSL_WRONG_VERSION_NUMBER: "protocol_version",
   ERR_SSL_DECRYPTION_FAILED_OR_BAD_RECORD_MAC: "bad_record_mac",
   ERR_SSL_BAD_RECORD_MAC: "bad_record_mac",
+  // OpenSSL 3 reports a TLS 1.2 AEAD record that does not decrypt by the
+  // provider's reason, and sends bad_record_mac (seen with openssl -msg).
+  ERR_SSL_CIPHER_OPERATION_FAILED: "bad_record_mac",
+  // A TLS 1.2 record too short to hold its nonce and tag: OpenSSL 3.0 sends internal_error.
+  ERR_SSL_INVALID_AAD: "internal_error",
+  // A TLS 1.3 record of a type other than application_data after the handshake.
+  ERR_SSL_BAD_RECORD_TYPE: "unexpected_message",
   ERR_SSL_RECORD_LAYER_FAILURE: "decode_error",
   ERR_SSL_LENGTH_MISMATCH: "decode_error",
   ERR_SSL_BAD_PACKET_LENGTH: "decode_error",
@@ -64,6 +71,18 @@ const SENT_ALERTS: Record<string, string> = {
   ERR_SSL_CALLBACK_FAILED: "handshake_failure",
   ERR_SSL_CERTIFICATE_VERIFY_FAILED: "bad_certificate"
 }
+
+/**
+ * Codes for which OpenSSL sends an alert only if the failing record was not
+ * the first the peer sent: bytes that do not look like TLS at all (a
+ * random answer, an HTTP response) get no alert (`SSL_AD_NO_ALERT`). For
+ * these the engine says whether anything was written after the input that
+ * failed, and the error says what happened on the wire.
+ */
+const ALERT_IF_WRITTEN = new Set(["ERR_SSL_WRONG_VERSION_NUMBER", "ERR_SSL_HTTP_REQUEST", "ERR_SSL_HTTPS_PROXY_REQUEST"])
+
+/** How BoringSSL (inside Bun) names the function of every error. */
+const BORINGSSL = /:OPENSSL_internal:/
 
 const TRANSPORT_REASONS: Record<string, TlsTransportError["reason"]> = {
   ECONNRESET: "Reset",
@@ -94,6 +113,8 @@ export const fromTlsError = (
     readonly inputEnded: boolean
     readonly phase: "handshake" | "read"
     readonly protocol: string | null | undefined
+    /** Whether node:tls wrote ciphertext after the input that failed (an alert, if it is failing). */
+    readonly wroteAfterInput?: boolean
   }
 ): TlsError => {
   const code = errorCode(e) ?? "ERR_TLS"
@@ -111,8 +132,13 @@ export const fromTlsError = (
   // TLS 1.2 has no certificate_required alert: OpenSSL sends handshake_failure.
   const sent = code === "ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE" && context.protocol !== "TLSv1.3"
     ? "handshake_failure"
+    : code === "ERR_SSL_BAD_PACKET_LENGTH" && BORINGSSL.test(message)
+    // BoringSSL (Bun) names a record too short for its cipher so, and sends bad_record_mac.
+    ? "bad_record_mac"
     : SENT_ALERTS[code]
-  if (sent !== undefined) return new TlsAlertError({ alert: sent, direction: "sent", cause: e })
+  if (sent !== undefined && !(ALERT_IF_WRITTEN.has(code) && context.wroteAfterInput === false)) {
+    return new TlsAlertError({ alert: sent, direction: "sent", cause: e })
+  }
   if (code === "ECONNRESET" && context.inputEnded) return new TlsUnexpectedEof({ phase: context.phase })
   const transport = TRANSPORT_REASONS[code]
   if (transport !== undefined) return new TlsTransportError({ reason: transport, code, cause: e })

@@ -55,11 +55,15 @@ import {
 } from "@effect-tls/core/TlsError"
 import type { ResolvedClient, ResolvedCommon, ResolvedServer } from "@effect-tls/core/TlsOptions"
 import * as Readiness from "@effect-tls/core/Readiness"
-import { X509Certificate } from "node:crypto"
+import * as ServerName from "@effect-tls/core/ServerName"
+import { constants, X509Certificate } from "node:crypto"
 import type { Socket } from "node:net"
 import { Duplex } from "node:stream"
 import * as tls from "node:tls"
 import { errorCode, fromTlsError } from "./errors.js"
+
+/** OpenSSL's SSL_OP_NO_RENEGOTIATION (node:crypto has it where the library does). */
+const NO_RENEGOTIATION: number | undefined = constants.SSL_OP_NO_RENEGOTIATION
 
 /** Bytes of ciphertext held for the transport before node:tls is stopped. */
 const OUTGOING_BOUND = 256 * 1024
@@ -112,6 +116,10 @@ class NodeEngine implements TlsEngine {
   private destroyed = false
   /** The TLSSocket emitted 'close' (after its 'error', if any). */
   private closed = false
+  /** Bytes of ciphertext node:tls wrote, in all. */
+  private written = 0
+  /** `written` when input was last fed: whether an alert followed the input that failed. */
+  private writtenAtFeed = 0
 
   constructor(
     readonly role: "client" | "server",
@@ -131,13 +139,24 @@ class NodeEngine implements TlsEngine {
     })
     this.socket = create(this.bio)
     const socket = this.socket
-    socket.on(role === "client" ? "secureConnect" : "secure", () => this.onSecure())
+    socket.on(role === "client" ? "secureConnect" : "secure", () => {
+      // A second handshake on this connection: TLS 1.2 renegotiation, refused.
+      if (this.secure) this.fail(renegotiationRefused())
+      else this.onSecure()
+    })
     socket.on("data", (chunk: Buffer) => this.onPlaintext(chunk))
     socket.on("end", () => {
       this.tlsEnded = true
       this.bump()
     })
     socket.on("error", (e: unknown) => this.fail(e))
+    // After the handshake, node:tls reports a failure (a record that does
+    // not decrypt, a record of the wrong type, a renegotiation refused) as
+    // 'error' only once `_releaseControl()` ran, which tls.Server and
+    // tls.connect do and a TLSSocket made on its own never does; it always
+    // emits it as '_tlsError' first. Without this a server would never
+    // learn that its peer's records were tampered with.
+    socket.on("_tlsError", (e: unknown) => this.fail(e))
     socket.on("close", () => {
       this.closed = true
       this.bump()
@@ -206,7 +225,13 @@ class NodeEngine implements TlsEngine {
       } catch {
         // no session yet
       }
-      this.failure = fromTlsError(e, { host: this.host, inputEnded: this.eofPushed, phase, protocol })
+      this.failure = fromTlsError(e, {
+        host: this.host,
+        inputEnded: this.eofPushed,
+        phase,
+        protocol,
+        wroteAfterInput: this.written > this.writtenAtFeed
+      })
     }
     this.bump()
     // Writability changed: the driver's listener hears of it.
@@ -229,6 +254,7 @@ class NodeEngine implements TlsEngine {
   }
 
   private onCiphertext(chunk: Buffer, callback: (error?: Error | null) => void) {
+    this.written += chunk.length
     this.outgoing.push(chunk)
     this.outgoingBytes += chunk.length
     this.bump()
@@ -297,6 +323,7 @@ class NodeEngine implements TlsEngine {
 
   feed = (ciphertext: Uint8Array): void => {
     if (this.destroyed || this.eofPushed || ciphertext.length === 0) return
+    this.writtenAtFeed = this.written
     this.bio.push(
       Buffer.isBuffer(ciphertext)
         ? ciphertext
@@ -597,6 +624,10 @@ const diagnose = (base: tls.SecureContextOptions, options: ResolvedCommon, cause
     const caError = attempt({ ...base, ca: [...options.ca] })
     if (caError !== undefined) return new TlsConfigError({ option: "ca", reason: describe(caError), cause: caError })
   }
+  if (options.crl !== undefined) {
+    const crlError = attempt({ ...base, crl: [...options.crl] })
+    if (crlError !== undefined) return new TlsConfigError({ option: "crl", reason: describe(crlError), cause: crlError })
+  }
   // OpenSSL's messages name routines and reasons, never key material.
   const text = describe(cause)
   return new TlsConfigError({ option: /key/i.test(text) ? "key" : "cert", reason: text, cause })
@@ -615,9 +646,14 @@ export const secureContext = (options: ResolvedCommon): Effect.Effect<tls.Secure
       options.ca?.forEach((pem, i) => parseCertificate(options.ca!.length === 1 ? "ca" : `ca[${i}]`, pem))
       options.certChain?.forEach((pem, i) => parseCertificate(i === 0 ? "cert" : `cert[${i}]`, pem))
       const base: tls.SecureContextOptions = { minVersion: options.minVersion, maxVersion: options.maxVersion }
+      // TLS 1.2 renegotiation is refused by OpenSSL itself (a server's
+      // HelloRequest gets the no_renegotiation warning; the connection goes
+      // on). Servers also break the connection (disableRenegotiation).
+      if (NO_RENEGOTIATION !== undefined) base.secureOptions = NO_RENEGOTIATION
       if (options.ciphers !== undefined) base.ciphers = options.ciphers
       const full: tls.SecureContextOptions = { ...base }
       if (options.ca !== undefined) full.ca = [...options.ca]
+      if (options.crl !== undefined) full.crl = [...options.crl]
       if (options.certChain !== undefined && options.key !== undefined) {
         full.cert = options.certChain.join("\n")
         full.key = Redacted.value(options.key)
@@ -632,19 +668,48 @@ export const secureContext = (options: ResolvedCommon): Effect.Effect<tls.Secure
       e instanceof TlsConfigError ? e : new TlsConfigError({ option: "options", reason: "rejected by node:tls", cause: e })
   })
 
+/** What a refused TLS 1.2 renegotiation fails with (node's own code for it). */
+const renegotiationRefused = () =>
+  Object.assign(new Error("TLS session renegotiation disabled for this socket"), {
+    code: "ERR_TLS_RENEGOTIATION_DISABLED"
+  })
+
+/**
+ * node:tls's host-name check, after core's rule (`ServerName.identityRefusal`):
+ * a certificate without a DNS or IP subjectAltName is refused, where
+ * node:tls would fall back to its subject CN.
+ */
+const checkServerIdentity = (host: string, cert: tls.PeerCertificate): Error | undefined => {
+  const refusal = ServerName.identityRefusal(host, cert.subjectaltname)
+  if (Option.isSome(refusal)) {
+    return Object.assign(new Error(`Host: ${host}. is not in the cert's altnames: ${refusal.value}`), {
+      code: "ERR_TLS_CERT_ALTNAME_INVALID",
+      reason: refusal.value,
+      host
+    })
+  }
+  return tls.checkServerIdentity(host, cert)
+}
+
 /** @internal */
 export const clientEngines = (options: ResolvedClient): Effect.Effect<TlsEngineFactory, TlsConfigError> =>
   Effect.map(secureContext(options), (context) => ({
     make: () =>
       Effect.sync(() => {
         const connect = (bio: Duplex) => {
+          let checked = false
           const connectOptions: tls.ConnectionOptions = {
             socket: bio,
             secureContext: context,
             rejectUnauthorized: options.verify,
             // node:tls would check `servername` or fall back to "localhost";
-            // the decoded options know the name (or IP) to verify.
-            checkServerIdentity: (_host, cert) => tls.checkServerIdentity(options.verifyHost, cert)
+            // the decoded options know the name (or IP) to verify. node:tls
+            // checks again after a renegotiation, which is refused.
+            checkServerIdentity: (_host, cert) => {
+              if (checked) return renegotiationRefused()
+              checked = true
+              return checkServerIdentity(options.verifyHost, cert)
+            }
           }
           if (options.sni !== undefined) connectOptions.servername = options.sni
           if (options.alpnProtocols.length > 0) connectOptions.ALPNProtocols = [...options.alpnProtocols]
@@ -668,7 +733,14 @@ export const serverEngines = (options: ResolvedServer): Effect.Effect<TlsEngineF
           }
           const alpn = peer.alpnProtocols ?? options.alpnProtocols
           if (alpn.length > 0) socketOptions.ALPNProtocols = [...alpn]
-          return new tls.TLSSocket(bio as unknown as Socket, socketOptions)
+          const socket = new tls.TLSSocket(bio as unknown as Socket, socketOptions)
+          // A client's renegotiation is refused: node:tls reports it as
+          // ERR_TLS_RENEGOTIATION_DISABLED (a TlsProtocolError) and the
+          // connection breaks. (tls.Server only limits it, to 3 per 10
+          // minutes, and a TLSSocket made on its own not even that.)
+          // (Bun's node:tls may lack it; BoringSSL never renegotiates as a server.)
+          if (typeof socket.disableRenegotiation === "function") socket.disableRenegotiation()
+          return socket
         }
         return new NodeEngine("server", peer.remoteAddress ?? "unknown peer", accept, options.requestCert)
       })

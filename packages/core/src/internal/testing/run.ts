@@ -29,7 +29,8 @@ export const connect = (
       role: "client",
       verify: false,
       retryPolicy: options.retryPolicy,
-      handshakeTimeout: options.handshakeTimeout ?? "1 hour"
+      handshakeTimeout: options.handshakeTimeout ?? "1 hour",
+      closeGrace: options.closeGrace
     }),
     (resolved) => TlsConnection.make(engine, transport, resolved)
   )

@@ -1,0 +1,85 @@
+/**
+ * The idle timeout of a server's connections, kept outside the driver: a
+ * connection on which no read or write completed for `timeout` fails every
+ * pending and later call with `TlsTimeoutError` (phase `"idle"`) and is
+ * closed abortively (an idle peer may not read a close_notify either).
+ *
+ * @internal
+ */
+import type * as Chunk from "effect/Chunk"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import type * as Scope from "effect/Scope"
+import * as Sink from "effect/Sink"
+import * as Stream from "effect/Stream"
+import type { TlsConnection, TlsConnectionError } from "../TlsConnection.js"
+import { TlsTimeoutError } from "../TlsError.js"
+
+/** @internal */
+export const withIdleTimeout = (
+  connection: TlsConnection,
+  timeout: Duration.Duration
+): Effect.Effect<TlsConnection, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    if (!Duration.isFinite(timeout)) return connection
+    const millis = Duration.toMillis(timeout)
+    // The clock is read synchronously on every completed call: no Effect,
+    // no fiber per call, so a busy connection pays (almost) nothing.
+    const clock = yield* Effect.clock
+    let last = clock.unsafeCurrentTimeMillis()
+    let expired: TlsTimeoutError | undefined
+    // Sleeps until the deadline; activity in the meantime moves it. Then the
+    // error is recorded first and the connection aborted, so every pending
+    // call (which fails as the connection closes) reports the idle error.
+    yield* Effect.forkScoped(
+      Effect.gen(function*() {
+        for (;;) {
+          const now = clock.unsafeCurrentTimeMillis()
+          if (now >= last + millis) break
+          yield* Effect.sleep(Duration.millis(last + millis - now))
+        }
+        expired = new TlsTimeoutError({ phase: "idle", millis })
+        yield* connection.abort
+      })
+    )
+    const guarded = <A>(op: Effect.Effect<A, TlsConnectionError>): Effect.Effect<A, TlsConnectionError> =>
+      Effect.suspend(() =>
+        expired !== undefined ? Effect.fail(expired) : Effect.matchEffect(op, {
+          onFailure: (e) => Effect.fail(expired ?? e),
+          onSuccess: (a) => {
+            last = clock.unsafeCurrentTimeMillis()
+            return Effect.succeed(a)
+          }
+        })
+      )
+    const read = guarded(connection.read)
+    const write = (data: Uint8Array | string) => guarded(connection.write(data))
+    let stream: TlsConnection["stream"] | undefined
+    let sink: TlsConnection["sink"] | undefined
+    return {
+      info: connection.info,
+      remoteAddress: connection.remoteAddress,
+      abort: connection.abort,
+      read,
+      write,
+      shutdown: guarded(connection.shutdown),
+      // Built when first used, as the connection's own.
+      get stream() {
+        return stream ??= Stream.repeatEffectOption(
+          read.pipe(
+            Effect.mapError(Option.some),
+            Effect.flatMap(Option.match({
+              onNone: () => Effect.fail(Option.none()),
+              onSome: (chunk) => Effect.succeed(chunk)
+            }))
+          )
+        )
+      },
+      get sink() {
+        return sink ??= Sink.forEachChunk((chunk: Chunk.Chunk<Uint8Array>) =>
+          Effect.forEach(chunk, (bytes) => write(bytes), { discard: true })
+        )
+      }
+    } satisfies TlsConnection
+  })
