@@ -65,8 +65,14 @@ import { errorCode, fromTlsError } from "./errors.js"
 /** OpenSSL's SSL_OP_NO_RENEGOTIATION (node:crypto has it where the library does). */
 const NO_RENEGOTIATION: number | undefined = constants.SSL_OP_NO_RENEGOTIATION
 
-/** Bytes of ciphertext held for the transport before node:tls is stopped. */
-const OUTGOING_BOUND = 256 * 1024
+/**
+ * Output held before `write` answers TlsWantWrite: plaintext waiting in
+ * node:tls plus ciphertext not drained yet (node:tls is stopped there).
+ * Over a JS stream node:tls takes one write per event-loop turn, so this
+ * is what one turn can encrypt: 256 KiB moved 128 MiB in 1.55 s, 1 MiB in
+ * 1.30 s (node:tls on the TCP handle: 0.34-0.43 s).
+ */
+const OUTGOING_BOUND = 1024 * 1024
 /** Bytes of plaintext held for the reader before node:tls stops decrypting. */
 const PLAINTEXT_BOUND = 256 * 1024
 /** Writes smaller than this are coalesced into one buffer of this size (one record). */
