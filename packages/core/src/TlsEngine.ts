@@ -111,7 +111,8 @@ export interface TlsEngine {
   /** Advance the handshake; succeeds once it is complete. */
   readonly handshake: Effect.Effect<void, TlsWant | TlsError>
   /**
-   * Decrypted application data, as much as is ready. `None` once the peer's
+   * Decrypted application data: the next piece that is ready (the engine
+   * chooses its size). `None` once the peer's
    * close_notify has been read; `TlsUnexpectedEof` when input ended without it.
    */
   readonly read: Effect.Effect<Option.Option<Uint8Array>, TlsWantRead | TlsError>

@@ -452,18 +452,18 @@ class NodeEngine implements TlsEngine {
     return Effect.fail(want.read.read)
   })
 
+  /** The oldest piece of plaintext, as node:tls produced it (no copy). */
   private takePlaintext(): Uint8Array {
-    const chunks = this.plaintext
-    const total = this.plaintextBytes
-    this.plaintext = []
-    this.plaintextBytes = 0
-    if (this.paused) {
+    const chunk = this.plaintext.shift()!
+    this.plaintextBytes -= chunk.length
+    if (this.paused && this.plaintextBytes <= PLAINTEXT_BOUND / 2) {
       this.paused = false
       this.socket.resume()
       this.bump()
     }
-    return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, total)
+    return chunk
   }
+
 
   immediate: EngineImmediate = {
     // The same decisions as `read`, in the same order.
