@@ -6,14 +6,11 @@
  *
  * @internal
  */
-import type * as Chunk from "effect/Chunk"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
-import * as Sink from "effect/Sink"
-import * as Stream from "effect/Stream"
 import type { TlsConnection, TlsConnectionError } from "../TlsConnection.js"
+import { withStreams } from "./tlsConnection.js"
 import { TlsTimeoutError } from "../TlsError.js"
 
 /** @internal */
@@ -55,31 +52,12 @@ export const withIdleTimeout = (
       )
     const read = guarded(connection.read)
     const write = (data: Uint8Array | string) => guarded(connection.write(data))
-    let stream: TlsConnection["stream"] | undefined
-    let sink: TlsConnection["sink"] | undefined
-    return {
+    return withStreams({
       info: connection.info,
       remoteAddress: connection.remoteAddress,
       abort: connection.abort,
       read,
       write,
-      shutdown: guarded(connection.shutdown),
-      // Built when first used, as the connection's own.
-      get stream() {
-        return stream ??= Stream.repeatEffectOption(
-          read.pipe(
-            Effect.mapError(Option.some),
-            Effect.flatMap(Option.match({
-              onNone: () => Effect.fail(Option.none()),
-              onSome: (chunk) => Effect.succeed(chunk)
-            }))
-          )
-        )
-      },
-      get sink() {
-        return sink ??= Sink.forEachChunk((chunk: Chunk.Chunk<Uint8Array>) =>
-          Effect.forEach(chunk, (bytes) => write(bytes), { discard: true })
-        )
-      }
-    } satisfies TlsConnection
+      shutdown: guarded(connection.shutdown)
+    })
   })

@@ -744,32 +744,41 @@ export const make = (
     )
     driver.state = { _tag: "Open" }
     const info: ConnectionInfo = yield* engine.info
-    let stream: TlsConnection["stream"] | undefined
-    let sink: TlsConnection["sink"] | undefined
-    const connection: TlsConnection = {
+    return withStreams({
       info,
       remoteAddress: transport.remoteAddress,
       read: driver.read,
       write: (data) => driver.write(data),
       shutdown: driver.shutdown,
-      abort: driver.abort,
-      // Built when first used: most connections never use them.
-      get stream() {
-        return stream ??= Stream.repeatEffectOption(
-          driver.read.pipe(
-            Effect.mapError(Option.some),
-            Effect.flatMap(Option.match({
-              onNone: () => Effect.fail(Option.none()),
-              onSome: (chunk) => Effect.succeed(chunk)
-            }))
-          )
-        )
-      },
-      get sink() {
-        return sink ??= Sink.forEachChunk((chunk: Chunk.Chunk<Uint8Array>) =>
-          Effect.forEach(chunk, (bytes) => driver.write(bytes), { discard: true })
-        )
-      }
-    }
-    return connection
+      abort: driver.abort
+    })
   })
+
+/**
+ * A connection from its operations; `stream` and `sink` are built from
+ * `read` and `write` when first used (most connections never use them).
+ * @internal
+ */
+export const withStreams = (operations: Omit<TlsConnection, "stream" | "sink">): TlsConnection => {
+  let stream: TlsConnection["stream"] | undefined
+  let sink: TlsConnection["sink"] | undefined
+  return {
+    ...operations,
+    get stream() {
+      return stream ??= Stream.repeatEffectOption(
+        operations.read.pipe(
+          Effect.mapError(Option.some),
+          Effect.flatMap(Option.match({
+            onNone: () => Effect.fail(Option.none()),
+            onSome: (chunk) => Effect.succeed(chunk)
+          }))
+        )
+      )
+    },
+    get sink() {
+      return sink ??= Sink.forEachChunk((chunk: Chunk.Chunk<Uint8Array>) =>
+        Effect.forEach(chunk, (bytes) => operations.write(bytes), { discard: true })
+      )
+    }
+  }
+}
