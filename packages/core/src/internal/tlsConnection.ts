@@ -6,22 +6,30 @@
  *
  * - Who does what. The caller's fibers run the engine operations
  *   (handshake, read, write, shutdown); engine calls are synchronous steps
- *   that succeed, fail, or answer a Want. One `reader` fiber does every
- *   transport read, one `flusher` fiber does every transport write. Every
- *   wait is on a `Readiness` (a named event over Effect's Latch), so no
- *   wake-up is lost between a check and a wait.
- * - TlsWantRead: the operation asks for ONE transport read (`fill`): the
- *   reader reads one chunk and feeds it (or feeds end of input), then the
- *   operation is retried. Fibers that want input at the same time share
- *   that read: whoever finds that input arrived since its Want (`fed`
- *   changed) just retries. Because the reader, not the caller, takes the
- *   chunk from the transport, interrupting a caller never loses ciphertext.
+ *   that succeed, fail, or answer a Want. Every wait is on a `Readiness`
+ *   (a named event over Effect's Latch), so no wake-up is lost between a
+ *   check and a wait.
+ * - The hot path. An engine and a transport may answer at once
+ *   (`immediate`): a read that finds plaintext, or finds none while the
+ *   transport holds a chunk (fed, then the engine asked again), is one
+ *   step; so is a write the engine takes whole while nobody else writes.
+ *   Everything else goes through `drive`.
+ * - TlsWantRead: the operation asks for ONE transport read (`fill`), then
+ *   is retried. With `immediate`, the caller takes a chunk already there
+ *   and feeds it in the same step (nothing to interrupt in between), or
+ *   waits until there is one; otherwise the `reader` fiber reads it.
+ *   Fibers that want input at the same time share that read: whoever
+ *   finds that input arrived since its Want (`fed` changed) just retries.
+ *   Interrupting a caller never loses ciphertext.
+ * - Output. An engine with `onOutput` reports ciphertext as it appears,
+ *   and `flushNow` hands it to an `immediate` transport in that step. A
+ *   batch the transport has no room for (`unsent`) is owned by the driver
+ *   until the transport accepted it, and the `flusher` fiber (started the
+ *   first time that happens) writes it. The engine is drained again only
+ *   once that batch is gone, so the engine's bound bounds both. Without
+ *   `onOutput` or `immediate` the flusher does all of this from the start.
  * - TlsWantWrite: the operation waits until the engine is writable again,
- *   which happens when the flusher drains it.
- * - The flusher drains the engine whenever it has output, one batch at a
- *   time: the batch taken from the engine (`unsent`) is owned by the
- *   driver until the transport accepted it. The engine is drained again
- *   only once that batch is gone, so the engine's bound bounds both.
+ *   which happens as its output is flushed.
  * - RetryPolicy. Before each retry the policy decides (it may sleep); when
  *   it gives up, the connection breaks with the last Want (or
  *   TlsTimeoutError for `within`). A read that finds nothing has arrived
