@@ -120,6 +120,8 @@ class NodeEngine implements TlsEngine {
   /** node:tls ended the Duplex: everything it will ever write (close_notify last) was written. */
   private outputEnded = false
   private destroyed = false
+  /** The server's certificate (DER), kept by a client's host name check. */
+  peerCertificateDer: Buffer | undefined = undefined
   /** The TLSSocket emitted 'close' (after its 'error', if any). */
   private closed = false
   /** Bytes of ciphertext node:tls wrote, in all. */
@@ -130,7 +132,7 @@ class NodeEngine implements TlsEngine {
   constructor(
     readonly role: "client" | "server",
     private readonly host: string,
-    create: (bio: Duplex) => tls.TLSSocket,
+    create: (bio: Duplex, engine: NodeEngine) => tls.TLSSocket,
     private readonly verifyClient: boolean
   ) {
     this.bio = new Duplex({
@@ -143,7 +145,7 @@ class NodeEngine implements TlsEngine {
         callback()
       }
     })
-    this.socket = create(this.bio)
+    this.socket = create(this.bio, this)
     const socket = this.socket
     socket.on(role === "client" ? "secureConnect" : "secure", () => {
       // A second handshake on this connection: TLS 1.2 renegotiation, refused.
@@ -541,8 +543,10 @@ class NodeEngine implements TlsEngine {
         ? (socket as unknown as { servername?: string | null }).servername
         : socket.servername
       // The certificate is captured now (the socket may be gone later) but
-      // decoded into fields only when someone looks at it.
-      const x509 = socket.getPeerX509Certificate()
+      // parsed and decoded only when someone looks at it. A verified client
+      // already holds its DER from the host name check.
+      const raw = this.peerCertificateDer
+      const x509 = raw === undefined ? socket.getPeerX509Certificate() : undefined
       let decoded: Option.Option<PeerCertificate> | undefined
       return {
         role: this.role,
@@ -552,7 +556,11 @@ class NodeEngine implements TlsEngine {
         servername: typeof servername === "string" && servername.length > 0 ? Option.some(servername) : Option.none(),
         authorized: this.role === "client" ? socket.authorized : this.verifyClient && this.secure,
         get peerCertificate() {
-          return decoded ??= x509 === undefined ? Option.none() : Option.some(toPeerCertificate(x509))
+          return decoded ??= raw !== undefined
+            ? Option.some(toPeerCertificate(new X509Certificate(raw)))
+            : x509 === undefined
+            ? Option.none()
+            : Option.some(toPeerCertificate(x509))
         },
         sessionReused: socket.isSessionReused()
       }
@@ -702,7 +710,7 @@ export const clientEngines = (options: ResolvedClient): Effect.Effect<TlsEngineF
   Effect.map(secureContext(options), (context) => ({
     make: () =>
       Effect.sync(() => {
-        const connect = (bio: Duplex) => {
+        const connect = (bio: Duplex, engine: NodeEngine) => {
           let checked = false
           const connectOptions: tls.ConnectionOptions = {
             socket: bio,
@@ -714,6 +722,7 @@ export const clientEngines = (options: ResolvedClient): Effect.Effect<TlsEngineF
             checkServerIdentity: (_host, cert) => {
               if (checked) return renegotiationRefused()
               checked = true
+              engine.peerCertificateDer = cert.raw
               return checkServerIdentity(options.verifyHost, cert)
             }
           }
