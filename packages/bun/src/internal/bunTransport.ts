@@ -6,10 +6,10 @@
  * makes them pull-based with bounded buffers in both directions, like
  * NodeTransport:
  *
- * - incoming chunks queue in `incoming`; over READ_BOUND the socket is
+ * - incoming chunks queue in the inbox; over READ_BOUND the socket is
  *   paused (Bun stops reading it, so TCP flow control reaches the peer)
  *   and `read` resumes it once the queue is taken;
- * - bytes the kernel did not take queue in `outgoing` and are written on
+ * - bytes the kernel did not take queue in the outbox and are written on
  *   `drain`; `write` suspends while more than WRITE_BOUND bytes wait.
  *
  * End of input: Bun calls `end` for the peer's FIN, but closes a socket
@@ -23,6 +23,7 @@ import type { Listener } from "@effect-tls/core/TlsRuntime"
 import { TlsTransportError } from "@effect-tls/core/TlsError"
 import type { Immediate, Transport } from "@effect-tls/core/Transport"
 import * as Readiness from "@effect-tls/core/Readiness"
+import { SocketInbox, SocketOutbox } from "./socketQueues.js"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
@@ -65,13 +66,8 @@ export const transportError = (reason: TlsTransportError["reason"], e: unknown):
  */
 export class SocketState {
   socket: Bun.Socket<SocketState> | undefined = undefined
-  private incoming: Array<Uint8Array> = []
-  private incomingBytes = 0
-  private paused = false
-  private outgoing: Array<Uint8Array> = []
-  private outgoingBytes = 0
-  private endRequested = false
-  private shutdownSent = false
+  private readonly inbox = new SocketInbox(READ_BOUND)
+  private readonly outbox = new SocketOutbox()
   private ended = false
   private closed = false
   private closedByUs = false
@@ -95,17 +91,12 @@ export class SocketState {
   }
 
   onData(socket: Bun.Socket<SocketState>, chunk: Uint8Array) {
-    this.incoming.push(chunk)
-    this.incomingBytes += chunk.length
-    if (this.incomingBytes >= READ_BOUND && !this.paused) {
-      this.paused = true
-      socket.pause()
-    }
+    this.inbox.push(socket, chunk)
     this.wake()
   }
 
   onDrain(socket: Bun.Socket<SocketState>) {
-    this.flush(socket)
+    this.outbox.flush(socket)
     this.wake()
   }
 
@@ -126,55 +117,23 @@ export class SocketState {
     this.wake()
   }
 
-  /** Write what waits in `outgoing`, as far as the kernel takes it. */
-  private flush(socket: Bun.Socket<SocketState>) {
-    while (this.outgoing.length > 0) {
-      const chunk = this.outgoing[0]!
-      const n = socket.write(chunk)
-      if (n < 0) return
-      this.outgoingBytes -= n
-      if (n < chunk.length) {
-        this.outgoing[0] = chunk.subarray(n)
-        return
-      }
-      this.outgoing.shift()
-    }
-    if (this.endRequested && !this.shutdownSent) {
-      this.shutdownSent = true
-      socket.shutdown()
-    }
-  }
-
   // The transport.
-
-  /** Everything received so far, in one chunk. */
-  private takeIncoming(): Uint8Array {
-    const chunks = this.incoming
-    const total = this.incomingBytes
-    this.incoming = []
-    this.incomingBytes = 0
-    if (this.paused && !this.closed) {
-      this.paused = false
-      this.socket?.resume()
-    }
-    return chunks.length === 1 ? chunks[0]! : concat(chunks, total)
-  }
 
   readonly read: Effect.Effect<Option.Option<Uint8Array>, TlsTransportError> = Effect.suspend(() => {
     if (this.closedByUs) return Effect.fail(new TlsTransportError({ reason: "Closed" }))
-    if (this.incoming.length > 0) return Effect.succeed(Option.some(this.takeIncoming()))
+    if (!this.inbox.isEmpty) return Effect.succeed(Option.some(this.inbox.take(this.socket, this.closed)))
     if (this.failure !== undefined) return Effect.fail(this.failure)
     if (this.ended) return Effect.succeed(Option.none())
     if (this.closed) return Effect.fail(new TlsTransportError({ reason: "Closed" }))
     return Effect.zipRight(
-      this.events.until(() => this.incoming.length > 0 || this.ended || this.finished()),
+      this.events.until(() => !this.inbox.isEmpty || this.ended || this.finished()),
       this.read
     )
   })
 
   /** Room in the bounded buffer (or the socket is gone). */
   private readonly room: Effect.Effect<void> = this.events.until(() =>
-    this.outgoingBytes <= WRITE_BOUND || this.finished()
+    this.outbox.bytes <= WRITE_BOUND || this.finished()
   )
 
   /**
@@ -185,13 +144,13 @@ export class SocketState {
   readonly immediate: Immediate = {
     tryRead: () => {
       if (this.closedByUs) return undefined
-      if (this.incoming.length > 0) return Option.some(this.takeIncoming())
+      if (!this.inbox.isEmpty) return Option.some(this.inbox.take(this.socket, this.closed))
       return this.ended && this.failure === undefined ? Option.none() : undefined
     },
     readable: Effect.zipRight(
-      this.events.until(() => this.incoming.length > 0 || this.ended || this.finished()),
+      this.events.until(() => !this.inbox.isEmpty || this.ended || this.finished()),
       Effect.suspend(() => {
-        if (!this.closedByUs && (this.incoming.length > 0 || (this.ended && this.failure === undefined))) {
+        if (!this.closedByUs && (!this.inbox.isEmpty || (this.ended && this.failure === undefined))) {
           return Effect.void
         }
         return Effect.fail(this.failure ?? new TlsTransportError({ reason: "Closed" }))
@@ -200,45 +159,29 @@ export class SocketState {
     tryWrite: (bytes) => {
       const socket = this.socket
       if (
-        this.failure !== undefined || socket === undefined || this.closed || this.closedByUs || this.endRequested ||
-        this.outgoingBytes > WRITE_BOUND
+        this.failure !== undefined || socket === undefined || this.closed || this.closedByUs ||
+        this.outbox.shutdownRequested || this.outbox.bytes > WRITE_BOUND
       ) return false
-      if (bytes.length === 0) return true
-      if (this.outgoing.length === 0) {
-        const n = socket.write(bytes)
-        if (n < 0) return false
-        if (n === bytes.length) return true
-        bytes = bytes.subarray(n)
-      }
-      this.outgoing.push(bytes)
-      this.outgoingBytes += bytes.length
-      return true
+      // Like node:net, the bytes are kept by reference until written.
+      return this.outbox.send(socket, bytes, false)
     }
   }
 
   readonly write = (bytes: Uint8Array): Effect.Effect<void, TlsTransportError> =>
     Effect.suspend(() =>
-      this.outgoingBytes > WRITE_BOUND ? Effect.zipRight(this.room, this.accept(bytes)) : this.accept(bytes)
+      this.outbox.bytes > WRITE_BOUND ? Effect.zipRight(this.room, this.accept(bytes)) : this.accept(bytes)
     )
 
   private accept(bytes: Uint8Array): Effect.Effect<void, TlsTransportError> {
     return Effect.suspend(() => {
       if (this.failure !== undefined) return Effect.fail(this.failure)
       const socket = this.socket
-      if (socket === undefined || this.closed || this.endRequested) {
+      if (socket === undefined || this.closed || this.outbox.shutdownRequested) {
         return Effect.fail(new TlsTransportError({ reason: "Closed" }))
       }
-      if (bytes.length === 0) return Effect.void
-      if (this.outgoing.length === 0) {
-        const n = socket.write(bytes)
-        if (n < 0) return Effect.fail(this.failure ?? new TlsTransportError({ reason: "Closed" }))
-        if (n === bytes.length) return Effect.void
-        bytes = bytes.subarray(n)
-      }
       // Like node:net, the bytes are kept by reference until written.
-      this.outgoing.push(bytes)
-      this.outgoingBytes += bytes.length
-      return Effect.void
+      if (this.outbox.send(socket, bytes, false)) return Effect.void
+      return Effect.fail(this.failure ?? new TlsTransportError({ reason: "Closed" }))
     })
   }
 
@@ -248,17 +191,11 @@ export class SocketState {
    * is gone.
    */
   readonly end: Effect.Effect<void, TlsTransportError> = Effect.suspend(() => {
-    if (!this.endRequested && !this.closed && this.socket !== undefined) {
-      this.endRequested = true
-      if (this.outgoing.length === 0) {
-        this.shutdownSent = true
-        this.socket.shutdown()
-      }
-    }
+    if (!this.closed && this.socket !== undefined) this.outbox.requestShutdown(this.socket)
     return Effect.zipRight(
-      this.events.until(() => this.shutdownSent || this.finished()),
+      this.events.until(() => this.outbox.shutdownSent || this.finished()),
       Effect.suspend(() =>
-        this.shutdownSent || this.socket === undefined
+        this.outbox.shutdownSent || this.socket === undefined
           ? Effect.void
           : Effect.fail(this.failure ?? new TlsTransportError({ reason: "Closed" }))
       )
@@ -270,10 +207,8 @@ export class SocketState {
   closeNow() {
     if (this.closedByUs) return
     this.closedByUs = true
-    this.incoming = []
-    this.incomingBytes = 0
-    this.outgoing = []
-    this.outgoingBytes = 0
+    this.inbox.clear()
+    this.outbox.clear()
     if (!this.closed) this.socket?.end()
     this.wake()
   }
@@ -293,16 +228,6 @@ export class SocketState {
       immediate: this.immediate
     }
   }
-}
-
-const concat = (chunks: ReadonlyArray<Uint8Array>, total: number): Uint8Array => {
-  const out = new Uint8Array(total)
-  let offset = 0
-  for (const c of chunks) {
-    out.set(c, offset)
-    offset += c.length
-  }
-  return out
 }
 
 /** The handlers shared by every plain socket: they forward to its state. @internal */

@@ -63,6 +63,7 @@ import type { X509Certificate } from "node:crypto"
 import * as tls from "node:tls"
 import { toPeerCertificate } from "@effect-tls/node/NodeTlsEngine"
 import { errorCode, listenSockets, transportError } from "./bunTransport.js"
+import { SocketInbox, SocketOutbox } from "./socketQueues.js"
 
 /** Bytes of plaintext held for the reader before the socket is paused. */
 const READ_BOUND = 256 * 1024
@@ -124,18 +125,14 @@ type NativeSocket = Bun.Socket<NativeEngine>
 export class NativeEngine implements TlsEngine {
   readonly role: "client" | "server"
   socket: NativeSocket | undefined = undefined
-  private plaintext: Array<Uint8Array> = []
-  private plaintextBytes = 0
-  private paused = false
-  private pending: Array<Uint8Array> = []
-  private pendingBytes = 0
+  private readonly inbox = new SocketInbox(READ_BOUND)
+  /** Plaintext Bun did not take yet (written on `drain`), then the shutdown. */
+  private readonly outbox = new SocketOutbox()
   private opened = false
   private secure = false
   private ended = false
   private closed = false
   private closedByUs = false
-  private shutdownRequested = false
-  private shutdownSent = false
   private failure: TlsError | undefined = undefined
   /**
    * Bumped on every event that can change what `read` or `handshake`
@@ -234,17 +231,12 @@ export class NativeEngine implements TlsEngine {
   }
 
   onData(socket: NativeSocket, chunk: Uint8Array) {
-    this.plaintext.push(chunk)
-    this.plaintextBytes += chunk.length
-    if (this.plaintextBytes >= READ_BOUND && !this.paused) {
-      this.paused = true
-      socket.pause()
-    }
+    this.inbox.push(socket, chunk)
     this.bump()
   }
 
   onDrain(socket: NativeSocket) {
-    this.flush(socket)
+    this.outbox.flush(socket)
     this.events.signal()
   }
 
@@ -268,24 +260,6 @@ export class NativeEngine implements TlsEngine {
     this.bump()
   }
 
-  private flush(socket: NativeSocket) {
-    while (this.pending.length > 0) {
-      const chunk = this.pending[0]!
-      const n = socket.write(chunk)
-      if (n < 0) return
-      this.pendingBytes -= n
-      if (n < chunk.length) {
-        this.pending[0] = chunk.subarray(n)
-        return
-      }
-      this.pending.shift()
-    }
-    if (this.shutdownRequested && !this.shutdownSent) {
-      this.shutdownSent = true
-      socket.shutdown()
-    }
-  }
-
   // The engine, at the plaintext level.
 
   feed = (_: Uint8Array): void => {}
@@ -305,17 +279,7 @@ export class NativeEngine implements TlsEngine {
   read: Effect.Effect<Option.Option<Uint8Array>, TlsWantRead | TlsError> = Effect.suspend(() => this.readNow())
 
   private readNow(): Effect.Effect<Option.Option<Uint8Array>, TlsWantRead | TlsError> {
-    if (this.plaintextBytes > 0) {
-      const chunks = this.plaintext
-      const total = this.plaintextBytes
-      this.plaintext = []
-      this.plaintextBytes = 0
-      if (this.paused && !this.closed) {
-        this.paused = false
-        this.socket?.resume()
-      }
-      return Effect.succeed(Option.some(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, total)))
-    }
+    if (!this.inbox.isEmpty) return Effect.succeed(Option.some(this.inbox.take(this.socket, this.closed)))
     if (this.failure !== undefined) return Effect.fail(this.failure)
     if (this.ended) return Effect.succeed(Option.none())
     if (this.closed) return Effect.fail(new TlsClosedError({ operation: "read" }))
@@ -324,28 +288,21 @@ export class NativeEngine implements TlsEngine {
 
   /** After TlsWantWrite: Bun took enough of what waits (or the socket is gone). */
   readonly writable: Effect.Effect<void> = this.events.until(() =>
-    this.pendingBytes <= WRITE_BOUND || this.failure !== undefined || this.closed || this.closedByUs
+    this.outbox.bytes <= WRITE_BOUND || this.failure !== undefined || this.closed || this.closedByUs
   )
 
   write = (plaintext: Uint8Array): Effect.Effect<number, TlsWantWrite | TlsError> =>
     Effect.suspend((): Effect.Effect<number, TlsWantWrite | TlsError> => {
       if (this.failure !== undefined) return Effect.fail(this.failure)
-      if (this.shutdownRequested || this.closed || this.socket === undefined) {
+      if (this.outbox.shutdownRequested || this.closed || this.socket === undefined) {
         return Effect.fail(new TlsClosedError({ operation: "write" }))
       }
       if (plaintext.length === 0) return Effect.succeed(0)
       // What Bun refused waits for its `drain`; past the bound only that helps.
-      if (this.pendingBytes > WRITE_BOUND) return Effect.fail(want.write.write)
-      let rest = plaintext
-      if (this.pending.length === 0) {
-        const n = this.socket.write(plaintext)
-        if (n < 0) return Effect.fail(this.failure ?? new TlsClosedError({ operation: "write" }))
-        rest = plaintext.subarray(n)
-      }
-      if (rest.length > 0) {
-        // Copied: the caller may reuse its buffer once `write` returns.
-        this.pending.push(rest.slice())
-        this.pendingBytes += rest.length
+      if (this.outbox.bytes > WRITE_BOUND) return Effect.fail(want.write.write)
+      // Copied: the caller may reuse its buffer once `write` returns.
+      if (!this.outbox.send(this.socket, plaintext, true)) {
+        return Effect.fail(this.failure ?? new TlsClosedError({ operation: "write" }))
       }
       return Effect.succeed(plaintext.length)
     })
@@ -357,11 +314,8 @@ export class NativeEngine implements TlsEngine {
    */
   shutdown: Effect.Effect<void, TlsError> = Effect.suspend(() => {
     if (this.failure !== undefined) return Effect.fail(this.failure)
-    if (!this.shutdownRequested && this.socket !== undefined && !this.closed) {
-      this.shutdownRequested = true
-      this.flush(this.socket)
-    }
-    return this.events.until(() => this.shutdownSent || this.closed || this.closedByUs || this.failure !== undefined)
+    if (this.socket !== undefined && !this.closed) this.outbox.requestShutdown(this.socket)
+    return this.events.until(() => this.outbox.shutdownSent || this.closed || this.closedByUs || this.failure !== undefined)
   })
 
   info: Effect.Effect<ConnectionInfo> = Effect.sync(() => {
@@ -396,13 +350,12 @@ export class NativeEngine implements TlsEngine {
   closeNow() {
     if (this.closedByUs) return
     this.closedByUs = true
-    this.pending = []
-    this.pendingBytes = 0
+    this.outbox.clear()
     // Closed without our close_notify having been asked for (a broken
     // connection, an abort): Bun's `end` would send one, so the socket is
     // terminated instead and the peer sees the connection end without it.
     if (!this.closed) {
-      if (this.shutdownRequested) this.socket?.end()
+      if (this.outbox.shutdownRequested) this.socket?.end()
       else this.socket?.terminate()
     }
     this.bump()
