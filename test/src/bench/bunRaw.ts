@@ -5,7 +5,7 @@
  * waits for the socket's `drain` (the counterpart of node's `write()`
  * returning false). Only loaded under Bun.
  */
-import { type Impl, type Pems, type Sizes, sleep } from "./types.js"
+import { type Impl, type Pems, roundTrips, type Sizes, sleep } from "./types.js"
 
 interface BunSocket {
   write(data: Uint8Array): number
@@ -204,26 +204,9 @@ export const raw = (pems: Pems, sizes: Sizes): Impl => {
         end.onData = (data) => writeAll(end, data.slice(), 1)
       })
       const message = new Uint8Array(sizes.echoSize).fill(0x63)
-      let got = 0
-      let answered: (() => void) | undefined
-      client.onData = (data) => {
-        got += data.length
-        if (got >= sizes.echoSize) {
-          got -= sizes.echoSize
-          const wake = answered
-          answered = undefined
-          wake?.()
-        }
-      }
-      const micros: Array<number> = []
-      for (let i = 0; i < warmup + n; i++) {
-        const t0 = performance.now()
-        await new Promise<void>((resolve) => {
-          answered = resolve
-          writeAll(client, message, 1)
-        })
-        if (i >= warmup) micros.push((performance.now() - t0) * 1000)
-      }
+      const trips = roundTrips(sizes.echoSize)
+      client.onData = (data) => trips.arrived(data.length)
+      const micros = await trips.run(n, warmup, () => writeAll(client, message, 1))
       close()
       return micros
     },

@@ -12,7 +12,7 @@ import type { AddressInfo } from "node:net"
 import * as net from "node:net"
 import { Duplex } from "node:stream"
 import * as tls from "node:tls"
-import { type Impl, type Pems, type Sizes, sleep } from "./types.js"
+import { type Impl, type Pems, roundTrips, type Sizes, sleep } from "./types.js"
 
 /** How a baseline opens TLS sockets: a server, and clients resolved once their handshake completed. */
 interface Net {
@@ -212,26 +212,9 @@ const make = (name: string, network: Net, sizes: Sizes): Impl => {
     echo: async (n, warmup) => {
       const { client, close } = await pair((socket) => socket.on("data", (chunk: Buffer) => socket.write(chunk)))
       const message = Buffer.alloc(sizes.echoSize, 0x63)
-      let got = 0
-      let answered: (() => void) | undefined
-      client.on("data", (chunk: Buffer) => {
-        got += chunk.length
-        if (got >= sizes.echoSize) {
-          got -= sizes.echoSize
-          const wake = answered
-          answered = undefined
-          wake?.()
-        }
-      })
-      const micros: Array<number> = []
-      for (let i = 0; i < warmup + n; i++) {
-        const t0 = performance.now()
-        await new Promise<void>((resolve) => {
-          answered = resolve
-          client.write(message)
-        })
-        if (i >= warmup) micros.push((performance.now() - t0) * 1000)
-      }
+      const trips = roundTrips(sizes.echoSize)
+      client.on("data", (chunk: Buffer) => trips.arrived(chunk.length))
+      const micros = await trips.run(n, warmup, () => client.write(message))
       close()
       return micros
     },

@@ -74,3 +74,37 @@ export const MiB = 1024 * 1024
 export const KiB = 1024
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
+
+/**
+ * Echo round trips of `size` bytes over a raw socket: `arrived` is given
+ * the length of every chunk the client receives, and `run` sends `warmup +
+ * n` messages one at a time with `send`, returning the counted round trips
+ * in microseconds.
+ */
+export const roundTrips = (size: number) => {
+  let got = 0
+  let answered: (() => void) | undefined
+  return {
+    arrived: (length: number) => {
+      got += length
+      if (got >= size) {
+        got -= size
+        const wake = answered
+        answered = undefined
+        wake?.()
+      }
+    },
+    run: async (n: number, warmup: number, send: () => void): Promise<Array<number>> => {
+      const micros: Array<number> = []
+      for (let i = 0; i < warmup + n; i++) {
+        const t0 = performance.now()
+        await new Promise<void>((resolve) => {
+          answered = resolve
+          send()
+        })
+        if (i >= warmup) micros.push((performance.now() - t0) * 1000)
+      }
+      return micros
+    }
+  }
+}
