@@ -224,6 +224,14 @@ class Driver {
     this.inputArrived.signal()
   }
 
+  /** One chunk (or the end) the transport holds now goes to the engine; false if it holds none. */
+  private feedFromTransport(immediate: Immediate): boolean {
+    const chunk = immediate.tryRead()
+    if (chunk === undefined) return false
+    this.feedEngine(chunk)
+    return true
+  }
+
   /** The transport failed while reading. */
   private readonly inputFailed = (e: TlsError): Effect.Effect<void> =>
     Effect.sync(() => {
@@ -250,11 +258,7 @@ class Driver {
       if (this.state._tag === "Closed") return Effect.fail(new TlsClosedError({ operation }))
       const immediate = this.immediate
       if (immediate !== undefined) {
-        const chunk = immediate.tryRead()
-        if (chunk !== undefined) {
-          this.feedEngine(chunk)
-          return Effect.void
-        }
+        if (this.feedFromTransport(immediate)) return Effect.void
         // Closing the connection closes the transport, which ends this wait.
         return Effect.zipRight(
           Effect.catchAll(immediate.readable, this.inputFailed),
@@ -533,13 +537,10 @@ class Driver {
     const engine = this.engineImmediate
     if (engine !== undefined && (this.state._tag === "Open" || this.state._tag === "Closing") && !this.peerClosed) {
       let answer = engine.tryRead()
-      if (answer === "wantRead" && this.immediate !== undefined && this.inputFailure === undefined && !this.inputEnded) {
-        const chunk = this.immediate.tryRead()
-        if (chunk !== undefined) {
-          this.feedEngine(chunk)
-          answer = engine.tryRead()
-        }
-      }
+      if (
+        answer === "wantRead" && this.immediate !== undefined && this.inputFailure === undefined && !this.inputEnded &&
+        this.feedFromTransport(this.immediate)
+      ) answer = engine.tryRead()
       if (answer instanceof Uint8Array) return Effect.succeed(Option.some(answer))
     }
     return this.fullRead(since)

@@ -437,7 +437,10 @@ class NodeEngine implements TlsEngine {
   })
 
   read: Effect.Effect<Option.Option<Uint8Array>, TlsWantRead | TlsError> = Effect.suspend(() => {
-    if (this.plaintextBytes > 0) return Effect.succeed(Option.some(this.takePlaintext()))
+    // Plaintext, or nothing to do but wait for input: as `immediate` says.
+    const answer = this.immediate.tryRead()
+    if (answer instanceof Uint8Array) return Effect.succeed(Option.some(answer))
+    if (answer === "wantRead") return Effect.fail(want.read.read)
     if (this.failure !== undefined) return Effect.fail(this.failure)
     if (this.mustWait()) return this.afterSettle(() => this.read)
     if (this.tlsEnded && this.eofPushed && !this.closeNotifyReceived) {
@@ -468,7 +471,7 @@ class NodeEngine implements TlsEngine {
 
 
   immediate: EngineImmediate = {
-    // The same decisions as `read`, in the same order.
+    // The common answers of `read` (which asks here first).
     tryRead: () => {
       if (this.plaintextBytes > 0) return this.takePlaintext()
       if (this.failure !== undefined || this.mustWait() || this.tlsEnded || this.inputEnded) return undefined
