@@ -45,6 +45,8 @@ import type { Transport } from "../Transport.js"
 import { noOverlap } from "./alpnSelector.js"
 import * as serverName from "./serverName.js"
 import * as options from "./tlsOptions.js"
+import * as deadline from "./deadline.js"
+import * as resource from "./resource.js"
 
 /** A server's options with the engine factory built from them. */
 interface Prepared {
@@ -250,17 +252,17 @@ export const make = (
       Effect.gen(function*() {
         const budget = Duration.toMillis(serverOptions.handshakeTimeout)
         const started = yield* Clock.currentTimeMillis
-        const decision = yield* decide(transport).pipe(
-          Effect.timeoutFail({
-            duration: serverOptions.handshakeTimeout,
-            onTimeout: () => new TlsTimeoutError({ phase: "handshake", millis: budget })
-          }),
+        const decision = yield* deadline.timeoutFail(
+          decide(transport),
+          serverOptions.handshakeTimeout,
+          () => new TlsTimeoutError({ phase: "handshake", millis: budget })
+        ).pipe(
           Effect.tapError((e) => isSentAlert(e) ? sendAlert(transport, e.alert) : Effect.void),
           Effect.onError(() => transport.close)
         )
         const elapsed = (yield* Clock.currentTimeMillis) - started
         const { alpnProtocols, bytes, prepared } = decision
-        const engine = yield* Effect.acquireRelease(
+        const engine = yield* resource.acquireRelease(
           prepared.factory.make({ remoteAddress: transport.remoteAddress, alpnProtocols }),
           (engine) => engine.destroy
         )

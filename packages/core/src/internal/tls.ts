@@ -18,6 +18,8 @@ import type * as O from "../TlsOptions.js"
 import type { Transport } from "../Transport.js"
 import * as idle from "./idle.js"
 import * as options from "./tlsOptions.js"
+import * as resource from "./resource.js"
+import * as deadline from "./deadline.js"
 import * as serverHandshake from "./serverHandshake.js"
 
 const handshakeOver = (
@@ -25,7 +27,7 @@ const handshakeOver = (
   transport: Transport,
   resolved: O.ResolvedClient
 ) =>
-  Effect.acquireRelease(factory.make({ remoteAddress: transport.remoteAddress }), (engine) => engine.destroy).pipe(
+  resource.acquireRelease(factory.make({ remoteAddress: transport.remoteAddress }), (engine) => engine.destroy).pipe(
     Effect.flatMap((engine) => TlsConnection.make(engine, transport, resolved))
   )
 
@@ -43,7 +45,7 @@ const releasingOnFailure = <A, E>(effect: Effect.Effect<A, E, Scope.Scope>): Eff
 
 /** Own `transport` in the current scope. */
 const owned = (transport: Transport): Effect.Effect<Transport, never, Scope.Scope> =>
-  Effect.acquireRelease(Effect.succeed(transport), (t) => t.close)
+  resource.acquireRelease(Effect.succeed(transport), (t) => t.close)
 
 type Handshake<C> = (
   accepted: C
@@ -189,10 +191,8 @@ export const make = (runtime: TlsRuntime): TlsService => {
         const resolved = yield* options.decodeClient(input)
         yield* warnIfUnverified(input, resolved, resolved.host)
         const millis = Duration.toMillis(resolved.connectTimeout)
-        const withinConnectTimeout = Effect.timeoutFail({
-          duration: resolved.connectTimeout,
-          onTimeout: () => new TlsTimeoutError({ phase: "connect", millis })
-        })
+        const withinConnectTimeout = <A, E, R>(step: Effect.Effect<A, E, R>) =>
+          deadline.timeoutFail(step, resolved.connectTimeout, () => new TlsTimeoutError({ phase: "connect", millis }))
         // The same TlsConfigError on every path, before any socket (and the
         // engine factory is cached, so this costs nothing the second time).
         const factory = yield* clientEngines(resolved)

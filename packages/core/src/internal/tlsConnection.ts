@@ -80,6 +80,7 @@ import {
 import type { ResolvedClient, ResolvedServer } from "../TlsOptions.js"
 import type { Immediate, Transport } from "../Transport.js"
 import { concat, utf8Encode } from "./bytes.js"
+import * as deadline from "./deadline.js"
 
 type State =
   | { readonly _tag: "Handshaking" }
@@ -676,8 +677,8 @@ class Driver {
       // Finalizers run uninterruptibly; the farewell alone is made
       // interruptible so that the grace period can cut it short when the
       // peer stopped reading and the flush cannot complete.
-      return Effect.interruptible(this.farewell).pipe(
-        Effect.timeoutOption(this.closeGrace),
+      return deadline.within(Effect.asSome(Effect.interruptible(this.farewell)), this.closeGrace, () =>
+        Effect.succeedNone).pipe(
         Effect.flatMap((done) => {
           const left = this.unflushed()
           if (Option.isSome(done) || (left === 0 && !wasHealthy)) return Effect.void
@@ -741,11 +742,11 @@ export const make = (
     // Added after the fibers, so it runs before they are interrupted.
     yield* Scope.addFinalizerExit(scope, (exit) => driver.close(exit))
     const millis = Duration.toMillis(options.handshakeTimeout)
-    yield* driver.drive(engine.handshake, "handshake").pipe(
-      Effect.timeoutFail({
-        duration: options.handshakeTimeout,
-        onTimeout: () => new TlsTimeoutError({ phase: "handshake", millis })
-      }),
+    yield* deadline.timeoutFail(
+      driver.drive(engine.handshake, "handshake"),
+      options.handshakeTimeout,
+      () => new TlsTimeoutError({ phase: "handshake", millis })
+    ).pipe(
       Effect.tapError((e) => Effect.sync(() => driver.breakWith(e))),
       // A handshake that did not complete releases the transport at once
       // rather than when the caller's scope closes.

@@ -5,7 +5,7 @@ import type { Immediate, Transport } from "@effect-tls/core/Transport"
 import * as Readiness from "@effect-tls/core/Readiness"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import type * as Scope from "effect/Scope"
+import * as Scope from "effect/Scope"
 import * as net from "node:net"
 import { errorCode } from "./errors.js"
 
@@ -132,16 +132,19 @@ export const fromSocket = (socket: net.Socket): Transport => {
 }
 
 /**
- * Connect to `host:port`. The socket is created inside `acquireRelease` (so
- * the scope always destroys it) but the wait for the connection happens
- * outside it, so interrupting a connect that hangs works.
+ * Connect to `host:port`. The socket is created and given to the scope in
+ * one uninterruptible step (so the scope always destroys it; a plain
+ * finalizer, as `Effect.acquireRelease` would also restore FiberRefs for
+ * it), but the wait for the connection happens outside it, so interrupting
+ * a connect that hangs works.
  * @internal
  */
 export const connect = (host: string, port: number): Effect.Effect<Transport, TlsTransportError, Scope.Scope> =>
-  Effect.acquireRelease(
-    Effect.sync(() => net.connect({ host, port, allowHalfOpen: true, noDelay: true })),
-    (socket) => Effect.sync(() => socket.destroy())
-  ).pipe(
+  Effect.flatMap(Effect.scope, (scope) =>
+    Effect.uninterruptible(Effect.suspend(() => {
+      const socket = net.connect({ host, port, allowHalfOpen: true, noDelay: true })
+      return Effect.as(Scope.addFinalizer(scope, Effect.sync(() => socket.destroy())), socket)
+    }))).pipe(
     Effect.flatMap((socket) =>
       Effect.async<Transport, TlsTransportError>((resume) => {
         const onConnect = () => {

@@ -1,0 +1,84 @@
+/**
+ * Time limits for one step of a connection (connect, handshake, the close
+ * grace), at the price of one fiber and one timer.
+ *
+ * `Effect.timeout` races two fibers (the effect and a sleeping one) and
+ * interrupts the loser, which on a loopback handshake costs more than the
+ * rest of the step's bookkeeping. Under Effect's own live clock the same
+ * race needs only the effect's fiber and a plain timer: the caller waits for
+ * whichever comes first, the fiber's exit or the timer, and interrupts the
+ * fiber (waiting for it to stop) when the timer wins. Under any other clock
+ * (the TestClock, a user's clock) it is `Effect.timeoutTo`, so that time
+ * there means that clock's time.
+ *
+ * @internal
+ */
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as DefaultServices from "effect/DefaultServices"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+
+// The host's timers (every JS runtime has them; core's tsconfig has no host types).
+declare const setTimeout: (task: () => void, millis: number) => unknown
+declare const clearTimeout: (handle: unknown) => void
+
+/** Effect's live clock: its `sleep` is a plain `setTimeout`. */
+const liveClock = Context.get(DefaultServices.liveServices, Clock.Clock)
+
+/** Longer than this, a JS timer fires at once; Effect's clock never fires instead. */
+const MAX_TIMER_MILLIS = 2 ** 31 - 1
+
+/**
+ * `self`, or `onTimeout()` once `duration` passed without `self` completing
+ * (`self` is interrupted first, and that interruption awaited).
+ * @internal
+ */
+export const within = <A, E, R, B, E1>(
+  self: Effect.Effect<A, E, R>,
+  duration: Duration.Duration,
+  onTimeout: () => Effect.Effect<B, E1>
+): Effect.Effect<A | B, E | E1, R> =>
+  Effect.clockWith((clock) => {
+    if (clock !== liveClock) {
+      return Effect.flatten(Effect.timeoutTo(self, {
+        duration,
+        onTimeout,
+        onSuccess: (a): Effect.Effect<A | B, E1> => Effect.succeed(a)
+      }))
+    }
+    const millis = Duration.toMillis(duration)
+    if (millis > MAX_TIMER_MILLIS) return self
+    return Effect.flatMap(Effect.fork(self), (fiber) =>
+      Effect.async<A | B, E | E1>((resume) => {
+        let settled = false
+        const timer = setTimeout(() => {
+          if (settled) return
+          settled = true
+          resume(Effect.zipRight(Fiber.interrupt(fiber), onTimeout()))
+        }, millis)
+        fiber.addObserver((exit) => {
+          if (settled) return
+          settled = true
+          clearTimeout(timer)
+          resume(exit)
+        })
+        // The waiter was interrupted: so is the step.
+        return Effect.suspend(() => {
+          settled = true
+          clearTimeout(timer)
+          return Fiber.interrupt(fiber)
+        })
+      }))
+  })
+
+/**
+ * `self`, or a failure with `onTimeout()` once `duration` passed.
+ * @internal
+ */
+export const timeoutFail = <A, E, R, E1>(
+  self: Effect.Effect<A, E, R>,
+  duration: Duration.Duration,
+  onTimeout: () => E1
+): Effect.Effect<A, E | E1, R> => within(self, duration, () => Effect.fail(onTimeout()))
