@@ -40,16 +40,18 @@ export const withIdleTimeout = (
         yield* connection.abort
       })
     )
-    const guarded = <A>(op: Effect.Effect<A, TlsConnectionError>): Effect.Effect<A, TlsConnectionError> =>
-      Effect.suspend(() =>
-        expired !== undefined ? Effect.fail(expired) : Effect.matchEffect(op, {
-          onFailure: (e) => Effect.fail(expired ?? e),
-          onSuccess: (a) => {
-            last = clock.unsafeCurrentTimeMillis()
-            return Effect.succeed(a)
-          }
-        })
-      )
+    const onFailure = (e: TlsConnectionError) => Effect.fail(expired ?? e)
+    const guarded = <A>(op: Effect.Effect<A, TlsConnectionError>): Effect.Effect<A, TlsConnectionError> => {
+      // Built once per operation, not per call.
+      const watched = Effect.matchEffect(op, {
+        onFailure,
+        onSuccess: (a: A) => {
+          last = clock.unsafeCurrentTimeMillis()
+          return Effect.succeed(a)
+        }
+      })
+      return Effect.suspend(() => (expired !== undefined ? Effect.fail(expired) : watched))
+    }
     const read = guarded(connection.read)
     const write = (data: Uint8Array | string) => guarded(connection.write(data))
     return withStreams({

@@ -531,21 +531,35 @@ class Driver {
    * A read: plaintext the engine already holds is returned in one step;
    * when it holds none and the transport holds a chunk, that chunk is fed
    * (the one transport read its TlsWantRead would ask for) and the engine
-   * asked again. Everything else takes the full path (`drive`).
+   * asked again. When the transport holds nothing either, the read is
+   * waiting for the peer (never a retry): it waits for the transport and
+   * starts over, without the full path's policy and bookkeeping. Everything
+   * else (a record still partial after a chunk, a state other than open)
+   * takes the full path (`drive`).
    */
   readonly read: Effect.Effect<Option.Option<Uint8Array>, TlsConnectionError> = Effect.suspend(() => {
     const since = this.fed
     const engine = this.engineImmediate
+    const immediate = this.immediate
     if (engine !== undefined && (this.state._tag === "Open" || this.state._tag === "Closing") && !this.peerClosed) {
       let answer = engine.tryRead()
-      if (
-        answer === "wantRead" && this.immediate !== undefined && this.inputFailure === undefined && !this.inputEnded &&
-        this.feedFromTransport(this.immediate)
-      ) answer = engine.tryRead()
+      if (answer === "wantRead" && immediate !== undefined && this.inputFailure === undefined && !this.inputEnded) {
+        if (this.feedFromTransport(immediate)) answer = engine.tryRead()
+        else return this.awaitPeer
+      }
       if (answer instanceof Uint8Array) return Effect.succeed(Option.some(answer))
     }
     return this.fullRead(since)
   })
+
+  /** The transport has input (or failed: recorded), then the read starts over. */
+  #awaitPeer: Effect.Effect<Option.Option<Uint8Array>, TlsConnectionError> | undefined = undefined
+  private get awaitPeer(): Effect.Effect<Option.Option<Uint8Array>, TlsConnectionError> {
+    return this.#awaitPeer ??= Effect.zipRight(
+      Effect.catchAll(this.immediate!.readable, this.inputFailed),
+      this.read
+    )
+  }
 
   private fullRead(since: number): Effect.Effect<Option.Option<Uint8Array>, TlsConnectionError> {
     return this.guarded(
