@@ -58,6 +58,47 @@ describe("idle timeout", () => {
       expect(yield* Fiber.join(reading)).toEqual(Exit.fail(new TlsTimeoutError({ phase: "idle", millis: 10_000 })))
     }))
 
+  // Under Effect's live clock the deadline is a plain timer, re-armed on
+  // activity, instead of a sleeping fiber: the same behaviour, in real time.
+  it.live("under the live clock, an idle connection fails with TlsTimeoutError idle and is closed", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const { connection, peer } = yield* connected()
+      const idle = yield* withIdleTimeout(connection, Duration.millis(30))
+      const expected = new TlsTimeoutError({ phase: "idle", millis: 30 })
+      expect(yield* Effect.exit(idle.read)).toEqual(Exit.fail(expected))
+      expect(yield* Effect.flip(idle.write("late"))).toEqual(expected)
+      expect(yield* peer.read).toEqual(Option.none())
+    })))
+
+  it.live("under the live clock, activity moves the deadline", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const steps = Array.from({ length: 6 }, (_, i) => [Testing.Step.wantRead, Testing.Step.plaintext(`${i}`)]).flat()
+      const { connection, peer } = yield* connected({}, steps)
+      const idle: TlsConnection = yield* withIdleTimeout(connection, Duration.millis(200))
+      // 6 x 60 ms = 360 ms in all, never 200 ms without a completed read.
+      for (let i = 0; i < 6; i++) {
+        yield* Effect.sleep(Duration.millis(60))
+        yield* peer.write(text("x"))
+        expect(yield* idle.read).toEqual(Option.some(text(`${i}`)))
+      }
+    })))
+
+  it.live("under the live clock, closing the scope stops the timer: nothing fires later", () =>
+    Effect.gen(function*() {
+      let aborted = false
+      yield* Effect.scoped(Effect.gen(function*() {
+        const { connection } = yield* connected()
+        yield* withIdleTimeout({
+          ...connection,
+          abort: Effect.sync(() => {
+            aborted = true
+          })
+        }, Duration.millis(20))
+      }))
+      yield* Effect.sleep(Duration.millis(60))
+      expect(aborted).toBe(false)
+    }))
+
   it.scoped("Duration.infinity turns it off", () =>
     Effect.gen(function*() {
       const { connection } = yield* connected()

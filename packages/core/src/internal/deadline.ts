@@ -27,8 +27,25 @@ declare const clearTimeout: (handle: unknown) => void
 /** Effect's live clock: its `sleep` is a plain `setTimeout`. */
 const liveClock = Context.get(DefaultServices.liveServices, Clock.Clock)
 
-/** Longer than this, a JS timer fires at once; Effect's clock never fires instead. */
-const MAX_TIMER_MILLIS = 2 ** 31 - 1
+/**
+ * Longer than this, a JS timer fires at once; Effect's clock never fires instead.
+ * @internal
+ */
+export const MAX_TIMER_MILLIS = 2 ** 31 - 1
+
+/**
+ * Under Effect's live clock, plain timers: `start(task, millis)` (at most
+ * `MAX_TIMER_MILLIS`) returns its cancel. Under any other clock,
+ * `undefined`: the caller then sleeps on that clock.
+ * @internal
+ */
+export const liveTimer = (clock: Clock.Clock): ((task: () => void, millis: number) => () => void) | undefined =>
+  clock === liveClock
+    ? (task, millis) => {
+      const handle = setTimeout(task, millis)
+      return () => clearTimeout(handle)
+    }
+    : undefined
 
 /**
  * `self`, or `onTimeout()` once `duration` passed without `self` completing
@@ -41,7 +58,8 @@ export const within = <A, E, R, B, E1>(
   onTimeout: () => Effect.Effect<B, E1>
 ): Effect.Effect<A | B, E | E1, R> =>
   Effect.clockWith((clock) => {
-    if (clock !== liveClock) {
+    const start = liveTimer(clock)
+    if (start === undefined) {
       return Effect.flatten(Effect.timeoutTo(self, {
         duration,
         onTimeout,
@@ -53,7 +71,7 @@ export const within = <A, E, R, B, E1>(
     return Effect.flatMap(Effect.fork(self), (fiber) =>
       Effect.async<A | B, E | E1>((resume) => {
         let settled = false
-        const timer = setTimeout(() => {
+        const cancel = start(() => {
           if (settled) return
           settled = true
           resume(Effect.zipRight(Fiber.interrupt(fiber), onTimeout()))
@@ -61,13 +79,13 @@ export const within = <A, E, R, B, E1>(
         fiber.addObserver((exit) => {
           if (settled) return
           settled = true
-          clearTimeout(timer)
+          cancel()
           resume(exit)
         })
         // The waiter was interrupted: so is the step.
         return Effect.suspend(() => {
           settled = true
-          clearTimeout(timer)
+          cancel()
           return Fiber.interrupt(fiber)
         })
       }))

@@ -8,8 +8,10 @@
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import type * as Scope from "effect/Scope"
+import * as Runtime from "effect/Runtime"
+import * as Scope from "effect/Scope"
 import type { TlsConnection, TlsConnectionError } from "../TlsConnection.js"
+import * as deadline from "./deadline.js"
 import { withStreams } from "./tlsConnection.js"
 import { TlsTimeoutError } from "../TlsError.js"
 
@@ -26,20 +28,40 @@ export const withIdleTimeout = (
     const clock = yield* Effect.clock
     let last = clock.unsafeCurrentTimeMillis()
     let expired: TlsTimeoutError | undefined
-    // Sleeps until the deadline; activity in the meantime moves it. Then the
+    // Waits until the deadline; activity in the meantime moves it. Then the
     // error is recorded first and the connection aborted, so every pending
     // call (which fails as the connection closes) reports the idle error.
-    yield* Effect.forkScoped(
-      Effect.gen(function*() {
-        for (;;) {
-          const now = clock.unsafeCurrentTimeMillis()
-          if (now >= last + millis) break
-          yield* Effect.sleep(Duration.millis(last + millis - now))
+    const timer = millis <= deadline.MAX_TIMER_MILLIS ? deadline.liveTimer(clock) : undefined
+    if (timer !== undefined) {
+      // Under the live clock: a timer re-armed while there is activity, no fiber.
+      const runtime = yield* Effect.runtime<never>()
+      const scope = yield* Effect.scope
+      let cancel: (() => void) | undefined
+      const check = () => {
+        cancel = undefined
+        const now = clock.unsafeCurrentTimeMillis()
+        if (now < last + millis) {
+          cancel = timer(check, last + millis - now)
+          return
         }
         expired = new TlsTimeoutError({ phase: "idle", millis })
-        yield* connection.abort
-      })
-    )
+        Runtime.runFork(runtime)(connection.abort)
+      }
+      cancel = timer(check, millis)
+      yield* Scope.addFinalizer(scope, Effect.sync(() => cancel?.()))
+    } else {
+      yield* Effect.forkScoped(
+        Effect.gen(function*() {
+          for (;;) {
+            const now = clock.unsafeCurrentTimeMillis()
+            if (now >= last + millis) break
+            yield* Effect.sleep(Duration.millis(last + millis - now))
+          }
+          expired = new TlsTimeoutError({ phase: "idle", millis })
+          yield* connection.abort
+        })
+      )
+    }
     const onFailure = (e: TlsConnectionError) => Effect.fail(expired ?? e)
     const guarded = <A>(op: Effect.Effect<A, TlsConnectionError>): Effect.Effect<A, TlsConnectionError> => {
       // Built once per operation, not per call.

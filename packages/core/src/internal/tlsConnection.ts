@@ -700,13 +700,13 @@ class Driver {
             `TLS close was abortive: the transport did not accept ${left} bytes of ciphertext within ${
               Duration.format(this.closeGrace)
             }${wasHealthy ? "; close_notify may not have been sent" : ""}`
-          )
+          ).pipe(Effect.annotateLogs("exit", exit._tag))
         }),
         Effect.ignore,
         Effect.ensuring(this.release),
         Effect.uninterruptible
       )
-    }).pipe(Effect.annotateLogs("exit", exit._tag))
+    })
   }
 
   /** Closed from now on: the fibers stop, the transport and the engine are released. */
