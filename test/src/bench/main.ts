@@ -87,7 +87,7 @@ const setup = async (pems: Pems, sizes: Sizes, ceiling: boolean): Promise<{ impl
   impls.push(duplex)
   return {
     impls,
-    paths: [{ ...path, baselines: [raw.name, duplex.name], only: { [duplex.name]: ["bulk", "handshakes", "writes", "echo-p50", "echo-p99"] } }]
+    paths: [{ ...path, baselines: [raw.name, duplex.name], only: { [duplex.name]: ["bulk", "handshakes", "writes", "echo-p50", "echo-p99", "idle"] } }]
   }
 }
 

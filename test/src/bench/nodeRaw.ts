@@ -260,9 +260,17 @@ export const raw = (pems: Pems, sizes: Sizes): Impl => make("node:tls", direct(p
 
 /**
  * node:tls over a JS Duplex wrapping a net.Socket: what the sans-IO path
- * could reach at best (bulk, handshakes, small writes, echo).
+ * could reach at best (bulk, handshakes, small writes, echo, memory per
+ * idle connection).
  */
 export const ceiling = (pems: Pems, sizes: Sizes): Impl => {
   const all = make("node:tls over Duplex", duplexed(pems), sizes)
-  return { name: all.name, bulk: all.bulk!, handshakes: all.handshakes!, writes: all.writes!, echo: all.echo! }
+  return {
+    name: all.name,
+    bulk: all.bulk!,
+    handshakes: all.handshakes!,
+    writes: all.writes!,
+    echo: all.echo!,
+    idle: all.idle!
+  }
 }

@@ -43,7 +43,7 @@ export const usage = `options:
   --echo-size N          bytes per round trip (64)        --idle N         idle connection pairs (200)
   --peak-seconds N       peak: how long the writer writes (2)
   --peak-mib N           peak: at most this much attempted (256)
-  --ceiling              on Node too: node:tls over a JS Duplex (bulk, handshakes, writes, echo)`
+  --ceiling              on Node too: node:tls over a JS Duplex (bulk, handshakes, writes, echo, idle)`
 
 /** Options of main.js alone (the driver passes them). */
 export const mainUsage = `  --runtime NAME         the driver's name for this runtime (node, node24, bun)
