@@ -72,13 +72,6 @@ const enginePair = Effect.gen(function*() {
   return { client, server }
 })
 
-/** Virtual time, but never moved while node:tls is still working on a call. */
-const virtual = (engines: ReadonlyArray<Testing.TestEngine>) => ({
-  turns: 2,
-  idleRounds: 6,
-  busy: () => engines.some((e) => e.stats.inFlight > 0)
-})
-
 const chunkSizes = fc.array(fc.oneof(fc.integer({ min: 1, max: 64 }), fc.integer({ min: 65, max: 1500 })), {
   maxLength: 4
 })
@@ -131,8 +124,7 @@ describe("retry properties over node:tls engines", () => {
             }
           ))
         const done = yield* Testing.runVirtual(
-          Effect.all([side(client, ct, c2s), side(server, st, s2c)], { concurrency: 2 }),
-          virtual([client, server])
+          Effect.all([side(client, ct, c2s), side(server, st, s2c)], { concurrency: 2 })
         )
         expect(Option.isSome(done), "stuck").toBe(true)
         const exit = Option.getOrThrow(done)
@@ -168,8 +160,7 @@ describe("retry properties over node:tls engines", () => {
         }))
         const serverSide = Effect.scoped(Effect.flatMap(Testing.connect(server.engine, st), (conn) => writeAll(conn, s2c)))
         const done = yield* Testing.runVirtual(
-          Effect.all([Effect.exit(clientSide), Effect.exit(serverSide)], { concurrency: 2 }),
-          virtual([client, server])
+          Effect.all([Effect.exit(clientSide), Effect.exit(serverSide)], { concurrency: 2 })
         )
         expect(Option.isSome(done), "stuck").toBe(true)
         const [clientExit] = Exit.getOrElse(Option.getOrThrow(done), () => expect.fail("unreachable"))
@@ -207,8 +198,7 @@ describe("retry properties over node:tls engines", () => {
               Effect.all([
                 Effect.exit(Effect.scoped(Testing.connect(client.engine, ct, { retryPolicy: policy }))),
                 Effect.exit(Effect.scoped(Testing.connect(server.engine, st)))
-              ], { concurrency: 2 }),
-              virtual([client, server])
+              ], { concurrency: 2 })
             )
             const [clientExit] = Exit.getOrElse(Option.getOrThrow(done), () => expect.fail("unreachable"))
             return { exit: clientExit, wants: client.stats.wantReads + client.stats.wantWrites, stats: client.stats }
@@ -254,8 +244,7 @@ describe("retry properties over node:tls engines", () => {
             return Effect.map(Effect.all([readAll(conn), write], { concurrency: 2 }), ([got]) => got)
           }))
         const done = yield* Testing.runVirtual(
-          Effect.all([side(client, ct), side(server, st)], { concurrency: 2 }),
-          virtual([client, server])
+          Effect.all([side(client, ct), side(server, st)], { concurrency: 2 })
         )
         expect(Option.isSome(done), "deadlock: every fiber waits and no timer is pending").toBe(true)
         const exit = Option.getOrThrow(done)

@@ -81,13 +81,6 @@ export interface EngineStats {
   readonly retriesWithoutInput: number
   /** The same for `TlsWantWrite` and `drain`. */
   readonly retriesWithoutDrain: number
-  /**
-   * Operations running right now. Always 0 for the kit's own engines (they
-   * answer at once); for an engine wrapped by `observeEngine` it counts
-   * calls whose answer is still being worked out (node:tls settling), which
-   * `runVirtual`'s `busy` option can wait for before it moves the clock.
-   */
-  readonly inFlight: number
   /** Whether `destroy` was called. */
   readonly destroyed: boolean
 }
@@ -389,23 +382,6 @@ export const connect: (
 export interface VirtualOptions {
   /** Clock moves before giving up. Default 10,000. */
   readonly maxSteps?: number | undefined
-  /**
-   * Extra yields (each a `TestClock.adjust(0)`) granted to a program with
-   * no sleep pending before it is declared stuck. Default 2; engines that
-   * work on the event loop (node:tls) want more.
-   */
-  readonly idleRounds?: number | undefined
-  /**
-   * Turns of the event loop (setImmediate) granted to the program before
-   * each clock move. Default 2.
-   */
-  readonly turns?: number | undefined
-  /**
-   * While this answers true the clock is not moved (the program is known
-   * to be working outside Effect, e.g. an engine over node:tls settling);
-   * each check costs a step. Default: never busy.
-   */
-  readonly busy?: (() => boolean) | undefined
 }
 
 /**

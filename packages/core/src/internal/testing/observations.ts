@@ -31,7 +31,6 @@ export class Recorder {
     drains: 0,
     retriesWithoutInput: 0,
     retriesWithoutDrain: 0,
-    inFlight: 0,
     destroyed: false
   }
   /** Operations whose last answer was TlsWantRead, with no input since. */
@@ -126,15 +125,12 @@ export const observe = (inner: import("../../TlsEngine.js").TlsEngine) => {
   const track = <A, E>(op: Operation, effect: Effect.Effect<A, E>): Effect.Effect<A, E> =>
     Effect.suspend(() => {
       recorder.call(op)
-      recorder.stats.inFlight++
       return Effect.tapError(effect, (e) =>
         Effect.sync(() => {
           const tag = (e as { readonly _tag?: string } | undefined)?._tag
           if (tag === "TlsWantRead") recorder.wantRead(op)
           else if (tag === "TlsWantWrite") recorder.wantWrite(op)
-        })).pipe(Effect.ensuring(Effect.sync(() => {
-          recorder.stats.inFlight--
-        })))
+        }))
     })
   const engine: import("../../TlsEngine.js").TlsEngine = {
     role: inner.role,

@@ -51,11 +51,17 @@ const macrotask: Effect.Effect<void> = Effect.async<void>((resume) => {
  * the event loop instead of TestClock's timer-based polling (3 timers, each
  * at least 1 ms on Node). Sleeps and time are shared with the original.
  */
-const fastClock = (clock: TestClock.TestClock, turns: number): TestClock.TestClock => {
+const fastClock = (clock: TestClock.TestClock): TestClock.TestClock => {
   const fast = Object.create(clock) as TestClock.TestClock & { awaitSuspended: () => Effect.Effect<void> }
-  fast.awaitSuspended = () => Effect.repeatN(macrotask, Math.max(0, turns - 1))
+  fast.awaitSuspended = () => Effect.repeatN(macrotask, 1)
   return fast
 }
+
+/**
+ * TestClock.adjust(0) rounds granted to a program with no sleep pending
+ * before it is declared stuck.
+ */
+const IDLE_ROUNDS = 2
 
 /** @internal */
 export const runVirtual = <A, E, R>(
@@ -64,8 +70,7 @@ export const runVirtual = <A, E, R>(
 ): Effect.Effect<Option.Option<Exit.Exit<A, E>>, never, R | TestServices> =>
   Effect.gen(function*() {
     const maxSteps = options.maxSteps ?? 10_000
-    const idleRounds = options.idleRounds ?? 2
-    const clock = fastClock(yield* TestClock.testClock(), options.turns ?? 2)
+    const clock = fastClock(yield* TestClock.testClock())
     const fiber = yield* Effect.fork(Effect.withClock(self, clock))
     /** Move the clock from sleep to sleep until `fiber` is done; false if it is stuck. */
     const drive = Effect.gen(function*() {
@@ -73,13 +78,12 @@ export const runVirtual = <A, E, R>(
       for (let step = 0; step < maxSteps; step++) {
         yield* clock.adjust(0)
         if (Option.isSome(yield* Fiber.poll(fiber))) return true
-        if (options.busy?.() === true) continue
         const now = yield* clock.currentTimeMillis
         const sleeps = Chunk.filter(yield* clock.sleeps, (t) => t > now)
         if (Chunk.isEmpty(sleeps)) {
           // Nothing scheduled: give every fiber a chance (with TestClock's own,
           // thorough wait); if still nothing happens, it is stuck.
-          if (idle++ >= idleRounds) return false
+          if (idle++ >= IDLE_ROUNDS) return false
           yield* TestClock.adjust(0)
           continue
         }
