@@ -16,10 +16,8 @@
  * tick) are visible in that state and end with a named event the engine
  * waits for. Writing may take node:tls a turn per write (its stream
  * wrapper completes writes on the next turn); the driver's flusher picks
- * that ciphertext up whenever it appears. Bun implements node:tls
- * differently and reports some steps later, so there the engine still
- * lets the event loop settle (`settle`: turns until a whole turn passes
- * with no activity) before it decides.
+ * that ciphertext up whenever it appears. Bun's node:tls is read the same
+ * way: no wait anywhere is for a quiet event loop.
  *
  * Backpressure: `_write` callbacks of the Duplex are held while `outgoing`
  * is over its bound, so node:tls stops producing; `write` answers
@@ -79,14 +77,6 @@ const PLAINTEXT_BOUND = 256 * 1024
 const COALESCE_BYTES = 16 * 1024
 /** The smallest piece `write` accepts when it accepts anything (one record). */
 const MIN_ACCEPT = 16 * 1024
-/**
- * Whether node:tls's progress can be read exactly from its stream state
- * (Node's TLSSocket over a JS Duplex works synchronously once input
- * flows). Bun implements node:tls differently and reports some steps
- * later; there the engine lets the event loop settle instead.
- */
-const EXACT = !("Bun" in globalThis)
-
 type Phase = "handshake" | "read"
 
 class NodeEngine implements TlsEngine {
@@ -106,10 +96,6 @@ class NodeEngine implements TlsEngine {
   private plaintext: Array<Buffer> = []
   private plaintextBytes = 0
   private paused = false
-  /** Bumped on every observable step node:tls takes. */
-  private activity = 0
-  /** node:tls may still have work to do since the last settle. */
-  private unsettled = true
   private secure = false
   private failure: TlsError | undefined = undefined
   private inputEnded = false
@@ -177,13 +163,11 @@ class NodeEngine implements TlsEngine {
       this.outputListener?.()
     })
     this.bio.on("error", () => this.bump())
-    if (EXACT) {
-      // Every step that can change `caughtUp`: node:tls took input
-      // (listeners run after node's own), input started flowing, or ended.
-      this.bio.on("data", () => this.bump())
-      this.bio.on("resume", () => this.bump())
-      this.bio.on("end", () => this.bump())
-    }
+    // Every step that can change `caughtUp`: node:tls took input
+    // (listeners run after node's own), input started flowing, or ended.
+    this.bio.on("data", () => this.bump())
+    this.bio.on("resume", () => this.bump())
+    this.bio.on("end", () => this.bump())
   }
 
   /**
@@ -215,12 +199,10 @@ class NodeEngine implements TlsEngine {
 
   /** node:tls may still report something about input already fed. */
   private mustWait(): boolean {
-    return EXACT ? !this.caughtUp() : this.unsettled
+    return !this.caughtUp()
   }
 
   private bump() {
-    this.activity++
-    this.unsettled = true
     this.progress.signal()
   }
 
@@ -289,36 +271,15 @@ class NodeEngine implements TlsEngine {
     }
   }
 
-  /** Event-loop turns until node:tls has done everything it can. */
-  #settle: Effect.Effect<void> | undefined = undefined
-  private get settle(): Effect.Effect<void> {
-    return this.#settle ??= Effect.async<void>((resume) => {
-      let cancelled = false
-      const turn = () => {
-        const seen = this.activity
-        setImmediate(() => {
-          if (cancelled) return
-          if (seen !== this.activity) return turn()
-          this.unsettled = false
-          resume(Effect.void)
-        })
-      }
-      turn()
-      return Effect.sync(() => {
-        cancelled = true
-      })
-    })
-  }
-
   /** Completes once node:tls caught up with its input (see `caughtUp`). */
   #caughtUpEvent: Effect.Effect<void> | undefined = undefined
   private get caughtUpEvent(): Effect.Effect<void> {
     return this.#caughtUpEvent ??= this.progress.until(() => this.caughtUp())
   }
 
-  /** Re-run `op` once node:tls has caught up (Node) or settled (Bun). */
-  private afterSettle<A, E>(op: () => Effect.Effect<A, E>): Effect.Effect<A, E> {
-    return Effect.zipRight(EXACT ? this.caughtUpEvent : this.settle, Effect.suspend(op))
+  /** Re-run `op` once node:tls has caught up. */
+  private afterCatchingUp<A, E>(op: () => Effect.Effect<A, E>): Effect.Effect<A, E> {
+    return Effect.zipRight(this.caughtUpEvent, Effect.suspend(op))
   }
 
   /** Hand end-of-input to node:tls, remembering whether close_notify came first. */
@@ -342,7 +303,6 @@ class NodeEngine implements TlsEngine {
 
   feedEnd = (): void => {
     this.inputEnded = true
-    this.unsettled = true
   }
 
   drain = (): ReadonlyArray<Uint8Array> => {
@@ -425,11 +385,11 @@ class NodeEngine implements TlsEngine {
   handshake: Effect.Effect<void, TlsWantRead | TlsError> = Effect.suspend(() => {
     if (this.failure !== undefined) return Effect.fail(this.failure)
     if (this.secure) return Effect.void
-    if (this.mustWait()) return this.afterSettle(() => this.handshake)
+    if (this.mustWait()) return this.afterCatchingUp(() => this.handshake)
     if (this.inputEnded) {
       if (!this.eofPushed) {
         this.pushEof()
-        return this.afterSettle(() => this.handshake)
+        return this.afterCatchingUp(() => this.handshake)
       }
       return Effect.fail(this.failure ?? new TlsUnexpectedEof({ phase: "handshake" }))
     }
@@ -442,7 +402,7 @@ class NodeEngine implements TlsEngine {
     if (answer instanceof Uint8Array) return Effect.succeed(Option.some(answer))
     if (answer === "wantRead") return Effect.fail(want.read.read)
     if (this.failure !== undefined) return Effect.fail(this.failure)
-    if (this.mustWait()) return this.afterSettle(() => this.read)
+    if (this.mustWait()) return this.afterCatchingUp(() => this.read)
     if (this.tlsEnded && this.eofPushed && !this.closeNotifyReceived) {
       return Effect.fail(new TlsUnexpectedEof({ phase: "read" }))
     }
@@ -450,7 +410,7 @@ class NodeEngine implements TlsEngine {
     if (this.inputEnded) {
       if (!this.eofPushed) {
         this.pushEof()
-        return this.afterSettle(() => this.read)
+        return this.afterCatchingUp(() => this.read)
       }
       return Effect.fail(new TlsUnexpectedEof({ phase: "read" }))
     }
@@ -521,10 +481,7 @@ class NodeEngine implements TlsEngine {
       }
       // node:tls is held on the outgoing bound: only a drain lets it go on.
       if (this.heldCallbacks.length > 0) return Effect.fail(want.write.shutdown)
-      if (this.outputEnded || this.socket.destroyed) {
-        // Bun: let it settle, it may still report the end of a write.
-        return !EXACT && this.unsettled ? this.afterSettle(() => this.shutdown) : Effect.void
-      }
+      if (this.outputEnded || this.socket.destroyed) return Effect.void
       return Effect.zipRight(this.outputDone, this.shutdown)
     })
   }
