@@ -96,7 +96,7 @@ const byTag = (error: TlsConnectionError | StartTlsError): readonly [string | nu
     }
     case "TlsTransportError":
       return [
-        error.code ?? error.reason,
+        error.reason,
         error.reason === "ConnectRefused"
           ? "nothing accepts connections at this address"
           : error.reason === "HostNotFound"
