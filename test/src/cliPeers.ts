@@ -123,3 +123,99 @@ export const fakeSmtp = (listener: Listener, options: FakeSmtpOptions): Effect.E
     }
   }).pipe(Effect.ignore)))).pipe(Effect.asVoid)
 
+
+/** What a backend parsed from a PROXY protocol v2 header. */
+export interface ProxyHeader {
+  readonly command: "PROXY" | "LOCAL"
+  readonly source?: { readonly host: string; readonly port: number }
+  readonly destination?: { readonly host: string; readonly port: number }
+  readonly alpn?: string
+  readonly authority?: string
+}
+
+const SIGNATURE = Buffer.from([0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a])
+
+/** Parse a PROXY v2 header at the start of `bytes`: the header and its length, or undefined if incomplete. */
+export const parseProxyV2 = (bytes: Buffer): { header: ProxyHeader; length: number } | undefined => {
+  if (bytes.length < 16) return undefined
+  if (!bytes.subarray(0, 12).equals(SIGNATURE)) throw new Error(`not a PROXY v2 signature: ${bytes.subarray(0, 12).toString("hex")}`)
+  const verCmd = bytes[12]!
+  const family = bytes[13]!
+  const length = bytes.readUInt16BE(14)
+  if (bytes.length < 16 + length) return undefined
+  if (verCmd >> 4 !== 2) throw new Error(`PROXY version ${verCmd >> 4}`)
+  const body = bytes.subarray(16, 16 + length)
+  let offset = 0
+  let source: ProxyHeader["source"]
+  let destination: ProxyHeader["destination"]
+  if (family === 0x11) {
+    source = { host: [...body.subarray(0, 4)].join("."), port: body.readUInt16BE(8) }
+    destination = { host: [...body.subarray(4, 8)].join("."), port: body.readUInt16BE(10) }
+    offset = 12
+  } else if (family === 0x21) {
+    const v6 = (b: Buffer) => Array.from({ length: 8 }, (_, i) => b.readUInt16BE(i * 2).toString(16)).join(":")
+    source = { host: v6(body.subarray(0, 16)), port: body.readUInt16BE(32) }
+    destination = { host: v6(body.subarray(16, 32)), port: body.readUInt16BE(34) }
+    offset = 36
+  }
+  const tlvs: Record<number, string> = {}
+  while (offset + 3 <= body.length) {
+    const type = body[offset]!
+    const len = body.readUInt16BE(offset + 1)
+    tlvs[type] = body.subarray(offset + 3, offset + 3 + len).toString()
+    offset += 3 + len
+  }
+  return {
+    header: {
+      command: (verCmd & 0x0f) === 1 ? "PROXY" : "LOCAL",
+      ...(source === undefined ? {} : { source }),
+      ...(destination === undefined ? {} : { destination }),
+      ...(tlvs[1] === undefined ? {} : { alpn: tlvs[1] }),
+      ...(tlvs[2] === undefined ? {} : { authority: tlvs[2] })
+    },
+    length: 16 + length
+  }
+}
+
+export interface Backend {
+  readonly address: { readonly host: string; readonly port: number }
+  /** PROXY headers received, in order of connections. */
+  readonly headers: Array<ProxyHeader>
+}
+
+/**
+ * A plain TCP backend on `listener`: each chunk it receives comes back as
+ * `NAME:chunk`; it ends its side when the client ends its own. With
+ * `proxy`, each connection must start with a PROXY v2 header (recorded).
+ */
+export const tcpBackend = (
+  listener: Listener,
+  name: string,
+  options: { readonly proxy?: boolean } = {}
+): Effect.Effect<Backend, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const headers: Array<ProxyHeader> = []
+    const serveOne = (transport: Transport) =>
+      Effect.gen(function*() {
+        let pending = Buffer.alloc(0)
+        let headerDone = options.proxy !== true
+        while (true) {
+          const chunk = yield* transport.read
+          if (Option.isNone(chunk)) break
+          let data = Buffer.from(chunk.value)
+          if (!headerDone) {
+            pending = Buffer.concat([pending, data])
+            const parsed = parseProxyV2(pending)
+            if (parsed === undefined) continue
+            headers.push(parsed.header)
+            headerDone = true
+            data = pending.subarray(parsed.length)
+            if (data.length === 0) continue
+          }
+          yield* transport.write(new TextEncoder().encode(`${name}:${data.toString()}`))
+        }
+        yield* transport.end
+      }).pipe(Effect.ensuring(transport.close), Effect.ignore)
+    yield* Effect.forkScoped(Effect.forever(Effect.flatMap(listener.accept, (t) => Effect.fork(serveOne(t)))))
+    return { address: listener.address, headers }
+  })

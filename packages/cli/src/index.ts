@@ -20,4 +20,9 @@ export * as Probe from "./Probe.js"
 /**
  * @since 0.2.0
  */
+export * as Serve from "./Serve.js"
+
+/**
+ * @since 0.2.0
+ */
 export * as TlsPlatform from "./TlsPlatform.js"

@@ -12,7 +12,7 @@ export const version = "0.2.0"
 /** @internal */
 export const command = Command.make("effect-tls").pipe(
   Command.withDescription("Probe TLS servers, terminate TLS in front of TCP backends, or run a local demo"),
-  Command.withSubcommands([subcommands.probe, subcommands.demo])
+  Command.withSubcommands([subcommands.probe, subcommands.serve, subcommands.demo])
 )
 
 const cli = Command.run(command, { name: "effect-tls", version })
