@@ -3,16 +3,18 @@
  * chosen automatically (`TlsPlatform.layer` picks BunTls), and the bin run
  * from source by Bun (`bun packages/cli/src/bin.ts`): probe against
  * `openssl s_server` (trusted and untrusted, JSON valid against the schema),
- * STARTTLS SMTP against the fake server, and the demo.
+ * STARTTLS SMTP against the fake server, serve (routing, PROXY v2, reload,
+ * drain), and the demo.
  */
 import { describe, expect, layer } from "@effect/vitest"
-import { Probe, TlsPlatform } from "@effect-tls/cli"
+import { Probe, Serve, TlsPlatform } from "@effect-tls/cli"
+import * as Tls from "@effect-tls/core/Tls"
 import * as BunTransport from "@effect-tls/bun/BunTransport"
-import { Effect } from "effect"
+import { Effect, Option } from "effect"
 import { readFileSync } from "node:fs"
 import { afterAll, it as vitestIt } from "vitest"
 import { sServer, withPeers } from "./interop/peers.js"
-import { fakeSmtp, run, sourceBin } from "./src/cliPeers.js"
+import { fakeSmtp, run, sourceBin, tcpBackend } from "./src/cliPeers.js"
 import { validate } from "./src/jsonSchema.js"
 import { generatePki } from "./src/pki.js"
 
@@ -56,6 +58,28 @@ if (onBun) {
           const report = yield* Probe.probe({ host: "localhost", port: listener.address.port, ca: pki.root.cert, starttls: "smtp" })
           expect(validate(schema, report)).toEqual([])
           expect(report.outcome).toBe("verified")
+        }))
+
+      it.scoped("serve (Effect): routed per name to a TCP backend, reload keeps the open connection, drain", () =>
+        Effect.gen(function*() {
+          const backend = yield* tcpBackend(yield* BunTransport.listen("127.0.0.1", 0), "B", { proxy: true })
+          const t = yield* Serve.start({
+            listen: { host: "127.0.0.1", port: 0 },
+            sni: [["localhost", { certFile: pki.server.chainFile, keyFile: pki.server.keyFile }]],
+            routes: [{ name: "localhost", backend: backend.address }],
+            proxyProtocol: true,
+            log: () => Effect.void
+          })
+          const c = yield* Tls.connect({ host: "localhost", port: t.address.port, ca: pki.root.cert })
+          yield* c.write("hi")
+          expect(Buffer.from(Option.getOrThrow(yield* c.read)).toString()).toBe("B:hi")
+          expect(backend.headers[0]).toMatchObject({ command: "PROXY", authority: "localhost" })
+          expect(yield* t.reload).toEqual({ ok: true, names: ["localhost"] })
+          yield* c.write("again")
+          expect(Buffer.from(Option.getOrThrow(yield* c.read)).toString()).toBe("B:again")
+          yield* c.shutdown
+          expect(yield* c.read).toEqual(Option.none())
+          yield* t.drain
         }))
 
       withPeers(["openssl"], it.scoped)("the bin from source under Bun: probe --json exit 0 and 3", () =>

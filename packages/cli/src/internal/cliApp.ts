@@ -5,6 +5,7 @@ import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import { subcommands } from "./cli.js"
 import { exitCodes } from "./exitCodes.js"
+import * as Style from "./style.js"
 
 /** @internal */
 export const version = "0.2.0"
@@ -17,15 +18,39 @@ export const command = Command.make("effect-tls").pipe(
 
 const cli = Command.run(command, { name: "effect-tls", version })
 
-const messageOf = (error: unknown): string =>
-  typeof error === "object" && error !== null && "message" in error && typeof error.message === "string" &&
-    error.message !== ""
-    ? `${(error as { _tag?: string })._tag ?? "Error"}: ${error.message}`
-    : String(error)
+const messageOf = (error: unknown): string => {
+  if (typeof error !== "object" || error === null) return String(error)
+  const { _tag, message, code } = error as { _tag?: unknown; message?: unknown; code?: unknown }
+  const name = typeof _tag === "string" ? _tag : error instanceof Error ? error.name : "Error"
+  const text = typeof message === "string" && message !== "" ? message : typeof code === "string" ? code : String(error)
+  return `${name}: ${text}`
+}
+
+const ANSI = /\u001b\[[0-9;]*m/g
+
+const strip = (args: ReadonlyArray<unknown>) => args.map((a) => (typeof a === "string" ? a.replace(ANSI, "") : a))
+
+/**
+ * @effect/cli renders help and errors with ANSI styles: off a terminal (or
+ * with NO_COLOR) the console drops them, so only a TTY gets colour.
+ */
+const withoutAnsi = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  Console.consoleWith((console) =>
+    Effect.withConsole(effect, {
+      ...console,
+      log: (...args) => console.log(...strip(args)),
+      error: (...args) => console.error(...strip(args)),
+      unsafe: {
+        ...console.unsafe,
+        log: (...args) => console.unsafe.log(...strip(args)),
+        error: (...args) => console.unsafe.error(...strip(args))
+      }
+    })
+  )
 
 /** @internal */
 export const run = (argv: ReadonlyArray<string>) =>
-  cli(argv).pipe(
+  (Style.useColor(process.stdout) ? cli(argv) : withoutAnsi(cli(argv))).pipe(
     Effect.as(exitCodes.ok as number),
     Effect.catchAll((error: unknown) => {
       if (ValidationError.isValidationError(error)) {
