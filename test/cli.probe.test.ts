@@ -236,6 +236,7 @@ describe("effect-tls probe (the built bin, Node)", () => {
 
         const untrusted = yield* run(process.execPath, [builtBin, "probe", `localhost:${port}`, "--json"])
         expect(untrusted.code).toBe(3)
+        expect(untrusted.stderr).toBe("")
         const failed = JSON.parse(untrusted.stdout)
         expectValid(failed)
         expect(failed.verification.error.tag).toBe("TlsCertificateError")

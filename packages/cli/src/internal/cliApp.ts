@@ -58,8 +58,8 @@ export const run = (argv: ReadonlyArray<string>) =>
         return Effect.succeed(ValidationError.isHelpRequested(error) ? exitCodes.ok : exitCodes.usage)
       }
       if (typeof error === "object" && error !== null && (error as { _tag?: unknown })._tag === "ExitWith") {
-        const { code, message } = error as { code: number; message?: string }
-        return Effect.as(message === undefined ? Effect.void : Console.error(`effect-tls: ${message}`), code)
+        const { code, detail } = error as { code: number; detail?: string }
+        return Effect.as(detail === undefined ? Effect.void : Console.error(`effect-tls: ${detail}`), code)
       }
       if (typeof error === "object" && error !== null && (error as { _tag?: unknown })._tag === "TlsConfigError") {
         return Effect.as(Console.error(`effect-tls: ${messageOf(error)}`), exitCodes.usage)

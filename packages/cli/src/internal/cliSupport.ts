@@ -4,18 +4,18 @@ import { readFile } from "node:fs/promises"
 import { exitCodes } from "./exitCodes.js"
 
 /**
- * End the command with this exit code; `message`, when given, is printed
+ * End the command with this exit code; `detail`, when given, is printed
  * on stderr first.
  *
  * @internal
  */
 export class ExitWith extends Data.TaggedError("ExitWith")<{
   readonly code: number
-  readonly message?: string | undefined
+  readonly detail?: string | undefined
 }> {}
 
 /** @internal */
-export const usage = (message: string) => new ExitWith({ code: exitCodes.usage, message })
+export const usage = (detail: string) => new ExitWith({ code: exitCodes.usage, detail })
 
 /** @internal */
 export const readText = (path: string, what: string): Effect.Effect<string, ExitWith> =>
