@@ -3,6 +3,7 @@ import * as ValidationError from "@effect/cli/ValidationError"
 import * as Cause from "effect/Cause"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
+import * as Logger from "effect/Logger"
 import { subcommands } from "./cli.js"
 import { exitCodes } from "./exitCodes.js"
 import * as Style from "./style.js"
@@ -48,9 +49,17 @@ const withoutAnsi = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, 
     })
   )
 
+/**
+ * The library's log lines (a failed handshake at DEBUG, a close that ran out
+ * of grace at WARN, ...) go to stderr, so stdout carries only the command's
+ * own output (the probe report, serve's JSON lines).
+ */
+const logToStderr = Logger.replace(Logger.defaultLogger, Logger.withConsoleError(Logger.stringLogger))
+
 /** @internal */
 export const run = (argv: ReadonlyArray<string>) =>
   (Style.useColor(process.stdout) ? cli(argv) : withoutAnsi(cli(argv))).pipe(
+    Effect.provide(logToStderr),
     Effect.as(exitCodes.ok as number),
     Effect.catchAll((error: unknown) => {
       if (ValidationError.isValidationError(error)) {
