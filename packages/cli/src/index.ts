@@ -20,6 +20,11 @@ export * as Probe from "./Probe.js"
 /**
  * @since 0.2.0
  */
+export * as ProxyProtocol from "./ProxyProtocol.js"
+
+/**
+ * @since 0.2.0
+ */
 export * as Serve from "./Serve.js"
 
 /**

@@ -6,12 +6,17 @@ const SIGNATURE = [0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0
 const PP2_TYPE_ALPN = 0x01
 const PP2_TYPE_AUTHORITY = 0x02
 
-/** `"127.0.0.1:5000"`, `"::1:5000"`, `"::ffff:127.0.0.1:5000"` to host and port. */
+/**
+ * `"127.0.0.1:5000"`, `"::1:5000"`, `"::ffff:127.0.0.1:5000"` to host and
+ * port (an IPv6 zone, `%eth0`, is dropped).
+ *
+ * @internal
+ */
 export const splitAddress = (address: string | undefined): { host: string; port: number } | undefined => {
   if (address === undefined) return undefined
   const colon = address.lastIndexOf(":")
   if (colon <= 0) return undefined
-  let host = address.slice(0, colon).replace(/^\[|\]$/g, "")
+  let host = address.slice(0, colon).replace(/^\[|\]$/g, "").replace(/%.*$/, "")
   const port = Number(address.slice(colon + 1))
   if (!Number.isInteger(port) || port < 0 || port > 65535) return undefined
   const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(host)
@@ -19,7 +24,7 @@ export const splitAddress = (address: string | undefined): { host: string; port:
   return { host, port }
 }
 
-const v4 = (host: string) => host.split(".").map(Number)
+const v4 = (host: string): Array<number> => host.split(".").map(Number)
 
 const v6 = (host: string): Array<number> => {
   // Expand "::" and an embedded IPv4 tail, then write 8 groups of 16 bits.
@@ -58,6 +63,10 @@ export const encodeV2 = (
   destination: { host: string; port: number } | undefined,
   tlvs: { readonly alpn?: string | undefined; readonly authority?: string | undefined } = {}
 ): Uint8Array => {
+  source = source === undefined ? undefined : { ...source, host: source.host.replace(/%.*$/, "") }
+  destination = destination === undefined ? undefined : { ...destination, host: destination.host.replace(/%.*$/, "") }
+  // A dual-stack listener ("::") seen by an IPv4 client: the unspecified address of its family.
+  if (source !== undefined && destination?.host === "::" && isIPv4(source.host)) destination = { ...destination, host: "0.0.0.0" }
   const extra = [
     ...(tlvs.alpn === undefined ? [] : tlv(PP2_TYPE_ALPN, tlvs.alpn)),
     ...(tlvs.authority === undefined ? [] : tlv(PP2_TYPE_AUTHORITY, tlvs.authority))
