@@ -14,7 +14,7 @@ import { Effect, Option } from "effect"
 import { readFileSync } from "node:fs"
 import { afterAll, it as vitestIt } from "vitest"
 import { sServer, withPeers } from "./interop/peers.js"
-import { fakeSmtp, run, sourceBin, tcpBackend } from "./src/cliPeers.js"
+import { fakeSmtp, run, sourceBin, spawnServe, tcpBackend } from "./src/cliPeers.js"
 import { validate } from "./src/jsonSchema.js"
 import { generatePki } from "./src/pki.js"
 
@@ -92,6 +92,29 @@ if (onBun) {
           expect(report.runtime.name).toBe("bun")
           const bad = yield* run(process.execPath, [sourceBin, "probe", `localhost:${port}`, "--json"])
           expect(bad.code).toBe(3)
+        }))
+
+      it.scoped("the bin from source under Bun: serve reloads on SIGHUP and drains on SIGTERM (exit 0)", () =>
+        Effect.gen(function*() {
+          const backend = yield* tcpBackend(yield* BunTransport.listen("127.0.0.1", 0), "B")
+          const serve = yield* spawnServe(process.execPath, [
+            sourceBin, "serve", "--listen", "127.0.0.1:0", "--sni", `localhost=${pki.server.chainFile},${pki.server.keyFile}`,
+            "--backend", `127.0.0.1:${backend.address.port}`
+          ])
+          const port = yield* serve.port
+          const c = yield* Tls.connect({ host: "localhost", port, ca: pki.root.cert })
+          yield* c.write("hi")
+          expect(Buffer.from(Option.getOrThrow(yield* c.read)).toString()).toBe("B:hi")
+          serve.signal("SIGHUP")
+          yield* serve.seen("reload")
+          serve.signal("SIGTERM")
+          yield* serve.seen("draining")
+          yield* c.write("draining")
+          expect(Buffer.from(Option.getOrThrow(yield* c.read)).toString()).toBe("B:draining")
+          yield* c.shutdown
+          expect(yield* c.read).toEqual(Option.none())
+          expect(yield* serve.exited, serve.output()).toBe(0)
+          expect(serve.lines().map((l) => l.event)).toEqual(["listening", "reload", "draining", "connection", "stopped"])
         }))
 
       withPeers(["openssl"], it.effect)("the bin from source under Bun: demo", () =>

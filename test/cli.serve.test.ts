@@ -11,13 +11,12 @@ import * as Tls from "@effect-tls/core/Tls"
 import type { TlsConnection } from "@effect-tls/core/TlsConnection"
 import * as NodeTransport from "@effect-tls/node/NodeTransport"
 import { Effect, Fiber, Option } from "effect"
-import { spawn } from "node:child_process"
 import { copyFileSync, mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, beforeAll } from "vitest"
 import { spawnPeer, withPeers } from "./interop/peers.js"
-import { builtBin, buildCli, repoRoot, tcpBackend } from "./src/cliPeers.js"
+import { builtBin, buildCli, spawnServe, tcpBackend } from "./src/cliPeers.js"
 import { makeCondition } from "./src/condition.js"
 import { generatePki, issueLeaf, SERVER_EXT } from "./src/pki.js"
 
@@ -274,46 +273,19 @@ describe("effect-tls serve (the built bin, Node)", () => {
         copyFileSync(pki.server.chainFile, join(dir, "cert.pem"))
         copyFileSync(pki.server.keyFile, join(dir, "key.pem"))
         const backend = yield* backendOn("B")
-        const { notify, until } = makeCondition()
-        let out = ""
-        let exit: number | null | undefined
-        const child = yield* Effect.acquireRelease(
-          Effect.sync(() => {
-            const child = spawn(process.execPath, [
-              builtBin, "serve", "--listen", "127.0.0.1:0", "--sni", `localhost=${join(dir, "cert.pem")},${join(dir, "key.pem")}`,
-              "--backend", `127.0.0.1:${backend.address.port}`
-            ], { cwd: repoRoot, stdio: ["ignore", "pipe", "pipe"] })
-            child.stdout.on("data", (d: Buffer) => {
-              out += d.toString()
-              notify()
-            })
-            child.stderr.on("data", (d: Buffer) => {
-              out += d.toString()
-              notify()
-            })
-            child.on("exit", (code) => {
-              exit = code
-              notify()
-            })
-            return child
-          }),
-          (child) => Effect.sync(() => child.kill("SIGKILL"))
-        )
-        const lines = () => out.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as Record<string, unknown>)
-        const seen = (event: string) => until(() => exit !== undefined || lines().some((l) => l.event === event))
-        yield* seen("listening")
-        const listening = lines().find((l) => l.event === "listening")
-        expect(listening, out).toBeDefined()
-        const port = Number(String(listening!.address).split(":").pop())
-
+        const serve = yield* spawnServe(process.execPath, [
+          builtBin, "serve", "--listen", "127.0.0.1:0", "--sni", `localhost=${join(dir, "cert.pem")},${join(dir, "key.pem")}`,
+          "--backend", `127.0.0.1:${backend.address.port}`
+        ])
+        const port = yield* serve.port
         const open = yield* Tls.connect({ host: "localhost", port, ca: pki.root.cert })
         yield* roundTrip(open, "before", "B:before")
         const renewed = issueLeaf(pki, "renewed-bin", "/O=effect-tls/CN=localhost", SERVER_EXT)
         copyFileSync(renewed.chainFile, join(dir, "cert.pem"))
         copyFileSync(renewed.keyFile, join(dir, "key.pem"))
-        child.kill("SIGHUP")
-        yield* seen("reload")
-        expect(lines().find((l) => l.event === "reload")).toEqual({ event: "reload", ok: true, names: ["localhost"] })
+        serve.signal("SIGHUP")
+        yield* serve.seen("reload")
+        expect(serve.lines().find((l) => l.event === "reload")).toEqual({ event: "reload", ok: true, names: ["localhost"] })
         yield* roundTrip(open, "after", "B:after")
         const fresh = yield* Tls.connect({ host: "localhost", port, ca: pki.root.cert })
         expect(fingerprintOf(fresh)).not.toBe(fingerprintOf(open))
@@ -321,14 +293,13 @@ describe("effect-tls serve (the built bin, Node)", () => {
         yield* fresh.shutdown
         expect(yield* fresh.read).toEqual(Option.none())
 
-        child.kill("SIGTERM")
-        yield* seen("draining")
+        serve.signal("SIGTERM")
+        yield* serve.seen("draining")
         yield* roundTrip(open, "draining", "B:draining")
         yield* open.shutdown
         expect(yield* open.read).toEqual(Option.none())
-        yield* until(() => exit !== undefined)
-        expect(exit, out).toBe(0)
-        const events = lines().map((l) => l.event)
+        expect(yield* serve.exited, serve.output()).toBe(0)
+        const events = serve.lines().map((l) => l.event)
         expect(events).toEqual(["listening", "reload", "connection", "draining", "connection", "stopped"])
       }))
   })

@@ -219,3 +219,75 @@ export const tcpBackend = (
     yield* Effect.forkScoped(Effect.forever(Effect.flatMap(listener.accept, (t) => Effect.fork(serveOne(t)))))
     return { address: listener.address, headers }
   })
+
+export interface ServeProcess {
+  /** The JSON lines it printed so far. */
+  readonly lines: () => Array<Record<string, unknown>>
+  /** Everything it printed (stdout and stderr). */
+  readonly output: () => string
+  /** Completes once it printed a line with this `event` (or exited). */
+  readonly seen: (event: string) => Effect.Effect<void>
+  /** Completes with the exit code once it exited. */
+  readonly exited: Effect.Effect<number | null>
+  readonly signal: (signal: NodeJS.Signals) => void
+  /** The port of its `listening` line. */
+  readonly port: Effect.Effect<number>
+}
+
+/** `effect-tls serve` as a process (`command args`); the scope kills it. */
+export const spawnServe = (command: string, args: ReadonlyArray<string>): Effect.Effect<ServeProcess, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const waiters = new Set<() => void>()
+    const notify = () => waiters.forEach((w) => w())
+    const until = (check: () => boolean) =>
+      Effect.async<void>((resume) => {
+        if (check()) return resume(Effect.void)
+        const w = () => {
+          if (check()) {
+            waiters.delete(w)
+            resume(Effect.void)
+          }
+        }
+        waiters.add(w)
+        return Effect.sync(() => waiters.delete(w))
+      })
+    let out = ""
+    let exit: number | null | undefined
+    const child = yield* Effect.acquireRelease(
+      Effect.sync(() => {
+        const child = spawn(command, [...args], { cwd: repoRoot, stdio: ["ignore", "pipe", "pipe"] })
+        const take = (d: Buffer) => {
+          out += d.toString()
+          notify()
+        }
+        child.stdout.on("data", take)
+        child.stderr.on("data", take)
+        child.on("error", (e) => {
+          out += String(e)
+          exit = null
+          notify()
+        })
+        child.on("exit", (code) => {
+          exit = code
+          notify()
+        })
+        return child
+      }),
+      (child) => Effect.sync(() => child.kill("SIGKILL"))
+    )
+    const lines = () => out.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as Record<string, unknown>)
+    const seen = (event: string) => until(() => exit !== undefined || lines().some((l) => l.event === event))
+    return {
+      lines,
+      output: () => out,
+      seen,
+      exited: Effect.map(until(() => exit !== undefined), () => exit ?? null),
+      signal: (signal) => child.kill(signal),
+      port: Effect.flatMap(seen("listening"), () => {
+        const line = lines().find((l) => l.event === "listening")
+        return line === undefined
+          ? Effect.dieMessage(`serve exited (${exit}) without listening; it printed:\n${out}`)
+          : Effect.succeed(Number(String(line.address).split(":").pop()))
+      })
+    }
+  })
