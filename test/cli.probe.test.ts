@@ -12,7 +12,7 @@ import { Effect } from "effect"
 import { readFileSync } from "node:fs"
 import { afterAll, beforeAll } from "vitest"
 import { freePort, sServer, withPeers } from "./interop/peers.js"
-import { builtBin, buildCli, fakeSmtp, run } from "./src/cliPeers.js"
+import { builtBin, buildCli, fakeSmtp, fakeStartTls, run } from "./src/cliPeers.js"
 import { validate } from "./src/jsonSchema.js"
 import { generatePki } from "./src/pki.js"
 
@@ -196,6 +196,18 @@ describe("effect-tls probe (the command's Effect, Node)", () => {
         expect(report.timings.starttlsMs).toBeGreaterThanOrEqual(0)
         expect(Probe.render(report, false)).toContain("via smtp STARTTLS")
       }))
+
+    for (const protocol of ["imap", "pop3", "ftp", "postgres"] as const) {
+      it.scoped(`STARTTLS ${protocol} against a fake ${protocol} server: verified`, () =>
+        Effect.gen(function*() {
+          const listener = yield* NodeTransport.listen("127.0.0.1", 0)
+          yield* fakeStartTls(listener, protocol, { cert: pki.server.chain, key: pki.server.key })
+          const report = yield* Probe.probe({ host: "localhost", port: listener.address.port, ca: pki.root.cert, starttls: protocol })
+          expectValid(report)
+          expect(report.outcome, JSON.stringify(report.error)).toBe("verified")
+          expect(report.target.starttls).toBe(protocol)
+        }))
+    }
 
     it.scoped("STARTTLS smtp against a server that does not offer it: StartTlsError, exit 6", () =>
       Effect.gen(function*() {

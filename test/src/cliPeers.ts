@@ -65,6 +65,45 @@ export const buildCli = run(process.execPath, [
   Effect.flatMap((r) => r.code === 0 ? Effect.void : Effect.dieMessage(`tsc -b packages/cli failed:\n${r.stdout}${r.stderr}`))
 )
 
+/**
+ * A fake IMAP, POP3, FTP or PostgreSQL server on `listener`: it speaks its
+ * protocol up to STARTTLS (IMAP `STARTTLS`, POP3 `STLS`, FTP `AUTH TLS`,
+ * PostgreSQL's SSLRequest), then runs a TLS server handshake over the same
+ * connection with `Tls.upgrade` and echoes. One connection after another.
+ */
+export const fakeStartTls = (
+  listener: Listener,
+  protocol: "imap" | "pop3" | "ftp" | "postgres",
+  options: { readonly cert: string; readonly key: string }
+): Effect.Effect<void, never, Tls.Tls | Scope.Scope> =>
+  Effect.forkScoped(Effect.forever(Effect.scoped(Effect.gen(function*() {
+    const transport = yield* Effect.acquireRelease(listener.accept, (t) => t.close)
+    const say = (text: string) => transport.write(new TextEncoder().encode(text))
+    if (protocol === "postgres") {
+      let got = 0
+      while (got < 8) {
+        const chunk = yield* transport.read
+        if (Option.isNone(chunk)) return
+        got += chunk.value.length
+      }
+      yield* say("S")
+    } else {
+      const line = lineReader(transport)
+      const dialogue: Record<typeof protocol, readonly [greeting: string, command: string, reply: string]> = {
+        imap: ["* OK [CAPABILITY IMAP4rev1 STARTTLS] fake ready\r\n", "a1 STARTTLS", "a1 OK begin TLS now\r\n"],
+        pop3: ["+OK fake POP3 ready\r\n", "STLS", "+OK begin TLS\r\n"],
+        ftp: ["220-fake FTP\r\n220 ready\r\n", "AUTH TLS", "234 AUTH TLS ok\r\n"]
+      }
+      const [greeting, command, reply] = dialogue[protocol]
+      yield* say(greeting)
+      const got = yield* line
+      if (Option.isNone(got) || got.value.toUpperCase() !== command.toUpperCase()) return
+      yield* say(reply)
+    }
+    const tls = yield* Tls.upgrade(transport, { role: "server", cert: options.cert, key: options.key })
+    yield* Stream.run(tls.stream, tls.sink)
+  }).pipe(Effect.ignore)))).pipe(Effect.asVoid)
+
 /** Reads CRLF/LF lines from a transport. */
 export const lineReader = (transport: Transport) => {
   let buffered = ""
