@@ -109,6 +109,8 @@ if (onBun) {
           yield* serve.seen("reload")
           serve.signal("SIGTERM")
           yield* serve.seen("draining")
+          const refused = yield* Effect.flip(Effect.scoped(Tls.connect({ host: "localhost", port, ca: pki.root.cert })))
+          expect(refused._tag).toBe("TlsTransportError")
           yield* c.write("draining")
           expect(Buffer.from(Option.getOrThrow(yield* c.read)).toString()).toBe("B:draining")
           yield* c.shutdown

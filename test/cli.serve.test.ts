@@ -193,7 +193,7 @@ describe("effect-tls serve (Serve.start, Node)", () => {
         expect(yield* t.active).toBe(3)
       }))
 
-    it.scoped("drain: an open connection goes on until it closes; the drain then completes", () =>
+    it.scoped("drain: new clients are refused, an open connection goes on until it closes; the drain then completes", () =>
       Effect.gen(function*() {
         const backend = yield* backendOn("D")
         const logs: Array<Record<string, unknown>> = []
@@ -213,11 +213,15 @@ describe("effect-tls serve (Serve.start, Node)", () => {
         yield* roundTrip(c, "1", "D:1")
         const draining = yield* Effect.fork(t.drain)
         yield* until(() => logs.some((l) => l.event === "draining"))
+        // The listening socket is closed: a new client is refused.
+        const refused = yield* Effect.flip(Effect.scoped(Tls.connect({ host: "localhost", port: t.address.port, ca: pki.root.cert })))
+        expect(refused).toMatchObject({ _tag: "TlsTransportError", reason: "ConnectRefused" })
         yield* roundTrip(c, "2", "D:2")
         expect(draining.unsafePoll()).toBeNull()
         yield* c.shutdown
         expect(yield* c.read).toEqual(Option.none())
         yield* Fiber.join(draining)
+        yield* t.done
         expect(logs.map((l) => l.event)).toEqual(["listening", "draining", "connection", "stopped"])
       }))
 

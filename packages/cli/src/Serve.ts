@@ -14,7 +14,7 @@
  */
 import type { Tls } from "@effect-tls/core/Tls"
 import type { Address } from "@effect-tls/core/Tls"
-import type { TlsError } from "@effect-tls/core/TlsError"
+import type { TlsError, TlsTransportError } from "@effect-tls/core/TlsError"
 import type * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import * as internal from "./internal/serve.js"
@@ -104,13 +104,19 @@ export interface Terminator {
   /** Read every certificate again; on any failure keep the current set. */
   readonly reload: Effect.Effect<ReloadResult>
   /**
-   * Stop accepting, let open connections finish (closing those still open
-   * after the drain timeout), and stop. Completes when every connection has
+   * Stop accepting and close the listening socket (new clients are
+   * refused), let open connections finish (closing those still open after
+   * the drain timeout), and stop. Completes when every connection has
    * ended.
    */
   readonly drain: Effect.Effect<void>
   /** Connections open now (handshakes done). */
   readonly active: Effect.Effect<number>
+  /**
+   * Completes when the terminator has stopped after a drain; fails if it
+   * stopped on its own (the listening socket failed).
+   */
+  readonly done: Effect.Effect<void, TlsTransportError>
 }
 
 /**

@@ -187,7 +187,7 @@ const serve = Command.make("serve", {
           () => Effect.sync(() => process.off("SIGHUP", onHangup))
         )
         // Runs until interrupted (SIGTERM, SIGINT): then drains.
-        yield* Effect.never.pipe(Effect.onInterrupt(() => terminator.drain))
+        yield* terminator.done.pipe(Effect.onInterrupt(() => terminator.drain))
       }))
     })
   )

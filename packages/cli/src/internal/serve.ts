@@ -15,7 +15,8 @@ import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Ref from "effect/Ref"
-import type * as Scope from "effect/Scope"
+import * as ExecutionStrategy from "effect/ExecutionStrategy"
+import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { createPrivateKey, X509Certificate } from "node:crypto"
 import { readdir, readFile } from "node:fs/promises"
@@ -181,6 +182,10 @@ export const start = (
     const alpn = config.alpnProtocols ??
       [...new Set(config.routes.flatMap((r) => (r.alpn === undefined ? [] : [r.alpn])))]
     const millis = (ms: number | undefined) => (ms === undefined ? undefined : Duration.millis(ms))
+    // The listening socket has a scope of its own, closed when a drain
+    // starts: new clients are refused while open connections go on (closing
+    // a listener leaves the connections it accepted alone).
+    const listening = yield* Scope.fork(yield* Effect.scope, ExecutionStrategy.sequential)
     const server = yield* Tls.listen({
       host: config.listen.host,
       port: config.listen.port,
@@ -194,7 +199,7 @@ export const start = (
       idleTimeout: millis(config.idleTimeoutMillis),
       handshakeTimeout: millis(config.handshakeTimeoutMillis),
       closeGrace: millis(config.closeGraceMillis)
-    }).pipe(Effect.provideService(SniResolver.SniResolver, resolver))
+    }).pipe(Effect.provideService(SniResolver.SniResolver, resolver), Scope.extend(listening))
 
     const draining = yield* Deferred.make<void>()
     const hardStop = yield* Deferred.make<void>()
@@ -312,9 +317,19 @@ export const start = (
     )
     const drain = Effect.gen(function*() {
       if (!(yield* Deferred.succeed(draining, undefined))) return yield* Fiber.await(serving)
+      // Stop accepting, close the listening socket, then wait for the
+      // connections (the accept loop may end interrupted, or failed by the
+      // closed socket: either way its connections are waited for).
+      yield* Fiber.interruptFork(serving)
+      yield* Scope.close(listening, Exit.void)
       yield* log({ event: "draining", connections: active, timeoutMs: Duration.toMillis(drainTimeout) })
-      yield* Fiber.interrupt(serving)
+      yield* Fiber.await(serving)
       yield* log({ event: "stopped" })
     }).pipe(Effect.uninterruptible, Effect.asVoid)
-    return { address: server.address, reload, drain, active: Effect.sync(() => active) }
+    const done = Fiber.join(serving).pipe(
+      Effect.catchAllCause((cause) =>
+        Effect.flatMap(Deferred.isDone(draining), (drained) => (drained ? Effect.void : Effect.failCause(cause)))
+      )
+    )
+    return { address: server.address, reload, drain, done, active: Effect.sync(() => active) }
   })
