@@ -152,9 +152,22 @@ export const probe = (options: ProbeOptions): Effect.Effect<ProbeReport, never, 
     const base = {
       version: 1 as const,
       target: { host: options.host, port: options.port, servername, starttls: options.starttls ?? null, alpnOffered: alpn },
-      runtime: { name: platform.name, version: platform.version },
-      chainComplete: false
+      runtime: { name: platform.name, version: platform.version }
     }
+    /** The report with its fields in the schema's order. */
+    const ordered = (r: ProbeReport): ProbeReport => ({
+      version: r.version,
+      target: r.target,
+      runtime: r.runtime,
+      outcome: r.outcome,
+      exitCode: r.exitCode,
+      tls: r.tls,
+      certificates: r.certificates,
+      chainComplete: r.chainComplete,
+      verification: r.verification,
+      error: r.error,
+      timings: r.timings
+    })
     const now = yield* Clock.currentTimeMillis
     const success = (info: ConnectionInfo) => ({
       tls: {
@@ -163,12 +176,13 @@ export const probe = (options: ProbeOptions): Effect.Effect<ProbeReport, never, 
         alpn: Option.getOrNull(info.alpnProtocol),
         resumption: "not supported" as const
       },
-      certificates: Option.match(info.peerCertificate, { onNone: () => [], onSome: (c) => [describe(c, now)] })
+      certificates: Option.match(info.peerCertificate, { onNone: () => [], onSome: (c) => [describe(c, now)] }),
+      chainComplete: false
     })
 
     const first = yield* attempt(options, tlsOptions)
     if (Either.isRight(first.result)) {
-      return {
+      return ordered({
         ...base,
         outcome: "verified",
         exitCode: exitCodes.ok,
@@ -176,7 +190,7 @@ export const probe = (options: ProbeOptions): Effect.Effect<ProbeReport, never, 
         verification: { verified: true, error: null },
         error: null,
         timings: first.timings
-      } satisfies ProbeReport
+      })
     }
     const { error, phase } = first.result.left
     if (error._tag === "TlsCertificateError") {
@@ -185,7 +199,7 @@ export const probe = (options: ProbeOptions): Effect.Effect<ProbeReport, never, 
         Logger.withMinimumLogLevel(LogLevel.Error)
       )
       if (Either.isRight(second.result)) {
-        return {
+        return ordered({
           ...base,
           outcome: "unverified",
           exitCode: exitCodes.verification,
@@ -193,19 +207,20 @@ export const probe = (options: ProbeOptions): Effect.Effect<ProbeReport, never, 
           verification: { verified: false, error: explain(error) },
           error: null,
           timings: second.timings
-        } satisfies ProbeReport
+        })
       }
     }
-    return {
+    return ordered({
       ...base,
       outcome: "failed",
       exitCode: exitCodeOf(phase, error),
       tls: null,
       certificates: [],
+      chainComplete: false,
       verification: error._tag === "TlsCertificateError" ? { verified: false, error: explain(error) } : null,
       error: { ...explain(error), phase: error._tag === "TlsConfigError" ? "options" : phase },
       timings: first.timings
-    } satisfies ProbeReport
+    })
   })
 
 const ms = (value: number | null) => (value === null ? "-" : `${value.toFixed(1)} ms`)
