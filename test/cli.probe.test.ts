@@ -126,6 +126,16 @@ describe("effect-tls probe (the command's Effect, Node)", () => {
         expect(report.verification?.error?.advice).toContain("--servername")
       }))
 
+    withPeers(["openssl"], it.scoped)("--min-version 1.3 against a TLS 1.2 server: TlsAlertError protocol_version, exit 4", () =>
+      Effect.gen(function*() {
+        const { port } = yield* sServer([...serverFiles, "-tls1_2", "-www"])
+        const report = yield* Probe.probe({ host: "localhost", port, ca: pki.root.cert, minVersion: "TLSv1.3" })
+        expectValid(report)
+        expect(report.exitCode).toBe(4)
+        expect(report.error).toMatchObject({ tag: "TlsAlertError", code: "protocol_version", phase: "handshake" })
+        expect(report.error?.advice).toContain("--min-version")
+      }))
+
     withPeers(["openssl"], it.scoped)("a server that demands a client certificate: fails without one, verified with --cert/--key", () =>
       Effect.gen(function*() {
         const { port } = yield* sServer([...serverFiles, "-tls1_2", "-Verify", "1", "-CAfile", pki.root.certFile, "-www"])
