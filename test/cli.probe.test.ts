@@ -278,8 +278,11 @@ describe("effect-tls probe (the built bin, Node)", () => {
         expect(r.stdout).toContain("verified     yes (localhost)")
       }))
 
-    it.effect("usage errors exit 2: a bad port, an unreadable --ca, an unknown --starttls", () =>
+    it.effect("--version prints the package's version; usage errors exit 2: a bad port, an unreadable --ca, an unknown --starttls", () =>
       Effect.gen(function*() {
+        const version = yield* run(process.execPath, [builtBin, "--version"])
+        expect(version.code).toBe(0)
+        expect(version.stdout.trim()).toBe(JSON.parse(readFileSync(new URL("../packages/cli/package.json", import.meta.url), "utf8")).version)
         const badPort = yield* run(process.execPath, [builtBin, "probe", "localhost:99999"])
         expect(badPort.code).toBe(2)
         expect(badPort.stderr).toContain("port out of range")

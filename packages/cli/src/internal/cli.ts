@@ -24,7 +24,7 @@ const tlsVersion = (v: Option.Option<"1.2" | "1.3">): TlsVersion | undefined =>
 const orUndefined = <A>(o: Option.Option<A>): A | undefined => Option.getOrUndefined(o)
 
 const readOptional = (path: Option.Option<string>, what: string) =>
-  Option.match(path, { onNone: () => Effect.void.pipe(Effect.as(undefined)), onSome: (p) => readText(p, what) })
+  Option.match(path, { onNone: () => Effect.succeed(undefined), onSome: (p) => readText(p, what) })
 
 const probe = Command.make("probe", {
   target: Args.text({ name: "host[:port]" }).pipe(

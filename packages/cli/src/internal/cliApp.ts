@@ -1,4 +1,5 @@
 import * as Command from "@effect/cli/Command"
+import { readFileSync } from "node:fs"
 import * as ValidationError from "@effect/cli/ValidationError"
 import * as Cause from "effect/Cause"
 import * as Console from "effect/Console"
@@ -8,8 +9,19 @@ import { subcommands } from "./cli.js"
 import { exitCodes } from "./exitCodes.js"
 import * as Style from "./style.js"
 
-/** @internal */
-export const version = "0.2.0"
+/**
+ * The package's version, from its package.json (two levels up from both
+ * src/internal and dist/internal).
+ *
+ * @internal
+ */
+export const version: string = (() => {
+  try {
+    return (JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }).version
+  } catch {
+    return "unknown"
+  }
+})()
 
 /** @internal */
 export const command = Command.make("effect-tls").pipe(
