@@ -16,7 +16,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, beforeAll } from "vitest"
 import { spawnPeer, withPeers } from "./interop/peers.js"
-import { builtBin, buildCli, spawnServe, tcpBackend } from "./src/cliPeers.js"
+import { builtBin, buildCli, run, spawnServe, tcpBackend } from "./src/cliPeers.js"
 import { makeCondition } from "./src/condition.js"
 import { generatePki, issueLeaf, SERVER_EXT } from "./src/pki.js"
 
@@ -158,6 +158,8 @@ describe("effect-tls serve (Serve.start, Node)", () => {
         yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(dir, { recursive: true, force: true })))
         copyFileSync(pki.server.chainFile, join(dir, "localhost.pem"))
         copyFileSync(pki.server.keyFile, join(dir, "localhost.key"))
+        copyFileSync(pki.wildcard.chainFile, join(dir, "_wildcard.wild.test.pem"))
+        copyFileSync(pki.wildcard.keyFile, join(dir, "_wildcard.wild.test.key"))
         const backend = yield* backendOn("R")
         const t = yield* Serve.start({
           listen: { host: "127.0.0.1", port: 0 },
@@ -171,11 +173,14 @@ describe("effect-tls serve (Serve.start, Node)", () => {
         const before = yield* Tls.connect({ host: "localhost", port, ca: pki.root.cert })
         yield* roundTrip(before, "a", "R:a")
         const oldPrint = fingerprintOf(before)
+        const wild = yield* Tls.connect({ host: "127.0.0.1", port, servername: "a.wild.test", ca: pki.root.cert })
+        expect(Option.getOrThrow(wild.info.peerCertificate).subject.CN).toBe("*.wild.test")
+        yield* wild.shutdown
 
         const renewed = issueLeaf(pki, "renewed", "/O=effect-tls/CN=localhost", SERVER_EXT)
         copyFileSync(renewed.chainFile, join(dir, "localhost.pem"))
         copyFileSync(renewed.keyFile, join(dir, "localhost.key"))
-        expect(yield* t.reload).toEqual({ ok: true, names: ["localhost"] })
+        expect(yield* t.reload).toEqual({ ok: true, names: ["*.wild.test", "localhost"] })
 
         yield* roundTrip(before, "b", "R:b")
         const after = yield* Tls.connect({ host: "localhost", port, ca: pki.root.cert })
@@ -270,6 +275,24 @@ describe("effect-tls serve (Serve.start, Node)", () => {
 describe("effect-tls serve (the built bin, Node)", () => {
   beforeAll(() => Effect.runPromise(buildCli), 300_000)
   layer(TlsPlatform.layerNode, { timeout: 60_000, excludeTestServices: true })((it) => {
+    it.effect("usage errors exit 2: no route nor backend, a bad --sni or --route, a missing file, a zero limit", () =>
+      Effect.gen(function*() {
+        const sni = `localhost=${pki.server.chainFile},${pki.server.keyFile}`
+        const cases: ReadonlyArray<readonly [ReadonlyArray<string>, string]> = [
+          [["--sni", sni], "give at least one --route or a --backend"],
+          [["--sni", "localhost", "--backend", "127.0.0.1:1"], "--sni: expected name=cert.pem,key.pem"],
+          [["--sni", sni, "--route", "localhost=nowhere"], "--route: expected host:port"],
+          [["--sni", "localhost=/nonexistent.pem,/nonexistent.key", "--backend", "127.0.0.1:1"], "cannot read certificate /nonexistent.pem"],
+          [["--sni", sni, "--backend", "127.0.0.1:1", "--max-connections", "0"], "--max-connections must be positive"],
+          [["--backend", "127.0.0.1:1"], "no certificate"]
+        ]
+        for (const [args, message] of cases) {
+          const r = yield* run(process.execPath, [builtBin, "serve", "--listen", "127.0.0.1:0", ...args])
+          expect(r.code, r.stdout + r.stderr).toBe(2)
+          expect(r.stderr).toContain(message)
+        }
+      }))
+
     it.scoped("SIGHUP reloads without dropping the open connection; SIGTERM drains and exits 0", () =>
       Effect.gen(function*() {
         const dir = mkdtempSync(join(tmpdir(), "effect-tls-serve-bin-"))

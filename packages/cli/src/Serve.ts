@@ -54,7 +54,11 @@ export interface ServeConfig {
   readonly listen: Address
   /** Certificates by server name (exact or one-label wildcard). */
   readonly sni: ReadonlyArray<readonly [name: string, files: CertificateFiles]>
-  /** A directory of `NAME.pem` (certificate and intermediates) and `NAME.key` pairs, re-listed on reload. */
+  /**
+   * A directory of `NAME.pem` (certificate and intermediates) and `NAME.key`
+   * pairs, listed again on reload; `_wildcard.example.com.pem` serves
+   * `*.example.com`.
+   */
   readonly sniDirectory?: string | undefined
   /**
    * The certificate for clients that send no name or an unknown one.

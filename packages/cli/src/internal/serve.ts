@@ -97,7 +97,10 @@ const readContext = (files: CertificateFiles): Effect.Effect<ServerContext, Serv
       })
   )
 
-/** The directory's `NAME.pem` + `NAME.key` pairs, by name. */
+/**
+ * The directory's `NAME.pem` + `NAME.key` pairs, by name. A file name that
+ * starts with `_wildcard.` (mkcert's convention) serves `*.` and the rest.
+ */
 const listDirectory = (dir: string) =>
   Effect.tryPromise({
     try: () => readdir(dir),
@@ -106,7 +109,11 @@ const listDirectory = (dir: string) =>
     files
       .filter((f) => f.endsWith(".pem") && files.includes(`${f.slice(0, -4)}.key`))
       .sort()
-      .map((f) => [f.slice(0, -4).toLowerCase(), { certFile: join(dir, f), keyFile: join(dir, `${f.slice(0, -4)}.key`) }] as const)
+      .map((f) => {
+        const base = f.slice(0, -4)
+        const name = base.toLowerCase().replace(/^_wildcard\./, "*.")
+        return [name, { certFile: join(dir, f), keyFile: join(dir, `${base}.key`) }] as const
+      })
   ))
 
 /** Read every certificate of `config` and build the resolver over them. */
