@@ -18,8 +18,8 @@ const expectedLog = /^timestamp=\S+ level=(WARN|INFO|DEBUG|TRACE) /
 export default defineConfig({
   resolve: {
     alias: [
-      { find: /^@effect-tls\/(core|node|bun)$/, replacement: `${src("$1")}/index.ts` },
-      { find: /^@effect-tls\/(core|node|bun)\/(.*)$/, replacement: `${src("$1")}/$2.ts` }
+      { find: /^@effect-tls\/(core|node|bun|cli)$/, replacement: `${src("$1")}/index.ts` },
+      { find: /^@effect-tls\/(core|node|bun|cli)\/(.*)$/, replacement: `${src("$1")}/$2.ts` }
     ]
   },
   test: {

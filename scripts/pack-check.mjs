@@ -6,8 +6,12 @@
 // dependency, type-checks a consumer and the package READMEs' examples there
 // (module resolution nodenext and bundler with TypeScript 7, node10 with
 // TypeScript 5), then runs a TLS server and a client against it on 127.0.0.1
-// (under Node, and under Bun when .runtimes/bun holds one). Fails on any
-// output that mentions a second Effect runtime ("Executing an Effect
+// (under Node, and under Bun when .runtimes/bun holds one). Then installs
+// the command's package (@effect-tls/cli, which needs a newer effect than
+// the libraries' lower bound: it peers on what @effect/cli needs) into a
+// second empty project the way a user installs a tool, and runs its
+// `effect-tls` bin there (demo, probe, help), under Node and Bun. Fails on
+// any output that mentions a second Effect runtime ("Executing an Effect
 // versioned ...").
 //
 //   node scripts/pack-check.mjs                  # effect at the declared lower bound
@@ -27,7 +31,9 @@ const option = (name) => {
   return i === -1 ? undefined : args[i + 1]
 }
 const keep = args.includes("--keep")
-const packages = ["core", "node", "bun"]
+const packages = ["core", "node", "bun", "cli"]
+/** The libraries: installed with the lowest effect they accept. */
+const libraries = ["core", "node", "bun"]
 const manifest = (name) => JSON.parse(readFileSync(join(root, "packages", name, "package.json"), "utf8"))
 const declared = manifest("core").peerDependencies.effect
 const effectVersion = option("--effect") ?? declared.replace(/^[\^~>=]+/, "")
@@ -65,9 +71,11 @@ for (const signal of ["SIGINT", "SIGTERM"]) {
   })
 }
 
+let bun
 try {
   // 1. Pack (prepack builds each package with tsc -b).
   const tarballs = []
+  let cliTarball
   for (const name of packages) {
     const r = mustSucceed(
       `npm pack packages/${name}`,
@@ -76,7 +84,8 @@ try {
     const [info] = JSON.parse(r.stdout.slice(r.stdout.indexOf("[")))
     const files = info.files.map((f) => f.path)
     const stray = files.filter((f) =>
-      !(f === "package.json" || f === "README.md" || f === "LICENSE" || f.startsWith("dist/") || f.startsWith("src/"))
+      !(f === "package.json" || f === "README.md" || f === "LICENSE" || f.startsWith("dist/") || f.startsWith("src/") ||
+        (name === "cli" && f.startsWith("schema/")))
     )
     if (stray.length > 0) problem(`${info.name}: unexpected files in the tarball: ${stray.join(", ")}`)
     if (files.some((f) => f.endsWith(".tsbuildinfo"))) problem(`${info.name}: the tarball ships a .tsbuildinfo`)
@@ -90,9 +99,18 @@ try {
     const m = manifest(name)
     if (m.types === undefined) problem(`${info.name}: no "types" field`)
     if (m.dependencies?.effect !== undefined) problem(`${info.name}: effect is a dependency, not a peer dependency`)
-    if (m.peerDependencies?.effect !== declared) problem(`${info.name}: peer effect ${m.peerDependencies?.effect}, core says ${declared}`)
+    if (name === "cli") {
+      // The command peers on what @effect/cli needs, at least core's bound.
+      if (!/^\^3\.\d+\.\d+$/.test(m.peerDependencies?.effect ?? "")) problem(`${info.name}: peer effect ${m.peerDependencies?.effect}`)
+      for (const [bin, file] of Object.entries(m.bin ?? {})) {
+        if (!files.includes(file.replace(/^\.\//, ""))) problem(`${info.name}: bin ${bin} (${file}) is missing from the tarball`)
+      }
+    } else if (m.peerDependencies?.effect !== declared) {
+      problem(`${info.name}: peer effect ${m.peerDependencies?.effect}, core says ${declared}`)
+    }
     step(`${info.filename}: ${files.length} files, ${(info.size / 1024).toFixed(0)} KiB`)
     tarballs.push(join(dir, info.filename))
+    if (name === "cli") cliTarball = join(dir, info.filename)
   }
 
   // 2. An empty project outside the repository.
@@ -101,7 +119,7 @@ try {
   writeFileSync(join(project, "package.json"), JSON.stringify({ name: "packcheck", private: true, type: "module" }, null, 2))
   mustSucceed(
     `npm install effect@${effectVersion} and the tarballs`,
-    sh("npm", ["install", "--no-audit", "--no-fund", "--no-package-lock", `effect@${effectVersion}`, ...tarballs], project)
+    sh("npm", ["install", "--no-audit", "--no-fund", "--no-package-lock", `effect@${effectVersion}`, ...tarballs.filter((t) => t !== cliTarball)], project)
   )
   const copies = readdirSync(project, { recursive: true }).filter((p) =>
     p.endsWith(join("node_modules", "effect", "package.json"))
@@ -112,7 +130,7 @@ try {
 
   // 3. Type-check a consumer and the READMEs' examples against the installed packages.
   const examples = []
-  for (const name of packages) {
+  for (const name of libraries) {
     const readme = readFileSync(join(root, "packages", name, "README.md"), "utf8")
     let i = 0
     for (const [, code] of readme.matchAll(/```ts\n([\s\S]*?)```/g)) {
@@ -214,7 +232,7 @@ console.log(await Effect.runPromise(program.pipe(Effect.scoped, Effect.provide(l
   )
   const expected = /^TLSv1\.3 h2 true hello over tls TlsCertificateError$/
   const runtimes = [["node", process.execPath, []]]
-  const bun = existsSync(join(root, ".runtimes", "bun")) ? bunBinary(join(root, ".runtimes", "bun")) : undefined
+  bun = existsSync(join(root, ".runtimes", "bun")) ? bunBinary(join(root, ".runtimes", "bun")) : undefined
   if (bun !== undefined) runtimes.push(["bun", bun, []])
   else step("no .runtimes/bun (npm test installs it): the Bun run is skipped")
   for (const [label, bin, extra] of runtimes) {
@@ -224,6 +242,36 @@ console.log(await Effect.runPromise(program.pipe(Effect.scoped, Effect.provide(l
     else if (r.status !== 0 || !expected.test(r.stdout.trim()) || r.stderr.trim() !== "") {
       problem(`${label}: client and server: exit ${r.status ?? r.signal}, printed:\n${out}`)
     } else step(`${label}: client and server: ${r.stdout.trim()}`)
+  }
+
+  // 5. The command, installed as a user installs a tool (npm adds the peers).
+  const tool = join(dir, "tool")
+  mkdirSync(tool)
+  writeFileSync(join(tool, "package.json"), JSON.stringify({ name: "packcheck-tool", private: true }, null, 2))
+  mustSucceed("npm install the command's tarball", sh("npm", ["install", "--no-audit", "--no-fund", "--no-package-lock", ...tarballs], tool))
+  const toolEffects = readdirSync(tool, { recursive: true }).filter((p) => p.endsWith(join("node_modules", "effect", "package.json")))
+  if (toolEffects.length !== 1) problem(`the command: expected one copy of effect, found ${toolEffects.length}: ${toolEffects.join(", ")}`)
+  const bin = join(tool, "node_modules", ".bin", "effect-tls")
+  if (!existsSync(bin)) problem("the command: node_modules/.bin/effect-tls is missing")
+  else {
+    const closed = mustSucceed("node -e (a closed port)", sh(process.execPath, ["-e", `const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})`], tool)).stdout.trim()
+    const checks = [
+      ["demo", ["demo"], 0, /got "HELLO OVER TLS"/],
+      ["probe of a closed port", ["probe", `127.0.0.1:${closed}`, "--json"], 5, /"tag": "TlsTransportError"/],
+      ["--help", ["--help"], 0, /COMMANDS[\s\S]*probe[\s\S]*serve[\s\S]*demo/]
+    ]
+    const toolRuntimes = [["node", bin, []]]
+    if (bun !== undefined) toolRuntimes.push(["bun", bun, [bin]])
+    for (const [label, command, prefix] of toolRuntimes) {
+      for (const [what, argv, code, expected] of checks) {
+        const r = sh(command, [...prefix, ...argv], tool, { timeout: 60_000 })
+        const out = (r.stdout + r.stderr).trim()
+        if (/Executing an Effect versioned/.test(out)) problem(`effect-tls ${what} on ${label}: two Effect runtimes`)
+        else if (r.status !== code || !expected.test(r.stdout)) {
+          problem(`effect-tls ${what} on ${label}: exit ${r.status ?? r.signal} (expected ${code}), printed:\n${out}`)
+        } else step(`effect-tls ${what} on ${label}: exit ${code}`)
+      }
+    }
   }
 } catch (e) {
   problem(e instanceof Error ? e.message : String(e))

@@ -1,23 +1,23 @@
-/**
- * The main job: a TLS server and a TLS client on loopback, with
- * certificates generated on the spot, printing what they negotiated.
- *
- *   npm start
- */
-import { Tls } from "@effect-tls/core"
-import { NodeTls } from "@effect-tls/node"
-import { Console, Effect, Option, Stream } from "effect"
-import { generatePki } from "./pki.js"
+import * as Tls from "@effect-tls/core/Tls"
+import * as Console from "effect/Console"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
+import * as DemoPki from "./demoPki.js"
 
-const program = Effect.gen(function*() {
-  const pki = yield* Effect.acquireRelease(Effect.sync(generatePki), (p) => Effect.sync(p.cleanup))
+const names = (record: Readonly<Record<string, string>>) =>
+  Object.entries(record).map(([k, v]) => `${k}=${v}`).join(", ")
+
+/** @internal */
+export const run = Effect.gen(function*() {
+  const pki = yield* DemoPki.make
 
   // Server: echoes whatever it is sent, in upper case.
   const server = yield* Tls.listen({
     host: "127.0.0.1",
     port: 0,
-    cert: pki.server.chain,
-    key: pki.server.key,
+    cert: pki.serverChain,
+    key: pki.serverKey,
     alpnProtocols: ["h2", "http/1.1"]
   })
   yield* Effect.forkScoped(
@@ -34,27 +34,24 @@ const program = Effect.gen(function*() {
   const client = yield* Tls.connect({
     host: "localhost",
     port: server.address.port,
-    ca: pki.root.cert,
+    ca: pki.rootCert,
     alpnProtocols: ["http/1.1", "h2"]
   })
   const { info } = client
-  const cert = Option.getOrThrow(info.peerCertificate)
   yield* Console.log(`client  connected to localhost:${server.address.port}`)
   yield* Console.log(`        protocol     ${info.protocol}`)
   yield* Console.log(`        cipher       ${info.cipher}`)
   yield* Console.log(`        alpn         ${Option.getOrElse(info.alpnProtocol, () => "(none)")}`)
   yield* Console.log(`        verified     ${info.authorized}`)
-  yield* Console.log(`        subject      ${Object.entries(cert.subject).map(([k, v]) => `${k}=${v}`).join(", ")}`)
-  yield* Console.log(`        issuer       ${Object.entries(cert.issuer).map(([k, v]) => `${k}=${v}`).join(", ")}`)
-  yield* Console.log(`        valid until  ${cert.validTo.toISOString()}`)
+  if (Option.isSome(info.peerCertificate)) {
+    const cert = info.peerCertificate.value
+    yield* Console.log(`        subject      ${names(cert.subject)}`)
+    yield* Console.log(`        issuer       ${names(cert.issuer)}`)
+    yield* Console.log(`        valid until  ${cert.validTo.toISOString()}`)
+  }
 
   yield* client.write("hello over tls")
   yield* client.shutdown
   const reply = yield* client.stream.pipe(Stream.decodeText(), Stream.mkString)
   yield* Console.log(`client  sent "hello over tls", got "${reply}", then close_notify`)
-})
-
-program.pipe(Effect.scoped, Effect.provide(NodeTls.layer), Effect.runPromise).catch((error) => {
-  console.error(error)
-  process.exit(1)
-})
+}).pipe(Effect.scoped)
