@@ -32,7 +32,9 @@ const native: Differences = {
   tls13CiphersFixed: true,
   // Bun's native sockets report close_notify and a bare FIN alike (`end`).
   truncationLooksClean: true,
-  alertForNotTls: true
+  alertForNotTls: true,
+  // Bun's native sockets expose the peer's leaf certificate, no issuer.
+  chainIsLeafOnly: true
 }
 
 if (onBun) {

@@ -54,7 +54,12 @@ describe("effect-tls probe (the command's Effect, Node)", () => {
           curve: "prime256v1"
         })
         expect(leaf!.daysLeft).toBeGreaterThanOrEqual(1)
-        expect(report.chainComplete).toBe(false)
+        expect(report.chainComplete).toBe(true)
+        expect(report.certificates.map((c) => c.subject)).toEqual([
+          "O=effect-tls, CN=localhost",
+          "CN=effect-tls Test Intermediate",
+          "CN=effect-tls Test Root"
+        ])
         expect(report.timings.tcpConnectMs).toBeGreaterThanOrEqual(0)
         expect(report.timings.handshakeMs).toBeGreaterThanOrEqual(0)
         expect(report.timings.starttlsMs).toBeNull()

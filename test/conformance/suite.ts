@@ -89,6 +89,22 @@ export const conformance = (name: string, tlsLayer: Layer.Layer<Tls.Tls>, suiteO
             expect(server.info.servername).toEqual(Option.some("localhost"))
             expect(server.info.authorized).toBe(false)
             expect(server.info.peerCertificate).toEqual(Option.none())
+            expect(server.info.peerCertificateChain).toEqual([])
+          }))
+
+        it.scoped("reports the server's chain, leaf first, up to the trusted root", () =>
+          Effect.gen(function*() {
+            const server = yield* serving(serverOptions(), echo)
+            const client = yield* Tls.connect(clientOptions(server.address.port))
+            const chain = client.info.peerCertificateChain
+            expect(chain.map((c) => c.subject.CN)).toEqual(
+              differences.chainIsLeafOnly
+                ? ["localhost"]
+                : ["localhost", "effect-tls Test Intermediate", "effect-tls Test Root"]
+            )
+            expect(chain[0]!.fingerprint256).toBe(Option.getOrThrow(client.info.peerCertificate).fingerprint256)
+            // Each certificate was issued by the next.
+            for (let i = 0; i + 1 < chain.length; i++) expect(chain[i]!.issuer.CN).toBe(chain[i + 1]!.subject.CN)
           }))
 
         it.scoped("negotiates TLS 1.2 when the client allows no more", () =>

@@ -118,6 +118,11 @@ export interface Differences {
    */
   readonly truncationLooksClean?: true
   /**
+   * The peer's chain is its leaf certificate only: the socket exposes no
+   * issuer of it (Bun's native TLS sockets, even `getPeerCertificate(true)`).
+   */
+  readonly chainIsLeafOnly?: true
+  /**
    * The alert a TLS 1.3 server reports having sent when the client gave no
    * certificate, when it is not `certificate_required`.
    */

@@ -62,6 +62,14 @@ export interface ConnectionInfo {
   /** Whether the peer's certificate was verified (false when none was checked). */
   readonly authorized: boolean
   readonly peerCertificate: Option.Option<PeerCertificate>
+  /**
+   * The peer's certificate chain, leaf first, then each issuer the peer
+   * sent or the trust store supplied, up to a self-signed root when one is
+   * known; empty when the peer sent no certificate. Decoded when first read.
+   *
+   * @since 0.2.0
+   */
+  readonly peerCertificateChain: ReadonlyArray<PeerCertificate>
   readonly sessionReused: boolean
 }
 

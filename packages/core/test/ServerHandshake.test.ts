@@ -53,6 +53,7 @@ const recordingRuntime = () => {
       servername: Option.none(),
       authorized: false,
       peerCertificate: Option.none(),
+      peerCertificateChain: [],
       sessionReused: false
     }),
     destroy: Effect.void

@@ -68,6 +68,7 @@ const scripted = (flights: number, script: { failReadWith?: TlsProtocolError } =
       servername: Option.none(),
       authorized: false,
       peerCertificate: Option.none(),
+      peerCertificateChain: [],
       sessionReused: false
     }),
     destroy: Effect.void

@@ -40,3 +40,14 @@ export const makeServerFactory: (options: ResolvedServer) => Effect.Effect<TlsEn
  * @category conversions
  */
 export const toPeerCertificate: (certificate: X509Certificate) => PeerCertificate = internal.toPeerCertificate
+
+/**
+ * A certificate's chain as node:crypto links it (`issuerCertificate`), leaf
+ * first, in core's `PeerCertificate` shape: up to a self-signed root, or to
+ * the last certificate whose issuer is not known.
+ *
+ * @since 0.2.0
+ * @category conversions
+ */
+export const toPeerCertificateChain: (leaf: X509Certificate) => ReadonlyArray<PeerCertificate> =
+  internal.toPeerCertificateChain

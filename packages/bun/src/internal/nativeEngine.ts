@@ -61,7 +61,7 @@ import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import type { X509Certificate } from "node:crypto"
 import * as tls from "node:tls"
-import { toPeerCertificate } from "@effect-tls/node/NodeTlsEngine"
+import { toPeerCertificate, toPeerCertificateChain } from "@effect-tls/node/NodeTlsEngine"
 import { errorCode, listenSockets, transportError } from "./bunTransport.js"
 import { SocketInbox, SocketOutbox } from "./socketQueues.js"
 
@@ -329,6 +329,7 @@ export class NativeEngine implements TlsEngine {
       x509 = undefined
     }
     let decoded: Option.Option<PeerCertificate> | undefined
+    let chain: ReadonlyArray<PeerCertificate> | undefined
     const o = this.options
     const servername = o.role === "client" ? o.sni : socket.getServername()
     return {
@@ -340,6 +341,9 @@ export class NativeEngine implements TlsEngine {
       authorized: o.role === "client" ? o.verify : o.requestCert && this.secure,
       get peerCertificate() {
         return decoded ??= x509 === undefined ? Option.none() : Option.some(toPeerCertificate(x509))
+      },
+      get peerCertificateChain() {
+        return chain ??= x509 === undefined ? [] : toPeerCertificateChain(x509)
       },
       sessionReused: socket.isSessionReused()
     }

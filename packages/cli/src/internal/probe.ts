@@ -50,6 +50,10 @@ const keyOf = (raw: Uint8Array): Pick<CertificateReport, "keyType" | "keyBits" |
 
 const DAY = 86_400_000
 
+/** Issued by itself: the same subject and issuer fields. */
+const selfSigned = (cert: PeerCertificate): boolean =>
+  JSON.stringify(Object.entries(cert.subject).sort()) === JSON.stringify(Object.entries(cert.issuer).sort())
+
 const describe = (cert: PeerCertificate, now: number): CertificateReport => ({
   subject: names(cert.subject),
   issuer: names(cert.issuer),
@@ -169,16 +173,21 @@ export const probe = (options: ProbeOptions): Effect.Effect<ProbeReport, never, 
       timings: r.timings
     })
     const now = yield* Clock.currentTimeMillis
-    const success = (info: ConnectionInfo) => ({
-      tls: {
-        protocol: info.protocol,
-        cipher: info.cipher,
-        alpn: Option.getOrNull(info.alpnProtocol),
-        resumption: "not supported" as const
-      },
-      certificates: Option.match(info.peerCertificate, { onNone: () => [], onSome: (c) => [describe(c, now)] }),
-      chainComplete: false
-    })
+    const success = (info: ConnectionInfo) => {
+      const chain = info.peerCertificateChain.length > 0 ? info.peerCertificateChain : Option.toArray(info.peerCertificate)
+      const last = chain[chain.length - 1]
+      return {
+        tls: {
+          protocol: info.protocol,
+          cipher: info.cipher,
+          alpn: Option.getOrNull(info.alpnProtocol),
+          resumption: "not supported" as const
+        },
+        certificates: chain.map((c) => describe(c, now)),
+        // It ends at a root: the last certificate is its own issuer.
+        chainComplete: last !== undefined && selfSigned(last)
+      }
+    }
 
     const first = yield* attempt(options, tlsOptions)
     if (Either.isRight(first.result)) {
@@ -285,7 +294,7 @@ export const render = (report: ProbeReport, color: boolean): string => {
     row("  sha256", cert.sha256)
   })
   if (report.certificates.length > 0 && !report.chainComplete) {
-    lines.push(s.dim("  (the leaf only: the rest of the chain the server sent is not exposed by effect-tls yet)"))
+    lines.push(s.dim("  (no issuer of the last certificate is known: the server did not send it, or this runtime's socket does not expose it)"))
   }
   lines.push(`  ${s.dim("exit".padEnd(12))} ${report.exitCode} (${report.outcome})`)
   return lines.join("\n")

@@ -107,7 +107,7 @@ class NodeEngine implements TlsEngine {
   private outputEnded = false
   private destroyed = false
   /** The server's certificate (DER), kept by a client's host name check. */
-  peerCertificateDer: Buffer | undefined = undefined
+  peerCertificateDetail: tls.DetailedPeerCertificate | undefined = undefined
   /** The TLSSocket emitted 'close' (after its 'error', if any). */
   private closed = false
   /** Bytes of ciphertext node:tls wrote, in all. */
@@ -504,10 +504,12 @@ class NodeEngine implements TlsEngine {
         : socket.servername
       // The certificate is captured now (the socket may be gone later) but
       // parsed and decoded only when someone looks at it. A verified client
-      // already holds its DER from the host name check.
-      const raw = this.peerCertificateDer
+      // already holds it, with its issuers, from the host name check.
+      const detailed = this.peerCertificateDetail
+      const raw = detailed?.raw
       const x509 = raw === undefined ? socket.getPeerX509Certificate() : undefined
       let decoded: Option.Option<PeerCertificate> | undefined
+      let chain: ReadonlyArray<PeerCertificate> | undefined
       return {
         role: this.role,
         protocol: socket.getProtocol() ?? "unknown",
@@ -521,6 +523,13 @@ class NodeEngine implements TlsEngine {
             : x509 === undefined
             ? Option.none()
             : Option.some(toPeerCertificate(x509))
+        },
+        get peerCertificateChain() {
+          return chain ??= detailed !== undefined
+            ? detailedChain(detailed)
+            : x509 === undefined
+            ? []
+            : toPeerCertificateChain(x509)
         },
         sessionReused: socket.isSessionReused()
       }
@@ -565,6 +574,33 @@ export const toPeerCertificate = (cert: X509Certificate): PeerCertificate => ({
   fingerprint256: cert.fingerprint256,
   raw: new Uint8Array(cert.raw.buffer, cert.raw.byteOffset, cert.raw.byteLength)
 })
+
+/**
+ * A chain from its leaf, following each certificate's issuer (leaf first);
+ * it ends at a certificate without a known issuer, or at a self-signed root
+ * (whose issuer is itself).
+ * @internal
+ */
+export const toPeerCertificateChain = (leaf: X509Certificate): Array<PeerCertificate> => {
+  const chain: Array<PeerCertificate> = []
+  const seen = new Set<string>()
+  for (let c: X509Certificate | undefined = leaf; c !== undefined && !seen.has(c.fingerprint256); c = c.issuerCertificate) {
+    seen.add(c.fingerprint256)
+    chain.push(toPeerCertificate(c))
+  }
+  return chain
+}
+
+/** The same from node:tls's detailed certificate objects (`getPeerCertificate(true)`). */
+const detailedChain = (leaf: tls.DetailedPeerCertificate): Array<PeerCertificate> => {
+  const chain: Array<PeerCertificate> = []
+  const seen = new Set<tls.DetailedPeerCertificate>()
+  for (let c: tls.DetailedPeerCertificate | undefined = leaf; c?.raw !== undefined && !seen.has(c); c = c.issuerCertificate) {
+    seen.add(c)
+    chain.push(toPeerCertificate(new X509Certificate(c.raw)))
+  }
+  return chain
+}
 
 /** Certificates already parsed successfully (public data only), bounded. */
 const parsedCertificates = new Set<string>()
@@ -682,7 +718,8 @@ export const clientEngines = (options: ResolvedClient): Effect.Effect<TlsEngineF
             checkServerIdentity: (_host, cert) => {
               if (checked) return renegotiationRefused()
               checked = true
-              engine.peerCertificateDer = cert.raw
+              // node:tls passes the detailed certificate here (issuers linked).
+              engine.peerCertificateDetail = cert as tls.DetailedPeerCertificate
               return checkServerIdentity(options.verifyHost, cert)
             }
           }

@@ -112,6 +112,7 @@ export const info = (role: "client" | "server", protocol: string): ConnectionInf
   servername: Option.none(),
   authorized: false,
   peerCertificate: Option.none(),
+  peerCertificateChain: [],
   sessionReused: false
 })
 
