@@ -7,6 +7,7 @@ import * as Redacted from "effect/Redacted"
 import * as FiberSet from "effect/FiberSet"
 import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Scope from "effect/Scope"
+import * as Readiness from "../Readiness.js"
 import { AlpnSelector } from "../AlpnSelector.js"
 import { SniResolver } from "../SniResolver.js"
 import type { Address, TlsServer, TlsService } from "../Tls.js"
@@ -83,15 +84,19 @@ const makeServer = <C>(
     serve: (handler) =>
       Effect.gen(function*() {
         const fibers = yield* FiberSet.make()
-        const connections = yield* Effect.makeSemaphore(limits.maxConnections)
-        const handshakes = yield* Effect.makeSemaphore(limits.maxHandshakes)
+        // The limits are two counters and one event (a slot freed): taking
+        // both slots is one synchronous check, releasing one a decrement.
+        let connections = 0
+        let handshakes = 0
+        const slotFreed = Readiness.make()
         const runConnection = (accepted: C) => {
           const peer = Effect.annotateLogs("peer", transportOf(accepted).remoteAddress ?? "unknown")
           let handshaking = true
-          const handshakeOver = Effect.suspend(() => {
-            if (!handshaking) return Effect.void
+          const handshakeOver = Effect.sync(() => {
+            if (!handshaking) return
             handshaking = false
-            return handshakes.release(1)
+            handshakes--
+            slotFreed.signal()
           })
           return own(accepted).pipe(
             Effect.zipRight(
@@ -108,14 +113,38 @@ const makeServer = <C>(
             ),
             Effect.scoped,
             Effect.ignore,
-            Effect.ensuring(Effect.zipRight(handshakeOver, connections.release(1)))
+            Effect.ensuring(Effect.zipRight(
+              handshakeOver,
+              Effect.sync(() => {
+                connections--
+                slotFreed.signal()
+              })
+            ))
           )
         }
         // Slots are taken before accepting: at a limit, nothing is accepted.
-        const slots = Effect.zipRight(connections.take(1), handshakes.take(1))
+        // (Taken in the step that saw them free; given back if accept fails.)
+        const slots = Effect.zipRight(
+          slotFreed.until(() => connections < limits.maxConnections && handshakes < limits.maxHandshakes),
+          Effect.sync(() => {
+            connections++
+            handshakes++
+          })
+        )
+        const giveBack = Effect.sync(() => {
+          connections--
+          handshakes--
+          slotFreed.signal()
+        })
         return yield* Effect.forever(
           Effect.uninterruptibleMask((restore) =>
-            Effect.flatMap(restore(Effect.zipRight(slots, accept)), (c) => FiberSet.run(fibers, runConnection(c)))
+            Effect.zipRight(
+              restore(slots),
+              Effect.flatMap(
+                Effect.onError(restore(accept), () => giveBack),
+                (c) => FiberSet.run(fibers, runConnection(c))
+              )
+            )
           )
         )
       }).pipe(Effect.scoped)
