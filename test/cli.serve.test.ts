@@ -19,21 +19,12 @@ import { spawnPeer, withPeers } from "./interop/peers.js"
 import { builtBin, buildCli, run, spawnServe, tcpBackend } from "./src/cliPeers.js"
 import { makeCondition } from "./src/condition.js"
 import { generatePki, issueLeaf, SERVER_EXT } from "./src/pki.js"
+import { readUntil } from "./src/reading.js"
 
 const pki = generatePki()
 afterAll(() => pki.cleanup())
 const files = (pair: { chainFile: string; keyFile: string }) => ({ certFile: pair.chainFile, keyFile: pair.keyFile })
 
-const readUntil = (c: TlsConnection, text: string) =>
-  Effect.gen(function*() {
-    let got = ""
-    while (!got.includes(text)) {
-      const chunk = yield* c.read
-      if (Option.isNone(chunk)) break
-      got += Buffer.from(chunk.value).toString()
-    }
-    return got
-  })
 
 /** Send `text`, expect `reply` back. */
 const roundTrip = (c: TlsConnection, text: string, reply: string) =>

@@ -13,6 +13,7 @@ import { afterAll } from "vitest"
 import { failureOf } from "../conformance/support.js"
 import { generatePki } from "../src/pki.js"
 import { sServer, spawnPeer, withPeers } from "./peers.js"
+import { readUntil } from "../src/reading.js"
 
 export interface InteropOptions {
   /**
@@ -30,17 +31,6 @@ export const opensslInterop = (name: string, tlsLayer: Layer.Layer<Tls.Tls>, opt
   // s_server sends only the first certificate of -cert; the intermediate goes in -cert_chain.
   const serverFiles = ["-cert", pki.server.certFile, "-key", pki.server.keyFile, "-cert_chain", pki.intermediate.certFile]
 
-  /** Read until `text` has arrived (or the peer closed). */
-  const readUntil = (c: TlsConnection, text: string) =>
-    Effect.gen(function*() {
-      let got = ""
-      while (!got.includes(text)) {
-        const chunk = yield* c.read
-        if (Option.isNone(chunk)) break
-        got += Buffer.from(chunk.value).toString()
-      }
-      return got
-    })
 
   const echo = (c: TlsConnection) => Stream.run(c.stream, c.sink)
 

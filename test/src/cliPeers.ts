@@ -10,6 +10,7 @@ import type { Transport } from "@effect-tls/core/Transport"
 import { Effect, Option, type Scope, Stream } from "effect"
 import { spawn } from "node:child_process"
 import { fileURLToPath } from "node:url"
+import { makeCondition } from "./condition.js"
 
 export const repoRoot = fileURLToPath(new URL("../..", import.meta.url))
 export const builtBin = fileURLToPath(new URL("../../packages/cli/dist/bin.js", import.meta.url))
@@ -276,20 +277,7 @@ export interface ServeProcess {
 /** `effect-tls serve` as a process (`command args`); the scope kills it. */
 export const spawnServe = (command: string, args: ReadonlyArray<string>): Effect.Effect<ServeProcess, never, Scope.Scope> =>
   Effect.gen(function*() {
-    const waiters = new Set<() => void>()
-    const notify = () => waiters.forEach((w) => w())
-    const until = (check: () => boolean) =>
-      Effect.async<void>((resume) => {
-        if (check()) return resume(Effect.void)
-        const w = () => {
-          if (check()) {
-            waiters.delete(w)
-            resume(Effect.void)
-          }
-        }
-        waiters.add(w)
-        return Effect.sync(() => waiters.delete(w))
-      })
+    const { notify, until } = makeCondition()
     let out = ""
     let exit: number | null | undefined
     const child = yield* Effect.acquireRelease(
