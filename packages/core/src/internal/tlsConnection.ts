@@ -242,6 +242,15 @@ class Driver {
     })
 
   /**
+   * A transport that answers at once has input, or failed (recorded).
+   * Closing the connection closes the transport, which ends this wait.
+   */
+  #transportReadable: Effect.Effect<void> | undefined = undefined
+  private get transportReadable(): Effect.Effect<void> {
+    return this.#transportReadable ??= Effect.catchAll(this.immediate!.readable, this.inputFailed)
+  }
+
+  /**
    * Input for an operation whose Want came when `seen` reads had been fed:
    * returns at once if input arrived since, else reads one chunk and feeds
    * it. With a transport that answers at once (`immediate`) the caller
@@ -260,11 +269,7 @@ class Driver {
       const immediate = this.immediate
       if (immediate !== undefined) {
         if (this.feedFromTransport(immediate)) return Effect.void
-        // Closing the connection closes the transport, which ends this wait.
-        return Effect.zipRight(
-          Effect.catchAll(immediate.readable, this.inputFailed),
-          this.fill(seen, operation)
-        )
+        return Effect.zipRight(this.transportReadable, this.fill(seen, operation))
       }
       if (this.requested === this.fed) {
         this.requested++
@@ -306,10 +311,8 @@ class Driver {
       do {
         this.flushAgain = false
         if (this.unsent !== undefined || this.outputFailure !== undefined) return
-        const chunks = this.engine.drain()
-        if (chunks.length === 0) continue
-        const batch = chunks.length === 1 ? chunks[0]! : concat(chunks)
-        if (batch.length === 0) continue
+        const batch = this.takeBatch()
+        if (batch === undefined) continue
         if (!immediate.tryWrite(batch)) {
           // No room (or the transport failed): the flusher waits for it.
           this.unsent = batch
@@ -333,17 +336,12 @@ class Driver {
   get flusher(): Effect.Effect<void> {
     return this.#flusher ??= Effect.suspend(() => {
       const flushOutbox: Effect.Effect<void, TlsError> = Effect.suspend(() => {
-        let batch = this.unsent
+        const batch = this.unsent ?? this.takeBatch()
         if (batch === undefined) {
-          const chunks = this.engine.drain()
-          // One transport write per batch: records are small, syscalls are not.
-          batch = chunks.length === 1 ? chunks[0]! : concat(chunks)
-          if (batch.length === 0) {
-            this.flushed.signal()
-            return Effect.void
-          }
-          this.unsent = batch
+          this.flushed.signal()
+          return Effect.void
         }
+        this.unsent = batch
         return Effect.zipRight(
           this.transport.write(batch),
           Effect.suspend(() => {
@@ -374,6 +372,14 @@ class Driver {
           this.flushed.signal()
         }))
     })
+  }
+
+  /** Everything the engine has produced, as one batch (one transport write); `undefined` when nothing. */
+  private takeBatch(): Uint8Array | undefined {
+    const chunks = this.engine.drain()
+    // One transport write per batch: records are small, syscalls are not.
+    const batch = chunks.length === 1 ? chunks[0]! : concat(chunks)
+    return batch.length === 0 ? undefined : batch
   }
 
   /** Bytes produced by the engine that the transport has not accepted yet. */
@@ -555,10 +561,7 @@ class Driver {
   /** The transport has input (or failed: recorded), then the read starts over. */
   #awaitPeer: Effect.Effect<Option.Option<Uint8Array>, TlsConnectionError> | undefined = undefined
   private get awaitPeer(): Effect.Effect<Option.Option<Uint8Array>, TlsConnectionError> {
-    return this.#awaitPeer ??= Effect.zipRight(
-      Effect.catchAll(this.immediate!.readable, this.inputFailed),
-      this.read
-    )
+    return this.#awaitPeer ??= Effect.zipRight(this.transportReadable, this.read)
   }
 
   private fullRead(since: number): Effect.Effect<Option.Option<Uint8Array>, TlsConnectionError> {
