@@ -31,6 +31,11 @@ export const withIdleTimeout = (
     // Waits until the deadline; activity in the meantime moves it. Then the
     // error is recorded first and the connection aborted, so every pending
     // call (which fails as the connection closes) reports the idle error.
+    const left = () => last + millis - clock.unsafeCurrentTimeMillis()
+    const expire = Effect.suspend(() => {
+      expired = new TlsTimeoutError({ phase: "idle", millis })
+      return connection.abort
+    })
     const timer = millis <= deadline.MAX_TIMER_MILLIS ? deadline.liveTimer(clock) : undefined
     if (timer !== undefined) {
       // Under the live clock: a timer re-armed while there is activity, no fiber.
@@ -38,40 +43,28 @@ export const withIdleTimeout = (
       const scope = yield* Effect.scope
       let cancel: (() => void) | undefined
       const check = () => {
-        cancel = undefined
-        const now = clock.unsafeCurrentTimeMillis()
-        if (now < last + millis) {
-          cancel = timer(check, last + millis - now)
-          return
-        }
-        expired = new TlsTimeoutError({ phase: "idle", millis })
-        Runtime.runFork(runtime)(connection.abort)
+        const wait = left()
+        cancel = wait > 0 ? timer(check, wait) : undefined
+        if (wait <= 0) Runtime.runFork(runtime)(expire)
       }
       cancel = timer(check, millis)
       yield* Scope.addFinalizer(scope, Effect.sync(() => cancel?.()))
     } else {
       yield* Effect.forkScoped(
         Effect.gen(function*() {
-          for (;;) {
-            const now = clock.unsafeCurrentTimeMillis()
-            if (now >= last + millis) break
-            yield* Effect.sleep(Duration.millis(last + millis - now))
-          }
-          expired = new TlsTimeoutError({ phase: "idle", millis })
-          yield* connection.abort
+          for (let wait = left(); wait > 0; wait = left()) yield* Effect.sleep(Duration.millis(wait))
+          yield* expire
         })
       )
     }
     const onFailure = (e: TlsConnectionError) => Effect.fail(expired ?? e)
+    const onSuccess = <A>(a: A) => {
+      last = clock.unsafeCurrentTimeMillis()
+      return Effect.succeed(a)
+    }
     const guarded = <A>(op: Effect.Effect<A, TlsConnectionError>): Effect.Effect<A, TlsConnectionError> => {
       // Built once per operation, not per call.
-      const watched = Effect.matchEffect(op, {
-        onFailure,
-        onSuccess: (a: A) => {
-          last = clock.unsafeCurrentTimeMillis()
-          return Effect.succeed(a)
-        }
-      })
+      const watched = Effect.matchEffect(op, { onFailure, onSuccess: onSuccess<A> })
       return Effect.suspend(() => (expired !== undefined ? Effect.fail(expired) : watched))
     }
     const read = guarded(connection.read)
