@@ -106,7 +106,7 @@ class NodeEngine implements TlsEngine {
   /** node:tls ended the Duplex: everything it will ever write (close_notify last) was written. */
   private outputEnded = false
   private destroyed = false
-  /** The server's certificate (DER), kept by a client's host name check. */
+  /** The server's certificate with its issuers, kept by a verified client's host name check. */
   peerCertificateDetail: tls.DetailedPeerCertificate | undefined = undefined
   /** The TLSSocket emitted 'close' (after its 'error', if any). */
   private closed = false
@@ -429,7 +429,6 @@ class NodeEngine implements TlsEngine {
     return chunk
   }
 
-
   immediate: EngineImmediate = {
     // The common answers of `read` (which asks here first).
     tryRead: () => {
@@ -548,7 +547,7 @@ class NodeEngine implements TlsEngine {
       this.progress.signal()
     })
   }
-  }
+}
 
 /** `"O=effect-tls\nCN=localhost"` as `{ O: "effect-tls", CN: "localhost" }`. */
 const fields = (name: string): Record<string, string> => {
@@ -581,23 +580,21 @@ export const toPeerCertificate = (cert: X509Certificate): PeerCertificate => ({
  * (whose issuer is itself).
  * @internal
  */
-export const toPeerCertificateChain = (leaf: X509Certificate): Array<PeerCertificate> => {
-  const chain: Array<PeerCertificate> = []
-  const seen = new Set<string>()
-  for (let c: X509Certificate | undefined = leaf; c !== undefined && !seen.has(c.fingerprint256); c = c.issuerCertificate) {
-    seen.add(c.fingerprint256)
-    chain.push(toPeerCertificate(c))
-  }
-  return chain
-}
+export const toPeerCertificateChain = (leaf: X509Certificate): Array<PeerCertificate> =>
+  issuerChain(leaf, (c) => c.issuerCertificate, (c) => c.fingerprint256).map(toPeerCertificate)
 
 /** The same from node:tls's detailed certificate objects (`getPeerCertificate(true)`). */
-const detailedChain = (leaf: tls.DetailedPeerCertificate): Array<PeerCertificate> => {
-  const chain: Array<PeerCertificate> = []
-  const seen = new Set<tls.DetailedPeerCertificate>()
-  for (let c: tls.DetailedPeerCertificate | undefined = leaf; c?.raw !== undefined && !seen.has(c); c = c.issuerCertificate) {
-    seen.add(c)
-    chain.push(toPeerCertificate(new X509Certificate(c.raw)))
+const detailedChain = (leaf: tls.DetailedPeerCertificate): Array<PeerCertificate> =>
+  issuerChain(leaf, (c) => (c.issuerCertificate?.raw === undefined ? undefined : c.issuerCertificate), (c) => c.fingerprint256)
+    .map((c) => toPeerCertificate(new X509Certificate(c.raw)))
+
+/** `leaf`, then its issuer, and so on: until none is known, or one comes again (a root issues itself). */
+const issuerChain = <C>(leaf: C, issuer: (c: C) => C | undefined, id: (c: C) => string): Array<C> => {
+  const chain: Array<C> = []
+  const seen = new Set<string>()
+  for (let c: C | undefined = leaf; c !== undefined && !seen.has(id(c)); c = issuer(c)) {
+    seen.add(id(c))
+    chain.push(c)
   }
   return chain
 }
