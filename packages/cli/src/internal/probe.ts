@@ -189,17 +189,18 @@ export const probe = (options: ProbeOptions): Effect.Effect<ProbeReport, never, 
       }
     }
 
+    /** The report of a connection that completed its handshake. */
+    const connected = (
+      outcome: "verified" | "unverified",
+      exitCode: number,
+      info: ConnectionInfo,
+      verification: ProbeReport["verification"],
+      timings: ProbeReport["timings"]
+    ) => ordered({ ...base, outcome, exitCode, ...success(info), verification, error: null, timings })
+
     const first = yield* attempt(options, tlsOptions)
     if (Either.isRight(first.result)) {
-      return ordered({
-        ...base,
-        outcome: "verified",
-        exitCode: exitCodes.ok,
-        ...success(first.result.right.info),
-        verification: { verified: true, error: null },
-        error: null,
-        timings: first.timings
-      })
+      return connected("verified", exitCodes.ok, first.result.right.info, { verified: true, error: null }, first.timings)
     }
     const { error, phase } = first.result.left
     if (error._tag === "TlsCertificateError") {
@@ -208,15 +209,8 @@ export const probe = (options: ProbeOptions): Effect.Effect<ProbeReport, never, 
         Logger.withMinimumLogLevel(LogLevel.Error)
       )
       if (Either.isRight(second.result)) {
-        return ordered({
-          ...base,
-          outcome: "unverified",
-          exitCode: exitCodes.verification,
-          ...success(second.result.right.info),
-          verification: { verified: false, error: explain(error) },
-          error: null,
-          timings: second.timings
-        })
+        const verification = { verified: false, error: explain(error) }
+        return connected("unverified", exitCodes.verification, second.result.right.info, verification, second.timings)
       }
     }
     return ordered({

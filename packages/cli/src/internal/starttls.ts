@@ -101,6 +101,10 @@ const multiline = (reader: Reader) =>
     }
   })
 
+/** A reply of SMTP or FTP whose code is `code` (else it fails with the reply); its lines. */
+const coded = (reader: Reader, code: string) =>
+  Effect.tap(multiline(reader), (lines) => expect(reader.protocol, lines.at(-1)!.startsWith(code), lines.join(" | ")))
+
 const send = (transport: Transport, text: string) => transport.write(new TextEncoder().encode(text))
 
 const expect = (protocol: StartTlsProtocol, ok: boolean, reply: string) =>
@@ -120,19 +124,16 @@ export const negotiate = (
     const reader = new Reader(transport, protocol)
     switch (protocol) {
       case "smtp": {
-        const greeting = yield* multiline(reader)
-        yield* expect(protocol, greeting.at(-1)!.startsWith("220"), greeting.join(" | "))
+        yield* coded(reader, "220")
         yield* send(transport, "EHLO effect-tls.invalid\r\n")
-        const ehlo = yield* multiline(reader)
-        yield* expect(protocol, ehlo.at(-1)!.startsWith("250"), ehlo.join(" | "))
+        const ehlo = yield* coded(reader, "250")
         yield* expect(
           protocol,
           ehlo.some((line) => /^250[- ]STARTTLS\b/i.test(line)),
           "the server does not offer STARTTLS in its EHLO reply"
         )
         yield* send(transport, "STARTTLS\r\n")
-        const reply = yield* multiline(reader)
-        yield* expect(protocol, reply.at(-1)!.startsWith("220"), reply.join(" | "))
+        yield* coded(reader, "220")
         break
       }
       case "imap": {
@@ -156,11 +157,9 @@ export const negotiate = (
         break
       }
       case "ftp": {
-        const greeting = yield* multiline(reader)
-        yield* expect(protocol, greeting.at(-1)!.startsWith("220"), greeting.join(" | "))
+        yield* coded(reader, "220")
         yield* send(transport, "AUTH TLS\r\n")
-        const reply = yield* multiline(reader)
-        yield* expect(protocol, reply.at(-1)!.startsWith("234"), reply.join(" | "))
+        yield* coded(reader, "234")
         break
       }
       case "postgres": {
