@@ -151,6 +151,10 @@ for (const [name, ok, summary, seconds] of results) {
   if (!ok && (summary === undefined || summary.failed === 0)) failed++
   console.log(`${ok ? "pass" : "FAIL"}  ${name.padEnd(width)}  ${counts}${counts === "" ? "" : "  "}(${seconds.toFixed(0)} s)`)
 }
+// The failed tests by name again, so the last lines of a long log say which ones.
+for (const [name, , summary] of results) {
+  for (const f of summary?.failures ?? []) console.log(`failed on ${name}: ${f.file} > ${f.name}${f.error === "" ? "" : ` (${f.error})`}`)
+}
 for (const [note, where] of notes) console.log(`skipped: ${note} (${where.join(", ")})`)
 if (hidden > 0) console.log(`hidden: ${hidden} library log lines at WARN or below, from failures the tests cause on purpose (EFFECT_TLS_LOGS=1 shows them)`)
 if (stoppedBy !== undefined) console.log(`stopped by ${stoppedBy}`)

@@ -23,6 +23,8 @@ export interface Summary {
   readonly notes: ReadonlyArray<readonly [string, number]>
   readonly hiddenLogs: number
   readonly reason: TestRunEndReason
+  /** Each failed test: its file, its full name and the first line of its first error. */
+  readonly failures: ReadonlyArray<{ readonly file: string; readonly name: string; readonly error: string }>
 }
 
 const hiddenLogs = () => (globalThis as { __effectTlsHiddenLogs?: number }).__effectTlsHiddenLogs ?? 0
@@ -38,6 +40,7 @@ export default class SummaryReporter implements Reporter {
     let skipped = 0
     let failedFiles = 0
     const notes = new Map<string, number>()
+    const failures: Array<Summary["failures"][number]> = []
     for (const module of testModules) {
       let failedHere = 0
       for (const test of module.children.allTests()) {
@@ -46,6 +49,12 @@ export default class SummaryReporter implements Reporter {
         else if (result.state === "failed") {
           failed++
           failedHere++
+          const first = result.errors?.[0]
+          failures.push({
+            file: module.moduleId.replace(process.cwd() + "/", ""),
+            name: test.fullName,
+            error: (first?.message ?? "").split("\n")[0].slice(0, 300)
+          })
         } else if (result.state === "skipped") {
           skipped++
           if (result.note !== undefined) notes.set(result.note, (notes.get(result.note) ?? 0) + 1)
@@ -61,7 +70,8 @@ export default class SummaryReporter implements Reporter {
       unhandledErrors: unhandledErrors.length,
       notes: [...notes],
       hiddenLogs: hiddenLogs(),
-      reason
+      reason,
+      failures
     }
     const file = process.env.EFFECT_TLS_SUMMARY
     if (file !== undefined && file !== "") writeFileSync(file, JSON.stringify(summary))
