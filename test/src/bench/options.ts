@@ -15,7 +15,7 @@ export const defaultSizes: Sizes = {
   echo: 5_000,
   echoWarmup: 500,
   echoSize: 64,
-  idle: 200,
+  idle: 1000,
   peakSeconds: 2,
   peakBytes: 256 * MiB
 }
@@ -40,7 +40,7 @@ export const usage = `options:
   --handshakes N         full handshakes (300)            --concurrency N  handshakes and connects at a time (16)
   --writes N             small writes (500000)            --write-size N   bytes per small write (100)
   --echo N               round trips (5000)               --echo-warmup N  uncounted round trips first (500)
-  --echo-size N          bytes per round trip (64)        --idle N         idle connection pairs (200)
+  --echo-size N          bytes per round trip (64)        --idle N         idle connection pairs (1000)
   --peak-seconds N       peak: how long the writer writes (2)
   --peak-mib N           peak: at most this much attempted (256)
   --ceiling              on Node too: node:tls over a JS Duplex (bulk, handshakes, writes, echo, idle)`

@@ -106,8 +106,12 @@ class NodeEngine implements TlsEngine {
   /** node:tls ended the Duplex: everything it will ever write (close_notify last) was written. */
   private outputEnded = false
   private destroyed = false
-  /** The server's certificate with its issuers, kept by a verified client's host name check. */
-  peerCertificateDetail: tls.DetailedPeerCertificate | undefined = undefined
+  /**
+   * The server's certificate and its issuers (leaf first) as DER, kept by a
+   * verified client's host name check: only the bytes, not node:tls's
+   * decoded objects (a few KiB of strings per connection).
+   */
+  peerChainDer: ReadonlyArray<Buffer> | undefined = undefined
   /** The TLSSocket emitted 'close' (after its 'error', if any). */
   private closed = false
   /** Bytes of ciphertext node:tls wrote, in all. */
@@ -504,8 +508,8 @@ class NodeEngine implements TlsEngine {
       // The certificate is captured now (the socket may be gone later) but
       // parsed and decoded only when someone looks at it. A verified client
       // already holds it, with its issuers, from the host name check.
-      const detailed = this.peerCertificateDetail
-      const raw = detailed?.raw
+      const ders = this.peerChainDer
+      const raw = ders?.[0]
       const x509 = raw === undefined ? socket.getPeerX509Certificate() : undefined
       let decoded: Option.Option<PeerCertificate> | undefined
       let chain: ReadonlyArray<PeerCertificate> | undefined
@@ -524,8 +528,8 @@ class NodeEngine implements TlsEngine {
             : Option.some(toPeerCertificate(x509))
         },
         get peerCertificateChain() {
-          return chain ??= detailed !== undefined
-            ? detailedChain(detailed)
+          return chain ??= ders !== undefined
+            ? ders.map((der) => toPeerCertificate(new X509Certificate(der)))
             : x509 === undefined
             ? []
             : toPeerCertificateChain(x509)
@@ -583,10 +587,10 @@ export const toPeerCertificate = (cert: X509Certificate): PeerCertificate => ({
 export const toPeerCertificateChain = (leaf: X509Certificate): Array<PeerCertificate> =>
   issuerChain(leaf, (c) => c.issuerCertificate, (c) => c.fingerprint256).map(toPeerCertificate)
 
-/** The same from node:tls's detailed certificate objects (`getPeerCertificate(true)`). */
-const detailedChain = (leaf: tls.DetailedPeerCertificate): Array<PeerCertificate> =>
+/** The DER of each certificate of node:tls's detailed chain (`getPeerCertificate(true)`), leaf first. */
+const detailedChainDer = (leaf: tls.DetailedPeerCertificate): Array<Buffer> =>
   issuerChain(leaf, (c) => (c.issuerCertificate?.raw === undefined ? undefined : c.issuerCertificate), (c) => c.fingerprint256)
-    .map((c) => toPeerCertificate(new X509Certificate(c.raw)))
+    .map((c) => c.raw)
 
 /** `leaf`, then its issuer, and so on: until none is known, or one comes again (a root issues itself). */
 const issuerChain = <C>(leaf: C, issuer: (c: C) => C | undefined, id: (c: C) => string): Array<C> => {
@@ -716,7 +720,7 @@ export const clientEngines = (options: ResolvedClient): Effect.Effect<TlsEngineF
               if (checked) return renegotiationRefused()
               checked = true
               // node:tls passes the detailed certificate here (issuers linked).
-              engine.peerCertificateDetail = cert as tls.DetailedPeerCertificate
+              engine.peerChainDer = detailedChainDer(cert as tls.DetailedPeerCertificate)
               return checkServerIdentity(options.verifyHost, cert)
             }
           }
