@@ -1,5 +1,9 @@
 /** @internal */
+import * as Cause from "effect/Cause"
+import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
+import * as Exit from "effect/Exit"
+import * as FiberRef from "effect/FiberRef"
 import { identity } from "effect/Function"
 import * as Option from "effect/Option"
 import * as Effect from "effect/Effect"
@@ -89,39 +93,57 @@ const makeServer = <C>(
         let connections = 0
         let handshakes = 0
         const slotFreed = Readiness.make()
-        const runConnection = (accepted: C) => {
-          const peer = Effect.annotateLogs("peer", transportOf(accepted).remoteAddress ?? "unknown")
-          let handshaking = true
-          const handshakeOver = Effect.sync(() => {
-            if (!handshaking) return
-            handshaking = false
-            handshakes--
-            slotFreed.signal()
-          })
-          return own(accepted).pipe(
-            Effect.zipRight(
-              handshake(accepted).pipe(
-                Effect.tapErrorCause((cause) => Effect.logDebug("TLS handshake failed", cause).pipe(peer)),
-                Effect.tap(() => handshakeOver),
-                Effect.flatMap((connection) =>
-                  handler(connection).pipe(
-                    Effect.tapErrorCause((cause) => Effect.logWarning("TLS connection handler failed", cause).pipe(peer))
+        /**
+         * One connection, in its own fiber (which starts uninterruptible:
+         * forked in the accept loop's uninterruptible step). Shallow on
+         * purpose: while the handler runs, the fiber's stack holds one
+         * frame of ours (the match below) and one for `interruptible`, and
+         * the connection's scope is set in the fiber's own context instead
+         * of being provided around the handler (the fiber is the
+         * connection's alone): every frame and closure here is kept for as
+         * long as the connection lives.
+         */
+        const runConnection = (accepted: C): Effect.Effect<void> =>
+          Effect.flatMap(Scope.make(), (scope) => {
+            let handshaking = true
+            const handshakeOver = () => {
+              if (!handshaking) return
+              handshaking = false
+              handshakes--
+              slotFreed.signal()
+            }
+            const run = Effect.zipRight(
+              FiberRef.update(FiberRef.currentContext, (context) => Context.add(context, Scope.Scope, scope)),
+              Effect.zipRight(
+                own(accepted),
+                Effect.interruptible(Effect.flatMap(handshake(accepted), (connection) => {
+                  handshakeOver()
+                  return handler(connection)
+                }))
+              ) as Effect.Effect<unknown, unknown>
+            )
+            const over = (exit: Exit.Exit<unknown, unknown>) => {
+              const failed = exit._tag === "Failure" && !Cause.isInterruptedOnly(exit.cause)
+              const log = !failed
+                ? Effect.void
+                : (handshaking
+                  ? Effect.logDebug("TLS handshake failed", exit.cause)
+                  : Effect.logWarning("TLS connection handler failed", exit.cause)).pipe(
+                    Effect.annotateLogs("peer", transportOf(accepted).remoteAddress ?? "unknown")
                   )
-                ),
-                Effect.interruptible
+              return Effect.zipRight(log, Scope.close(scope, exit)).pipe(
+                Effect.ensuring(Effect.sync(() => {
+                  handshakeOver()
+                  connections--
+                  slotFreed.signal()
+                }))
               )
-            ),
-            Effect.scoped,
-            Effect.ignore,
-            Effect.ensuring(Effect.zipRight(
-              handshakeOver,
-              Effect.sync(() => {
-                connections--
-                slotFreed.signal()
-              })
-            ))
-          )
-        }
+            }
+            return Effect.matchCauseEffect(run, {
+              onFailure: (cause) => over(Exit.failCause(cause)),
+              onSuccess: () => over(Exit.void)
+            })
+          })
         // Slots are taken before accepting: at a limit, nothing is accepted.
         // (Taken in the step that saw them free; given back if accept fails.)
         const slots = Effect.zipRight(

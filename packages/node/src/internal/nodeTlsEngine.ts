@@ -79,6 +79,46 @@ const COALESCE_BYTES = 16 * 1024
 const MIN_ACCEPT = 16 * 1024
 type Phase = "handshake" | "read"
 
+/** Where an emitter (the TLSSocket, the Duplex) keeps its engine, for the shared listeners. */
+const kEngine = Symbol("effect-tls/NodeEngine")
+interface Owned {
+  readonly [kEngine]: NodeEngine
+}
+
+/**
+ * The in-memory Duplex under the TLSSocket: its readable side is what
+ * `feed` pushes, its writable side what node:tls writes (ciphertext).
+ */
+class Bio extends Duplex {
+  readonly [kEngine]: NodeEngine
+  constructor(engine: NodeEngine) {
+    super({ allowHalfOpen: true })
+    this[kEngine] = engine
+  }
+  override _read(): void {}
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    this[kEngine].onCiphertext(chunk, callback)
+  }
+  override _final(callback: (error?: Error | null) => void): void {
+    this[kEngine].onOutputEnded()
+    callback()
+  }
+}
+
+/** The engine's `immediate` answers, as methods of one small object. */
+class Immediate implements EngineImmediate {
+  constructor(private readonly engine: NodeEngine) {}
+  tryRead(): Uint8Array | "wantRead" | undefined {
+    return this.engine.tryRead()
+  }
+  tryWrite(plaintext: Uint8Array): boolean {
+    return this.engine.tryWrite(plaintext)
+  }
+  writable(): boolean {
+    return this.engine.canWrite()
+  }
+}
+
 class NodeEngine implements TlsEngine {
   private readonly bio: Duplex
   private readonly socket: tls.TLSSocket
@@ -125,53 +165,85 @@ class NodeEngine implements TlsEngine {
     create: (bio: Duplex, engine: NodeEngine) => tls.TLSSocket,
     private readonly verifyClient: boolean
   ) {
-    this.bio = new Duplex({
-      allowHalfOpen: true,
-      read: () => {},
-      write: (chunk: Buffer, _encoding, callback) => this.onCiphertext(chunk, callback),
-      final: (callback) => {
-        this.outputEnded = true
-        this.bump()
-        callback()
-      }
-    })
-    this.socket = create(this.bio, this)
-    const socket = this.socket
-    socket.on(role === "client" ? "secureConnect" : "secure", () => {
-      // A second handshake on this connection: TLS 1.2 renegotiation, refused.
-      if (this.secure) this.fail(renegotiationRefused())
-      else this.onSecure()
-    })
-    socket.on("data", (chunk: Buffer) => this.onPlaintext(chunk))
-    socket.on("end", () => {
-      this.tlsEnded = true
-      this.bump()
-    })
-    socket.on("error", (e: unknown) => this.fail(e))
+    // Every listener below is a function shared by all engines, called
+    // with the emitter as `this` (which points back here): an engine pays
+    // for no closure per listener.
+    const bio = new Bio(this)
+    this.bio = bio
+    const socket = create(bio, this)
+    this.socket = socket
+    ;(socket as unknown as { [kEngine]: NodeEngine })[kEngine] = this
+    socket.on(role === "client" ? "secureConnect" : "secure", NodeEngine.onSecureEvent)
+    socket.on("data", NodeEngine.onDataEvent)
+    socket.on("end", NodeEngine.onEndEvent)
+    socket.on("error", NodeEngine.onErrorEvent)
     // After the handshake, node:tls reports a failure (a record that does
     // not decrypt, a record of the wrong type, a renegotiation refused) as
     // 'error' only once `_releaseControl()` ran, which tls.Server and
     // tls.connect do and a TLSSocket made on its own never does; it always
     // emits it as '_tlsError' first. Without this a server would never
     // learn that its peer's records were tampered with.
-    socket.on("_tlsError", (e: unknown) => this.fail(e))
-    socket.on("close", () => {
-      this.closed = true
-      this.bump()
-    })
+    socket.on("_tlsError", NodeEngine.onErrorEvent)
+    socket.on("close", NodeEngine.onCloseEvent)
     // node:tls took everything queued for it after a write had to wait:
     // with `drain()`, what makes `writable` true again (no callback per
     // write: a stream of small writes would pay for one each).
-    socket.on("drain", () => {
-      this.bump()
-      this.outputListener?.()
-    })
-    this.bio.on("error", () => this.bump())
+    socket.on("drain", NodeEngine.onDrainEvent)
+    bio.on("error", NodeEngine.onProgressEvent)
     // Every step that can change `caughtUp`: node:tls took input
     // (listeners run after node's own), input started flowing, or ended.
-    this.bio.on("data", () => this.bump())
-    this.bio.on("resume", () => this.bump())
-    this.bio.on("end", () => this.bump())
+    bio.on("data", NodeEngine.onProgressEvent)
+    bio.on("resume", NodeEngine.onProgressEvent)
+    bio.on("end", NodeEngine.onProgressEvent)
+  }
+
+  private static onSecureEvent(this: Owned): void {
+    const engine = this[kEngine]
+    // A second handshake on this connection: TLS 1.2 renegotiation, refused.
+    if (engine.secure) engine.fail(renegotiationRefused())
+    else engine.onSecure()
+  }
+  private static onDataEvent(this: Owned, chunk: Buffer): void {
+    this[kEngine].onPlaintext(chunk)
+  }
+  private static onEndEvent(this: Owned): void {
+    const engine = this[kEngine]
+    engine.tlsEnded = true
+    engine.bump()
+  }
+  private static onErrorEvent(this: Owned, e: unknown): void {
+    this[kEngine].fail(e)
+  }
+  private static onCloseEvent(this: Owned): void {
+    const engine = this[kEngine]
+    engine.closed = true
+    engine.bump()
+  }
+  private static onDrainEvent(this: Owned): void {
+    const engine = this[kEngine]
+    engine.bump()
+    engine.outputListener?.()
+  }
+  private static onProgressEvent(this: Owned): void {
+    this[kEngine].bump()
+  }
+
+  /** The Duplex's write side: node:tls wrote ciphertext. */
+  onCiphertext(chunk: Buffer, callback: (error?: Error | null) => void): void {
+    this.written += chunk.length
+    this.outgoing.push(chunk)
+    this.outgoingBytes += chunk.length
+    this.bump()
+    if (this.outgoingBytes === chunk.length) this.output.signal()
+    if (this.outgoingBytes > OUTGOING_BOUND) this.heldCallbacks.push(callback)
+    else callback()
+    this.outputListener?.()
+  }
+
+  /** The Duplex's write side ended: node:tls will write nothing more. */
+  onOutputEnded(): void {
+    this.outputEnded = true
+    this.bump()
   }
 
   /**
@@ -247,21 +319,10 @@ class NodeEngine implements TlsEngine {
     this.bump()
   }
 
-  private onCiphertext(chunk: Buffer, callback: (error?: Error | null) => void) {
-    this.written += chunk.length
-    this.outgoing.push(chunk)
-    this.outgoingBytes += chunk.length
-    this.bump()
-    if (this.outgoingBytes === chunk.length) this.output.signal()
-    if (this.outgoingBytes > OUTGOING_BOUND) this.heldCallbacks.push(callback)
-    else callback()
-    this.outputListener?.()
-  }
-
   /** Called whenever ciphertext was produced (the driver flushes in that step). */
   private outputListener: (() => void) | undefined = undefined
 
-  onOutput = (listener: () => void): void => {
+  onOutput(listener: () => void): void {
     this.outputListener = listener
   }
 
@@ -294,7 +355,7 @@ class NodeEngine implements TlsEngine {
     this.bump()
   }
 
-  feed = (ciphertext: Uint8Array): void => {
+  feed(ciphertext: Uint8Array): void {
     if (this.destroyed || this.eofPushed || ciphertext.length === 0) return
     this.writtenAtFeed = this.written
     this.bio.push(
@@ -305,11 +366,11 @@ class NodeEngine implements TlsEngine {
     this.bump()
   }
 
-  feedEnd = (): void => {
+  feedEnd(): void {
     this.inputEnded = true
   }
 
-  drain = (): ReadonlyArray<Uint8Array> => {
+  drain(): ReadonlyArray<Uint8Array> {
     const out = this.outgoing
     this.outgoing = []
     this.outgoingBytes = 0
@@ -319,7 +380,9 @@ class NodeEngine implements TlsEngine {
     return out
   }
 
-  pendingOutgoing = (): number => this.outgoingBytes
+  pendingOutgoing(): number {
+    return this.outgoingBytes
+  }
 
   #outgoingReady: Effect.Effect<void> | undefined = undefined
   get outgoingReady(): Effect.Effect<void> {
@@ -341,7 +404,10 @@ class NodeEngine implements TlsEngine {
   private coalesced = 0
   private handOverQueued = false
 
-  private readonly handOver = (): void => {
+  /** `handOver` as a task for queueMicrotask, made the first time small writes are coalesced. */
+  #handOverTask: (() => void) | undefined = undefined
+
+  private handOver(): void {
     this.handOverQueued = false
     if (this.coalesced === 0 || this.coalesce === undefined) return
     const bytes = this.coalesce.subarray(0, this.coalesced)
@@ -361,7 +427,7 @@ class NodeEngine implements TlsEngine {
       this.coalesced += plaintext.length
       if (!this.handOverQueued) {
         this.handOverQueued = true
-        queueMicrotask(this.handOver)
+        queueMicrotask(this.#handOverTask ??= () => this.handOver())
       }
       return
     }
@@ -376,7 +442,7 @@ class NodeEngine implements TlsEngine {
    * bound (not just under it), so that a stream of small writes goes on
    * for a while instead of answering a Want at every write.
    */
-  private canWrite(): boolean {
+  canWrite(): boolean {
     return this.pendingWrites() <= OUTGOING_BOUND / 2 || this.failure !== undefined || this.destroyed ||
       this.socket.destroyed
   }
@@ -386,7 +452,12 @@ class NodeEngine implements TlsEngine {
     return this.#writable ??= this.progress.until(() => this.canWrite())
   }
 
-  handshake: Effect.Effect<void, TlsWantRead | TlsError> = Effect.suspend(() => {
+  #handshake: Effect.Effect<void, TlsWantRead | TlsError> | undefined = undefined
+  get handshake(): Effect.Effect<void, TlsWantRead | TlsError> {
+    return this.#handshake ??= Effect.suspend(() => this.handshakeStep())
+  }
+
+  private handshakeStep(): Effect.Effect<void, TlsWantRead | TlsError> {
     if (this.failure !== undefined) return Effect.fail(this.failure)
     if (this.secure) return Effect.void
     if (this.mustWait()) return this.afterCatchingUp(() => this.handshake)
@@ -398,11 +469,16 @@ class NodeEngine implements TlsEngine {
       return Effect.fail(this.failure ?? new TlsUnexpectedEof({ phase: "handshake" }))
     }
     return Effect.fail(want.read.handshake)
-  })
+  }
 
-  read: Effect.Effect<Option.Option<Uint8Array>, TlsWantRead | TlsError> = Effect.suspend(() => {
+  #read: Effect.Effect<Option.Option<Uint8Array>, TlsWantRead | TlsError> | undefined = undefined
+  get read(): Effect.Effect<Option.Option<Uint8Array>, TlsWantRead | TlsError> {
+    return this.#read ??= Effect.suspend(() => this.readStep())
+  }
+
+  private readStep(): Effect.Effect<Option.Option<Uint8Array>, TlsWantRead | TlsError> {
     // Plaintext, or nothing to do but wait for input: as `immediate` says.
-    const answer = this.immediate.tryRead()
+    const answer = this.tryRead()
     if (answer instanceof Uint8Array) return Effect.succeed(Option.some(answer))
     if (answer === "wantRead") return Effect.fail(want.read.read)
     if (this.failure !== undefined) return Effect.fail(this.failure)
@@ -419,7 +495,7 @@ class NodeEngine implements TlsEngine {
       return Effect.fail(new TlsUnexpectedEof({ phase: "read" }))
     }
     return Effect.fail(want.read.read)
-  })
+  }
 
   /** The oldest piece of plaintext, as node:tls produced it (no copy). */
   private takePlaintext(): Uint8Array {
@@ -433,26 +509,28 @@ class NodeEngine implements TlsEngine {
     return chunk
   }
 
-  immediate: EngineImmediate = {
-    // The common answers of `read` (which asks here first).
-    tryRead: () => {
-      if (this.plaintextBytes > 0) return this.takePlaintext()
-      if (this.failure !== undefined || this.mustWait() || this.tlsEnded || this.inputEnded) return undefined
-      return "wantRead"
-    },
-    // Whole or nothing: a write that fits under the bound is taken whole,
-    // as `write` would take it; a larger one is left to `write`.
-    tryWrite: (plaintext) => {
-      if (this.failure !== undefined || this.shutdownStarted || this.destroyed) return false
-      if (this.pendingWrites() + plaintext.length > OUTGOING_BOUND) return false
-      this.take(plaintext)
-      return true
-    },
-    writable: () => this.canWrite()
+  readonly immediate: EngineImmediate = new Immediate(this)
+
+  /** The common answers of `read` (which asks here first). */
+  tryRead(): Uint8Array | "wantRead" | undefined {
+    if (this.plaintextBytes > 0) return this.takePlaintext()
+    if (this.failure !== undefined || this.mustWait() || this.tlsEnded || this.inputEnded) return undefined
+    return "wantRead"
   }
 
-  write = (plaintext: Uint8Array): Effect.Effect<number, TlsWantWrite | TlsError> =>
-    Effect.suspend((): Effect.Effect<number, TlsWantWrite | TlsError> => {
+  /**
+   * Whole or nothing: a write that fits under the bound is taken whole,
+   * as `write` would take it; a larger one is left to `write`.
+   */
+  tryWrite(plaintext: Uint8Array): boolean {
+    if (this.failure !== undefined || this.shutdownStarted || this.destroyed) return false
+    if (this.pendingWrites() + plaintext.length > OUTGOING_BOUND) return false
+    this.take(plaintext)
+    return true
+  }
+
+  write(plaintext: Uint8Array): Effect.Effect<number, TlsWantWrite | TlsError> {
+    return Effect.suspend((): Effect.Effect<number, TlsWantWrite | TlsError> => {
       if (this.failure !== undefined) return Effect.fail(this.failure)
       if (this.shutdownStarted || this.destroyed) return Effect.fail(new TlsClosedError({ operation: "write" }))
       if (plaintext.length === 0) return Effect.succeed(0)
@@ -465,6 +543,7 @@ class NodeEngine implements TlsEngine {
       this.take(plaintext.subarray(0, n))
       return Effect.succeed(n)
     })
+  }
 
   /**
    * `end()` on the TLSSocket writes close_notify and then ends the Duplex.
