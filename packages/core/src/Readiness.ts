@@ -16,7 +16,7 @@
  * import * as Readiness from "@effect-tls/core/Readiness"
  *
  * const readable = Readiness.make()
- * socket.on("readable", readable.signal)
+ * socket.on("readable", () => readable.signal())
  * const waitForBytes = readable.until(() => socket.readableLength > 0 || socket.destroyed)
  * ```
  *
@@ -29,26 +29,35 @@ import * as Effect from "effect/Effect"
  * @category models
  */
 export interface Readiness {
-  /** The event happened: wake every waiter so it checks its condition again. Synchronous. */
-  readonly signal: () => void
+  /**
+   * The event happened: wake every waiter so it checks its condition again.
+   * Synchronous. A method: to hand it to an event emitter, wrap it
+   * (`() => readiness.signal()`).
+   */
+  signal(): void
   /**
    * Completes once `condition()` holds; checks it now and after every
    * signal. Interrupting the wait leaves nothing behind.
    */
-  readonly until: (condition: () => boolean) => Effect.Effect<void>
+  until(condition: () => boolean): Effect.Effect<void>
 }
 
 /**
- * @since 0.2.0
- * @category constructors
+ * One small object per event, its methods shared: a connection holds
+ * several of these for as long as it lives.
  */
-export const make = (): Readiness => {
+class ReadinessImpl implements Readiness {
   // Made on the first wait: a signal before any wait has nobody to wake,
   // and every wait checks its condition first.
-  let latch: Effect.Latch | undefined
-  const until = (condition: () => boolean): Effect.Effect<void> => {
+  private latch: Effect.Latch | undefined = undefined
+
+  signal(): void {
+    this.latch?.unsafeOpen()
+  }
+
+  until(condition: () => boolean): Effect.Effect<void> {
     const loop: Effect.Effect<void> = Effect.suspend(() => {
-      latch ??= Effect.unsafeMakeLatch(false)
+      const latch = this.latch ??= Effect.unsafeMakeLatch(false)
       // Closed before the check, in the same synchronous step: a signal
       // from here on (even one raised while the condition is evaluated)
       // opens it again, and the await below returns at once.
@@ -58,5 +67,10 @@ export const make = (): Readiness => {
     })
     return loop
   }
-  return { signal: () => latch?.unsafeOpen(), until }
 }
+
+/**
+ * @since 0.2.0
+ * @category constructors
+ */
+export const make = (): Readiness => new ReadinessImpl()

@@ -6,14 +6,85 @@
  *
  * @internal
  */
+import type * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
+import type * as Option from "effect/Option"
 import * as Effect from "effect/Effect"
 import * as Runtime from "effect/Runtime"
 import * as Scope from "effect/Scope"
 import type { TlsConnection, TlsConnectionError } from "../TlsConnection.js"
 import * as deadline from "./deadline.js"
-import { withStreams } from "./tlsConnection.js"
+import { ConnectionBase } from "./tlsConnection.js"
 import { TlsTimeoutError } from "../TlsError.js"
+
+/**
+ * A connection with an idle deadline: every completed call moves it (the
+ * clock is read synchronously: no Effect, no fiber per call, so a busy
+ * connection pays almost nothing). When it passes, the error is recorded
+ * first and the connection aborted, so every pending call (which fails as
+ * the connection closes) and every later one reports the idle error.
+ */
+class IdleConnection extends ConnectionBase {
+  last: number
+  expired: TlsTimeoutError | undefined = undefined
+
+  constructor(
+    private readonly connection: TlsConnection,
+    private readonly clock: Clock.Clock,
+    private readonly millis: number
+  ) {
+    super()
+    this.last = clock.unsafeCurrentTimeMillis()
+  }
+
+  get info() {
+    return this.connection.info
+  }
+  get remoteAddress() {
+    return this.connection.remoteAddress
+  }
+  get abort() {
+    return this.connection.abort
+  }
+
+  /** Milliseconds until the deadline (0 or less: passed). */
+  left(): number {
+    return this.last + this.millis - this.clock.unsafeCurrentTimeMillis()
+  }
+
+  #expire: Effect.Effect<void> | undefined = undefined
+  get expire(): Effect.Effect<void> {
+    return this.#expire ??= Effect.suspend(() => {
+      this.expired = new TlsTimeoutError({ phase: "idle", millis: this.millis })
+      return this.connection.abort
+    })
+  }
+
+  // Built once per connection, not per call.
+  #onFailure: ((e: TlsConnectionError) => Effect.Effect<never, TlsConnectionError>) | undefined = undefined
+  #onSuccess: (<A>(a: A) => Effect.Effect<A>) | undefined = undefined
+
+  /** `op`, moving the deadline when it completes; the idle error once it passed. */
+  private watched<A>(op: Effect.Effect<A, TlsConnectionError>): Effect.Effect<A, TlsConnectionError> {
+    const onFailure = this.#onFailure ??= (e) => Effect.fail(this.expired ?? e)
+    const onSuccess = this.#onSuccess ??= <A>(a: A) => {
+      this.last = this.clock.unsafeCurrentTimeMillis()
+      return Effect.succeed(a)
+    }
+    const watched = Effect.matchEffect(op, { onFailure, onSuccess: onSuccess<A> })
+    return Effect.suspend(() => (this.expired !== undefined ? Effect.fail(this.expired) : watched))
+  }
+
+  #read: Effect.Effect<Option.Option<Uint8Array>, TlsConnectionError> | undefined = undefined
+  get read() {
+    return this.#read ??= this.watched(this.connection.read)
+  }
+  readonly write = (data: Uint8Array | string) => this.watched(this.connection.write(data))
+  #shutdown: Effect.Effect<void, TlsConnectionError> | undefined = undefined
+  get shutdown() {
+    return this.#shutdown ??= this.watched(this.connection.shutdown)
+  }
+}
 
 /** @internal */
 export const withIdleTimeout = (
@@ -22,20 +93,9 @@ export const withIdleTimeout = (
 ): Effect.Effect<TlsConnection, never, Scope.Scope> =>
   Effect.gen(function*() {
     if (!Duration.isFinite(timeout)) return connection
-    const millis = Duration.toMillis(timeout)
-    // The clock is read synchronously on every completed call: no Effect,
-    // no fiber per call, so a busy connection pays (almost) nothing.
     const clock = yield* Effect.clock
-    let last = clock.unsafeCurrentTimeMillis()
-    let expired: TlsTimeoutError | undefined
-    // Waits until the deadline; activity in the meantime moves it. Then the
-    // error is recorded first and the connection aborted, so every pending
-    // call (which fails as the connection closes) reports the idle error.
-    const left = () => last + millis - clock.unsafeCurrentTimeMillis()
-    const expire = Effect.suspend(() => {
-      expired = new TlsTimeoutError({ phase: "idle", millis })
-      return connection.abort
-    })
+    const millis = Duration.toMillis(timeout)
+    const idle = new IdleConnection(connection, clock, millis)
     const timer = millis <= deadline.MAX_TIMER_MILLIS ? deadline.liveTimer(clock) : undefined
     if (timer !== undefined) {
       // Under the live clock: a timer re-armed while there is activity, no fiber.
@@ -43,38 +103,20 @@ export const withIdleTimeout = (
       const scope = yield* Effect.scope
       let cancel: (() => void) | undefined
       const check = () => {
-        const wait = left()
+        const wait = idle.left()
         cancel = wait > 0 ? timer(check, wait) : undefined
-        if (wait <= 0) Runtime.runFork(runtime)(expire)
+        if (wait <= 0) Runtime.runFork(runtime)(idle.expire)
       }
       cancel = timer(check, millis)
       yield* Scope.addFinalizer(scope, Effect.sync(() => cancel?.()))
     } else {
+      // Waits until the deadline; activity in the meantime moves it.
       yield* Effect.forkScoped(
         Effect.gen(function*() {
-          for (let wait = left(); wait > 0; wait = left()) yield* Effect.sleep(Duration.millis(wait))
-          yield* expire
+          for (let wait = idle.left(); wait > 0; wait = idle.left()) yield* Effect.sleep(Duration.millis(wait))
+          yield* idle.expire
         })
       )
     }
-    const onFailure = (e: TlsConnectionError) => Effect.fail(expired ?? e)
-    const onSuccess = <A>(a: A) => {
-      last = clock.unsafeCurrentTimeMillis()
-      return Effect.succeed(a)
-    }
-    const guarded = <A>(op: Effect.Effect<A, TlsConnectionError>): Effect.Effect<A, TlsConnectionError> => {
-      // Built once per operation, not per call.
-      const watched = Effect.matchEffect(op, { onFailure, onSuccess: onSuccess<A> })
-      return Effect.suspend(() => (expired !== undefined ? Effect.fail(expired) : watched))
-    }
-    const read = guarded(connection.read)
-    const write = (data: Uint8Array | string) => guarded(connection.write(data))
-    return withStreams({
-      info: connection.info,
-      remoteAddress: connection.remoteAddress,
-      abort: connection.abort,
-      read,
-      write,
-      shutdown: guarded(connection.shutdown)
-    })
+    return idle
   })

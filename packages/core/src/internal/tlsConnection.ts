@@ -107,7 +107,8 @@ const isOpen = (s: State) => s._tag === "Open"
 class TurnLock {
   private next = 0
   private serving = 0
-  private readonly abandoned = new Set<number>()
+  /** Tickets given up while waiting (made when the first is). */
+  private abandoned: Set<number> | undefined = undefined
   private readonly turn = Readiness.make()
 
   /** Nobody holds the lock or waits for it. */
@@ -135,14 +136,14 @@ class TurnLock {
 
   release(): void {
     this.serving++
-    while (this.abandoned.delete(this.serving)) this.serving++
+    while (this.abandoned?.delete(this.serving) === true) this.serving++
     this.turn.signal()
   }
 
   /** A waiter gave up: skip its turn (or hand it on, if it had just come). */
   private abandon(ticket: number): void {
     if (this.serving === ticket) this.release()
-    else if (this.serving < ticket) this.abandoned.add(ticket)
+    else if (this.serving < ticket) (this.abandoned ??= new Set()).add(ticket)
   }
 
   /** Run `effect` holding the lock. */
@@ -234,12 +235,15 @@ class Driver {
   }
 
   /** The transport failed while reading. */
-  private readonly inputFailed = (e: TlsError): Effect.Effect<void> =>
-    Effect.sync(() => {
-      this.inputFailure ??= e
-      this.breakWith(e)
-      this.inputArrived.signal()
-    })
+  #inputFailed: ((e: TlsError) => Effect.Effect<void>) | undefined = undefined
+  private get inputFailed(): (e: TlsError) => Effect.Effect<void> {
+    return this.#inputFailed ??= (e) =>
+      Effect.sync(() => {
+        this.inputFailure ??= e
+        this.breakWith(e)
+        this.inputArrived.signal()
+      })
+  }
 
   /**
    * A transport that answers at once has input, or failed (recorded).
@@ -543,7 +547,12 @@ class Driver {
    * else (a record still partial after a chunk, a state other than open)
    * takes the full path (`drive`).
    */
-  readonly read: Effect.Effect<Option.Option<Uint8Array>, TlsConnectionError> = Effect.suspend(() => {
+  #read: Effect.Effect<Option.Option<Uint8Array>, TlsConnectionError> | undefined = undefined
+  get read(): Effect.Effect<Option.Option<Uint8Array>, TlsConnectionError> {
+    return this.#read ??= Effect.suspend(() => this.readStep())
+  }
+
+  private readStep(): Effect.Effect<Option.Option<Uint8Array>, TlsConnectionError> {
     const since = this.fed
     const engine = this.engineImmediate
     const immediate = this.immediate
@@ -556,7 +565,7 @@ class Driver {
       if (answer instanceof Uint8Array) return Effect.succeed(Option.some(answer))
     }
     return this.fullRead(since)
-  })
+  }
 
   /** The transport has input (or failed: recorded), then the read starts over. */
   #awaitPeer: Effect.Effect<Option.Option<Uint8Array>, TlsConnectionError> | undefined = undefined
@@ -713,20 +722,26 @@ class Driver {
   }
 
   /** Closed from now on: the fibers stop, the transport and the engine are released. */
-  private readonly release: Effect.Effect<void> = Effect.suspend(() => {
-    this.state = { _tag: "Closed" }
-    this.inputArrived.signal()
-    this.flushed.signal()
-    return Fiber.interruptAll(this.fibers).pipe(
-      Effect.zipRight(this.transport.close),
-      Effect.zipRight(this.engine.destroy)
-    )
-  })
+  #release: Effect.Effect<void> | undefined = undefined
+  private get release(): Effect.Effect<void> {
+    return this.#release ??= Effect.suspend(() => {
+      this.state = { _tag: "Closed" }
+      this.inputArrived.signal()
+      this.flushed.signal()
+      return Fiber.interruptAll(this.fibers).pipe(
+        Effect.zipRight(this.transport.close),
+        Effect.zipRight(this.engine.destroy)
+      )
+    })
+  }
 
   /** Abortive close: no farewell, no grace; bytes not yet taken by the transport are dropped. */
-  readonly abort: Effect.Effect<void> = Effect.uninterruptible(
-    Effect.suspend(() => (this.state._tag === "Closed" ? Effect.void : this.release))
-  )
+  #abort: Effect.Effect<void> | undefined = undefined
+  get abort(): Effect.Effect<void> {
+    return this.#abort ??= Effect.uninterruptible(
+      Effect.suspend(() => (this.state._tag === "Closed" ? Effect.void : this.release))
+    )
+  }
 }
 
 /** @internal */
@@ -771,41 +786,64 @@ export const make = (
     )
     driver.state = { _tag: "Open" }
     const info: ConnectionInfo = yield* engine.info
-    return withStreams({
-      info,
-      remoteAddress: transport.remoteAddress,
-      read: driver.read,
-      write: (data) => driver.write(data),
-      shutdown: driver.shutdown,
-      abort: driver.abort
-    })
+    return new DriverConnection(info, transport.remoteAddress, driver)
   })
 
 /**
- * A connection from its operations; `stream` and `sink` are built from
+ * What every connection object shares: `stream` and `sink`, built from
  * `read` and `write` when first used (most connections never use them).
+ * Connections are classes, so that their getters are shared and a
+ * connection pays only for its own fields. `write` stays a function of its
+ * own (made once), so that it may be passed around.
  * @internal
  */
-export const withStreams = (operations: Omit<TlsConnection, "stream" | "sink">): TlsConnection => {
-  let stream: TlsConnection["stream"] | undefined
-  let sink: TlsConnection["sink"] | undefined
-  return {
-    ...operations,
-    get stream() {
-      return stream ??= Stream.repeatEffectOption(
-        operations.read.pipe(
-          Effect.mapError(Option.some),
-          Effect.flatMap(Option.match({
-            onNone: () => Effect.fail(Option.none()),
-            onSome: (chunk) => Effect.succeed(chunk)
-          }))
-        )
+export abstract class ConnectionBase implements TlsConnection {
+  abstract readonly info: ConnectionInfo
+  abstract readonly remoteAddress: string | undefined
+  abstract readonly read: Effect.Effect<Option.Option<Uint8Array>, TlsConnectionError>
+  abstract readonly write: (data: Uint8Array | string) => Effect.Effect<void, TlsConnectionError>
+  abstract readonly shutdown: Effect.Effect<void, TlsConnectionError>
+  abstract readonly abort: Effect.Effect<void>
+
+  #stream: TlsConnection["stream"] | undefined = undefined
+  get stream(): TlsConnection["stream"] {
+    return this.#stream ??= Stream.repeatEffectOption(
+      this.read.pipe(
+        Effect.mapError(Option.some),
+        Effect.flatMap(Option.match({
+          onNone: () => Effect.fail(Option.none()),
+          onSome: (chunk) => Effect.succeed(chunk)
+        }))
       )
-    },
-    get sink() {
-      return sink ??= Sink.forEachChunk((chunk: Chunk.Chunk<Uint8Array>) =>
-        Effect.forEach(chunk, (bytes) => operations.write(bytes), { discard: true })
-      )
-    }
+    )
+  }
+
+  #sink: TlsConnection["sink"] | undefined = undefined
+  get sink(): TlsConnection["sink"] {
+    const write = this.write
+    return this.#sink ??= Sink.forEachChunk((chunk: Chunk.Chunk<Uint8Array>) =>
+      Effect.forEach(chunk, (bytes) => write(bytes), { discard: true })
+    )
+  }
+}
+
+/** The connection a driver runs. */
+class DriverConnection extends ConnectionBase {
+  constructor(
+    readonly info: ConnectionInfo,
+    readonly remoteAddress: string | undefined,
+    private readonly driver: Driver
+  ) {
+    super()
+  }
+  get read() {
+    return this.driver.read
+  }
+  readonly write = (data: Uint8Array | string) => this.driver.write(data)
+  get shutdown() {
+    return this.driver.shutdown
+  }
+  get abort() {
+    return this.driver.abort
   }
 }

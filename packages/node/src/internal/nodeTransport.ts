@@ -23,113 +23,188 @@ const transportError = (
     : new TlsTransportError({ reason: mapped, code, cause: e })
 }
 
+/** Where a socket keeps its transport, for the shared listeners. */
+const kTransport = Symbol("effect-tls/SocketTransport")
+interface Owned {
+  readonly [kTransport]: SocketTransport
+}
+
+const asBuffer = (bytes: Uint8Array) =>
+  Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+
 /**
  * A pull-based transport over a `net.Socket` in paused mode: `read` takes
- * whatever the socket has buffered, or waits for more.
- * @internal
+ * whatever the socket has buffered, or waits for more. It answers at once
+ * too (it is its own `immediate`). One object per connection: the socket's
+ * listeners are functions shared by every transport (called with the
+ * socket as `this`), and each Effect is built the first time it is used.
  */
-export const fromSocket = (socket: net.Socket): Transport => {
-  let failure: TlsTransportError | undefined
-  let ended = false
-  let closed = false
+class SocketTransport implements Transport, Immediate {
+  failure: TlsTransportError | undefined = undefined
+  ended = false
+  closed = false
   /** Bytes, end of input, an error or the close: something for `read`. */
-  const readable = Readiness.make()
+  readonly readableEvent = Readiness.make()
   /** The kernel took bytes, or the socket failed or closed. */
-  const writable = Readiness.make()
-  const both = () => {
-    readable.signal()
-    writable.signal()
-  }
-  socket.on("readable", readable.signal)
-  socket.on("drain", writable.signal)
-  socket.on("finish", writable.signal)
-  socket.on("end", () => {
-    ended = true
-    readable.signal()
-  })
-  socket.on("error", (e) => {
-    failure ??= transportError("ReadFailed", e)
-    both()
-  })
-  socket.on("close", () => {
-    closed = true
-    both()
-  })
-  const finished = () => failure !== undefined || closed || socket.destroyed
+  readonly writableEvent = Readiness.make()
+  readonly remoteAddress: string | undefined
 
-  const read: Effect.Effect<Option.Option<Uint8Array>, TlsTransportError> = Effect.suspend(() => {
-    const chunk = socket.destroyed ? null : (socket.read() as Buffer | null)
-    if (chunk !== null) return Effect.succeed(Option.some(chunk))
-    if (failure !== undefined) return Effect.fail(failure)
-    if (ended) return Effect.succeed(Option.none())
-    if (closed) return Effect.fail(new TlsTransportError({ reason: "Closed" }))
-    return Effect.zipRight(readable.until(() => socket.readableLength > 0 || ended || finished()), read)
-  })
+  constructor(readonly socket: net.Socket) {
+    this.remoteAddress = socket.remoteAddress === undefined ? undefined : `${socket.remoteAddress}:${socket.remotePort}`
+    ;(socket as unknown as { [kTransport]: SocketTransport })[kTransport] = this
+    socket.on("readable", SocketTransport.onReadable)
+    socket.on("drain", SocketTransport.onWritable)
+    socket.on("finish", SocketTransport.onWritable)
+    socket.on("end", SocketTransport.onEnd)
+    socket.on("error", SocketTransport.onError)
+    socket.on("close", SocketTransport.onClose)
+  }
+
+  private static onReadable(this: Owned): void {
+    this[kTransport].readableEvent.signal()
+  }
+  private static onWritable(this: Owned): void {
+    this[kTransport].writableEvent.signal()
+  }
+  private static onEnd(this: Owned): void {
+    const transport = this[kTransport]
+    transport.ended = true
+    transport.readableEvent.signal()
+  }
+  private static onError(this: Owned, e: unknown): void {
+    const transport = this[kTransport]
+    transport.failure ??= transportError("ReadFailed", e)
+    transport.readableEvent.signal()
+    transport.writableEvent.signal()
+  }
+  private static onClose(this: Owned): void {
+    const transport = this[kTransport]
+    transport.closed = true
+    transport.readableEvent.signal()
+    transport.writableEvent.signal()
+  }
+
+  get immediate(): Immediate {
+    return this
+  }
+
+  private finished(): boolean {
+    return this.failure !== undefined || this.closed || this.socket.destroyed
+  }
+
+  /** Input, end of input, or a failure or close is there to report. */
+  private hasInput(): boolean {
+    return this.socket.readableLength > 0 || this.ended || this.finished()
+  }
+
+  #inputEvent: Effect.Effect<void> | undefined = undefined
+  private get inputEvent(): Effect.Effect<void> {
+    return this.#inputEvent ??= this.readableEvent.until(() => this.hasInput())
+  }
+
+  #read: Effect.Effect<Option.Option<Uint8Array>, TlsTransportError> | undefined = undefined
+  get read(): Effect.Effect<Option.Option<Uint8Array>, TlsTransportError> {
+    return this.#read ??= Effect.suspend(() => {
+      const socket = this.socket
+      const chunk = socket.destroyed ? null : (socket.read() as Buffer | null)
+      if (chunk !== null) return Effect.succeed(Option.some(chunk))
+      if (this.failure !== undefined) return Effect.fail(this.failure)
+      if (this.ended) return Effect.succeed(Option.none())
+      if (this.closed) return Effect.fail(new TlsTransportError({ reason: "Closed" }))
+      return Effect.zipRight(this.inputEvent, this.read)
+    })
+  }
+
+  tryRead(): Option.Option<Uint8Array> | undefined {
+    const socket = this.socket
+    if (socket.destroyed) return undefined
+    const chunk = socket.read() as Buffer | null
+    if (chunk !== null) return Option.some(chunk)
+    return this.ended ? Option.none() : undefined
+  }
+
+  #readable: Effect.Effect<void, TlsTransportError> | undefined = undefined
+  get readable(): Effect.Effect<void, TlsTransportError> {
+    return this.#readable ??= Effect.zipRight(
+      this.inputEvent,
+      Effect.suspend(() => {
+        if (this.socket.readableLength > 0 || this.ended) return Effect.void
+        return Effect.fail(this.failure ?? new TlsTransportError({ reason: "Closed" }))
+      })
+    )
+  }
+
+  tryWrite(bytes: Uint8Array): boolean {
+    const socket = this.socket
+    if (this.failure !== undefined || this.closed || socket.destroyed || socket.writableEnded) return false
+    if (socket.writableLength > TRANSPORT_BOUND) return false
+    socket.write(asBuffer(bytes))
+    return true
+  }
 
   /** Waits (before accepting anything) while more than TRANSPORT_BOUND bytes wait for the kernel. */
-  const room: Effect.Effect<void> = writable.until(() => socket.writableLength <= TRANSPORT_BOUND || finished())
-
-  const asBuffer = (bytes: Uint8Array) =>
-    Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
-
-  const immediate: Immediate = {
-    tryRead: () => {
-      if (socket.destroyed) return undefined
-      const chunk = socket.read() as Buffer | null
-      if (chunk !== null) return Option.some(chunk)
-      return ended ? Option.none() : undefined
-    },
-    readable: Effect.zipRight(
-      readable.until(() => socket.readableLength > 0 || ended || finished()),
-      Effect.suspend(() => {
-        if (socket.readableLength > 0 || ended) return Effect.void
-        return Effect.fail(failure ?? new TlsTransportError({ reason: "Closed" }))
-      })
-    ),
-    tryWrite: (bytes) => {
-      if (failure !== undefined || closed || socket.destroyed || socket.writableEnded) return false
-      if (socket.writableLength > TRANSPORT_BOUND) return false
-      socket.write(asBuffer(bytes))
-      return true
-    }
+  #room: Effect.Effect<void> | undefined = undefined
+  private get room(): Effect.Effect<void> {
+    return this.#room ??= this.writableEvent.until(() =>
+      this.socket.writableLength <= TRANSPORT_BOUND || this.finished()
+    )
   }
 
-  return {
-    remoteAddress: socket.remoteAddress === undefined ? undefined : `${socket.remoteAddress}:${socket.remotePort}`,
-    read,
-    immediate,
-    // The transport's bounded buffer is TRANSPORT_BOUND, not node's 16 KiB
-    // high-water mark: waiting for 'drain' after every record would leave
-    // one write in flight at a time. A write waits for room first and then
-    // accepts everything in one step, so an interrupted write accepted nothing.
-    write: (bytes) =>
+  /**
+   * The transport's bounded buffer is TRANSPORT_BOUND, not node's 16 KiB
+   * high-water mark: waiting for 'drain' after every record would leave
+   * one write in flight at a time. A write waits for room first and then
+   * accepts everything in one step, so an interrupted write accepted
+   * nothing. (A function made once, so that it may be passed around.)
+   */
+  #write: ((bytes: Uint8Array) => Effect.Effect<void, TlsTransportError>) | undefined = undefined
+  get write(): (bytes: Uint8Array) => Effect.Effect<void, TlsTransportError> {
+    return this.#write ??= (bytes) =>
       Effect.suspend(() => {
         const accept = Effect.suspend(() => {
-          if (failure !== undefined) return Effect.fail(failure)
-          if (closed || socket.destroyed || socket.writableEnded) {
+          const socket = this.socket
+          if (this.failure !== undefined) return Effect.fail(this.failure)
+          if (this.closed || socket.destroyed || socket.writableEnded) {
             return Effect.fail(new TlsTransportError({ reason: "Closed" }))
           }
           socket.write(asBuffer(bytes))
           return Effect.void
         })
-        return socket.writableLength > TRANSPORT_BOUND ? Effect.zipRight(room, accept) : accept
-      }),
-    // Completes once every accepted byte and the FIN were handed to the
-    // kernel ('finish'), so that closing afterwards drops nothing.
-    end: Effect.suspend(() => {
+        return this.socket.writableLength > TRANSPORT_BOUND ? Effect.zipRight(this.room, accept) : accept
+      })
+  }
+
+  /**
+   * Completes once every accepted byte and the FIN were handed to the
+   * kernel ('finish'), so that closing afterwards drops nothing.
+   */
+  #end: Effect.Effect<void, TlsTransportError> | undefined = undefined
+  get end(): Effect.Effect<void, TlsTransportError> {
+    return this.#end ??= Effect.suspend(() => {
+      const socket = this.socket
       if (!socket.destroyed && !socket.writableEnded) socket.end()
       return Effect.zipRight(
-        writable.until(() => socket.writableFinished || finished()),
+        this.writableEvent.until(() => socket.writableFinished || this.finished()),
         Effect.suspend(() =>
-          socket.writableFinished ? Effect.void : Effect.fail(failure ?? new TlsTransportError({ reason: "Closed" }))
+          socket.writableFinished ? Effect.void : Effect.fail(this.failure ?? new TlsTransportError({ reason: "Closed" }))
         )
       )
-    }),
-    close: Effect.sync(() => {
-      socket.destroy()
+    })
+  }
+
+  #close: Effect.Effect<void> | undefined = undefined
+  get close(): Effect.Effect<void> {
+    return this.#close ??= Effect.sync(() => {
+      this.socket.destroy()
     })
   }
 }
+
+/**
+ * A transport over a `net.Socket` in paused mode.
+ * @internal
+ */
+export const fromSocket = (socket: net.Socket): Transport => new SocketTransport(socket)
 
 /**
  * Connect to `host:port`. The socket is created and given to the scope in
