@@ -42,29 +42,59 @@ export interface Readiness {
   until(condition: () => boolean): Effect.Effect<void>
 }
 
+/** A registered waiter's `resume`: `held` true ends the wait, false means "check again". */
+type Wake = (held: Effect.Effect<boolean>) => void
+const held = Effect.succeed(true)
+const signalled = Effect.succeed(false)
+
 /**
  * One small object per event, its methods shared: a connection holds
  * several of these for as long as it lives.
  */
 class ReadinessImpl implements Readiness {
-  // Made on the first wait: a signal before any wait has nobody to wake,
-  // and every wait checks its condition first.
-  private latch: Effect.Latch | undefined = undefined
+  /** Who waits now (their `resume`): one waiter alone, or several. Cleared by each signal. */
+  private waiters: Wake | Array<Wake> | undefined = undefined
+  /** Signals so far: a signal raised while a condition is checked is seen by its waiter. */
+  private signals = 0
 
   signal(): void {
-    this.latch?.unsafeOpen()
+    this.signals++
+    const waiters = this.waiters
+    if (waiters === undefined) return
+    // Taken first: a woken waiter that registers again lands in a new set.
+    this.waiters = undefined
+    if (typeof waiters === "function") waiters(signalled)
+    else for (const wake of waiters) wake(signalled)
+  }
+
+  private register(wake: Wake): void {
+    const waiters = this.waiters
+    this.waiters = waiters === undefined ? wake : typeof waiters === "function" ? [waiters, wake] : (waiters.push(wake), waiters)
+  }
+
+  private unregister(wake: Wake): void {
+    const waiters = this.waiters
+    if (waiters === wake) this.waiters = undefined
+    else if (Array.isArray(waiters)) {
+      const i = waiters.indexOf(wake)
+      if (i >= 0) waiters.splice(i, 1)
+    }
   }
 
   until(condition: () => boolean): Effect.Effect<void> {
-    const loop: Effect.Effect<void> = Effect.suspend(() => {
-      const latch = this.latch ??= Effect.unsafeMakeLatch(false)
-      // Closed before the check, in the same synchronous step: a signal
-      // from here on (even one raised while the condition is evaluated)
-      // opens it again, and the await below returns at once.
-      latch.unsafeClose()
-      if (condition()) return Effect.void
-      return Effect.zipRight(latch.await, loop)
-    })
+    // Built once per `until`: a wait is a check, then (only when it fails)
+    // a registration that checks again in the same synchronous step.
+    const register = (resume: Wake) => {
+      const seen = this.signals
+      // A signal during the check (the condition itself may raise one) counts as one after it.
+      if (condition()) return resume(held)
+      if (this.signals !== seen) return resume(signalled)
+      this.register(resume)
+      // Interrupted while registered: leave nothing behind.
+      return Effect.sync(() => this.unregister(resume))
+    }
+    const loop: Effect.Effect<void> = Effect.suspend(() => (condition() ? Effect.void : wait))
+    const wait: Effect.Effect<void> = Effect.flatMap(Effect.async<boolean>(register), (ok) => (ok ? Effect.void : loop))
     return loop
   }
 }
