@@ -2,12 +2,12 @@
 // the npm registry into .runtimes/ on first use (shared by test-matrix.mjs
 // and bun.mjs).
 import { spawnSync } from "node:child_process"
-import { existsSync, readdirSync } from "node:fs"
+import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 
 export const root = fileURLToPath(new URL("..", import.meta.url))
-export const BUN_VERSION = "1.4.4"
+export const BUN_VERSION = "1.4.5"
 
 /** Run a command quietly; its output is printed only if it fails. */
 export const quiet = (label, cmd, args, cwd = root) => {
@@ -19,9 +19,29 @@ export const quiet = (label, cmd, args, cwd = root) => {
   return r.status === 0
 }
 
-/** `npm install spec` into dir, unless dir exists. */
+/** The version of package `name` installed under dir, if any. */
+const installedVersion = (dir, name) => {
+  try {
+    return JSON.parse(readFileSync(join(dir, "node_modules", name, "package.json"), "utf8")).version
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * `npm install spec` into dir, unless dir has it: any version for a range
+ * (`node@^24`), that very version for a pinned one (`bun@1.4.5`; a copy of
+ * another version, left by an older checkout, is replaced).
+ */
 export const npmInstallRuntime = (dir, spec) => {
-  if (existsSync(dir)) return true
+  const at = spec.lastIndexOf("@")
+  const name = spec.slice(0, at)
+  const version = spec.slice(at + 1)
+  const pinned = /^\d+\.\d+\.\d+$/.test(version)
+  if (existsSync(dir)) {
+    if (!pinned || installedVersion(dir, name) === version) return true
+    rmSync(dir, { recursive: true, force: true })
+  }
   const ok = quiet(`install ${spec}`, "npm", [
     "install", "--no-save", "--no-package-lock", "--no-audit", "--no-fund", "--prefix", dir, spec
   ])
