@@ -72,16 +72,29 @@ describe("idle timeout", () => {
 
   it.live("under the live clock, activity moves the deadline", () =>
     Effect.scoped(Effect.gen(function*() {
-      const steps = Array.from({ length: 6 }, (_, i) => [Testing.Step.wantRead, Testing.Step.plaintext(`${i}`)]).flat()
+      const steps = Array.from({ length: 4 }, (_, i) => [Testing.Step.wantRead, Testing.Step.plaintext(`${i}`)]).flat()
       const { connection, peer } = yield* connected({}, steps)
-      const idle: TlsConnection = yield* withIdleTimeout(connection, Duration.millis(200))
-      // 6 x 60 ms = 360 ms in all, never 200 ms without a completed read.
-      for (let i = 0; i < 6; i++) {
-        yield* Effect.sleep(Duration.millis(60))
+      const idle: TlsConnection = yield* withIdleTimeout(connection, Duration.millis(1000))
+      // 4 x 400 ms = 1.6 s in all, never 1 s without a completed read (the
+      // margin, 600 ms, is for a machine busy with other tests).
+      for (let i = 0; i < 4; i++) {
+        yield* Effect.sleep(Duration.millis(400))
         yield* peer.write(text("x"))
         expect(yield* idle.read).toEqual(Option.some(text(`${i}`)))
       }
     })))
+
+  it.scoped("an idle-bounded connection spread into a wrapper keeps every operation", () =>
+    Effect.gen(function*() {
+      const { connection, peer } = yield* connected({}, [Testing.Step.wantRead, Testing.Step.plaintext("in")])
+      const idle = yield* withIdleTimeout(connection, Duration.seconds(10))
+      const wrapper: TlsConnection = { ...idle, abort: idle.abort }
+      for (const member of ["info", "read", "write", "shutdown", "abort", "stream", "sink"] as const) {
+        expect(wrapper[member], member).toBeDefined()
+      }
+      yield* peer.write(text("x"))
+      expect(yield* wrapper.read).toEqual(Option.some(text("in")))
+    }))
 
   it.live("under the live clock, closing the scope stops the timer: nothing fires later", () =>
     Effect.gen(function*() {

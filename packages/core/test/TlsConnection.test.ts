@@ -174,6 +174,30 @@ describe("TlsConnection.make (driver)", () => {
       expect(yield* conn.read).toEqual(Option.some(bytes("pong")))
     }))
 
+  it.scoped("a connection spread into a wrapper keeps every operation", () =>
+    Effect.gen(function*() {
+      const { engine } = scripted(0)
+      const { transport, peer } = yield* pipe
+      const conn = yield* TlsConnection.make(engine, transport, yield* options(RetryPolicy.defaultPolicy))
+      let written = 0
+      const wrapper: TlsConnection.TlsConnection = {
+        ...conn,
+        write: (data) => {
+          written++
+          return conn.write(data)
+        }
+      }
+      for (const member of ["info", "read", "write", "shutdown", "abort", "stream", "sink"] as const) {
+        expect(wrapper[member], member).toBeDefined()
+      }
+      yield* wrapper.write("ping")
+      expect(written).toBe(1)
+      expect(yield* peer.read).toEqual(Option.some(bytes("ping")))
+      yield* peer.write(bytes("pong"))
+      expect(yield* wrapper.read).toEqual(Option.some(bytes("pong")))
+      yield* wrapper.shutdown
+    }))
+
   it.scoped("concurrent readers share one transport read", () =>
     Effect.gen(function*() {
       const { engine } = scripted(0)

@@ -14,17 +14,17 @@ import * as Runtime from "effect/Runtime"
 import * as Scope from "effect/Scope"
 import type { TlsConnection, TlsConnectionError } from "../TlsConnection.js"
 import * as deadline from "./deadline.js"
-import { ConnectionBase } from "./tlsConnection.js"
+import { withStreams } from "./tlsConnection.js"
 import { TlsTimeoutError } from "../TlsError.js"
 
 /**
- * A connection with an idle deadline: every completed call moves it (the
+ * The idle deadline of a connection: every completed call moves it (the
  * clock is read synchronously: no Effect, no fiber per call, so a busy
  * connection pays almost nothing). When it passes, the error is recorded
  * first and the connection aborted, so every pending call (which fails as
  * the connection closes) and every later one reports the idle error.
  */
-class IdleConnection extends ConnectionBase {
+class IdleDeadline {
   last: number
   expired: TlsTimeoutError | undefined = undefined
 
@@ -33,18 +33,7 @@ class IdleConnection extends ConnectionBase {
     private readonly clock: Clock.Clock,
     private readonly millis: number
   ) {
-    super()
     this.last = clock.unsafeCurrentTimeMillis()
-  }
-
-  get info() {
-    return this.connection.info
-  }
-  get remoteAddress() {
-    return this.connection.remoteAddress
-  }
-  get abort() {
-    return this.connection.abort
   }
 
   /** Milliseconds until the deadline (0 or less: passed). */
@@ -79,7 +68,9 @@ class IdleConnection extends ConnectionBase {
   get read() {
     return this.#read ??= this.watched(this.connection.read)
   }
-  readonly write = (data: Uint8Array | string) => this.watched(this.connection.write(data))
+  write(data: Uint8Array | string) {
+    return this.watched(this.connection.write(data))
+  }
   #shutdown: Effect.Effect<void, TlsConnectionError> | undefined = undefined
   get shutdown() {
     return this.#shutdown ??= this.watched(this.connection.shutdown)
@@ -95,7 +86,7 @@ export const withIdleTimeout = (
     if (!Duration.isFinite(timeout)) return connection
     const clock = yield* Effect.clock
     const millis = Duration.toMillis(timeout)
-    const idle = new IdleConnection(connection, clock, millis)
+    const idle = new IdleDeadline(connection, clock, millis)
     const timer = millis <= deadline.MAX_TIMER_MILLIS ? deadline.liveTimer(clock) : undefined
     if (timer !== undefined) {
       // Under the live clock: a timer re-armed while there is activity, no fiber.
@@ -118,5 +109,12 @@ export const withIdleTimeout = (
         })
       )
     }
-    return idle
+    return withStreams({
+      info: connection.info,
+      remoteAddress: connection.remoteAddress,
+      abort: connection.abort,
+      read: Effect.suspend(() => idle.read),
+      write: (data) => idle.write(data),
+      shutdown: Effect.suspend(() => idle.shutdown)
+    })
   })

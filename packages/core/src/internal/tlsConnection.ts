@@ -786,64 +786,45 @@ export const make = (
     )
     driver.state = { _tag: "Open" }
     const info: ConnectionInfo = yield* engine.info
-    return new DriverConnection(info, transport.remoteAddress, driver)
+    // `shutdown` and `abort` are built when first run: most connections
+    // never shut down by themselves.
+    return withStreams({
+      info,
+      remoteAddress: transport.remoteAddress,
+      read: driver.read,
+      write: (data) => driver.write(data),
+      shutdown: Effect.suspend(() => driver.shutdown),
+      abort: Effect.suspend(() => driver.abort)
+    })
   })
 
 /**
- * What every connection object shares: `stream` and `sink`, built from
- * `read` and `write` when first used (most connections never use them).
- * Connections are classes, so that their getters are shared and a
- * connection pays only for its own fields. `write` stays a function of its
- * own (made once), so that it may be passed around.
+ * A connection from its operations. It is a plain object with every member
+ * its own, so that `{ ...connection, write }` (a wrapper) keeps all of
+ * them; `stream` and `sink` are built from `read` and `write` when first
+ * used (most connections never use them).
  * @internal
  */
-export abstract class ConnectionBase implements TlsConnection {
-  abstract readonly info: ConnectionInfo
-  abstract readonly remoteAddress: string | undefined
-  abstract readonly read: Effect.Effect<Option.Option<Uint8Array>, TlsConnectionError>
-  abstract readonly write: (data: Uint8Array | string) => Effect.Effect<void, TlsConnectionError>
-  abstract readonly shutdown: Effect.Effect<void, TlsConnectionError>
-  abstract readonly abort: Effect.Effect<void>
-
-  #stream: TlsConnection["stream"] | undefined = undefined
-  get stream(): TlsConnection["stream"] {
-    return this.#stream ??= Stream.repeatEffectOption(
-      this.read.pipe(
-        Effect.mapError(Option.some),
-        Effect.flatMap(Option.match({
-          onNone: () => Effect.fail(Option.none()),
-          onSome: (chunk) => Effect.succeed(chunk)
-        }))
+export const withStreams = (operations: Omit<TlsConnection, "stream" | "sink">): TlsConnection => {
+  let stream: TlsConnection["stream"] | undefined
+  let sink: TlsConnection["sink"] | undefined
+  return {
+    ...operations,
+    get stream() {
+      return stream ??= Stream.repeatEffectOption(
+        operations.read.pipe(
+          Effect.mapError(Option.some),
+          Effect.flatMap(Option.match({
+            onNone: () => Effect.fail(Option.none()),
+            onSome: (chunk) => Effect.succeed(chunk)
+          }))
+        )
       )
-    )
-  }
-
-  #sink: TlsConnection["sink"] | undefined = undefined
-  get sink(): TlsConnection["sink"] {
-    const write = this.write
-    return this.#sink ??= Sink.forEachChunk((chunk: Chunk.Chunk<Uint8Array>) =>
-      Effect.forEach(chunk, (bytes) => write(bytes), { discard: true })
-    )
-  }
-}
-
-/** The connection a driver runs. */
-class DriverConnection extends ConnectionBase {
-  constructor(
-    readonly info: ConnectionInfo,
-    readonly remoteAddress: string | undefined,
-    private readonly driver: Driver
-  ) {
-    super()
-  }
-  get read() {
-    return this.driver.read
-  }
-  readonly write = (data: Uint8Array | string) => this.driver.write(data)
-  get shutdown() {
-    return this.driver.shutdown
-  }
-  get abort() {
-    return this.driver.abort
+    },
+    get sink() {
+      return sink ??= Sink.forEachChunk((chunk: Chunk.Chunk<Uint8Array>) =>
+        Effect.forEach(chunk, (bytes) => operations.write(bytes), { discard: true })
+      )
+    }
   }
 }
