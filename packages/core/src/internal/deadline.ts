@@ -100,3 +100,42 @@ export const timeoutFail = <A, E, R, E1>(
   duration: Duration.Duration,
   onTimeout: () => E1
 ): Effect.Effect<A, E | E1, R> => within(self, duration, () => Effect.fail(onTimeout()))
+
+/**
+ * `self` under a deadline that costs no fiber, for a step whose resource
+ * can be broken from outside (a connection's handshake): under Effect's
+ * live clock a plain timer calls `expire()` once `duration` passed, which
+ * must make `self` end soon (by breaking what it waits on), and `self`
+ * then fails with `onTimeout()`, however it ended. The timer is cancelled
+ * when `self` ends, or is interrupted. Under any other clock it is
+ * `timeoutFail`.
+ * @internal
+ */
+export const breakingAfter = <A, E, R, E1>(
+  self: Effect.Effect<A, E, R>,
+  duration: Duration.Duration,
+  expire: () => void,
+  onTimeout: () => E1
+): Effect.Effect<A, E | E1, R> =>
+  Effect.clockWith((clock) => {
+    const start = liveTimer(clock)
+    if (start === undefined) return timeoutFail(self, duration, onTimeout)
+    const millis = Duration.toMillis(duration)
+    if (millis > MAX_TIMER_MILLIS) return self
+    return Effect.suspend(() => {
+      let fired = false
+      const cancel = start(() => {
+        fired = true
+        expire()
+      }, millis)
+      // After the timer fired, even a success (the last step raced it) is
+      // the timeout: `expire` has broken what it would hand out.
+      return Effect.onExit(
+        Effect.matchCauseEffect(self, {
+          onFailure: (cause): Effect.Effect<A, E | E1> => (fired ? Effect.fail(onTimeout()) : Effect.failCause(cause)),
+          onSuccess: (a): Effect.Effect<A, E | E1> => (fired ? Effect.fail(onTimeout()) : Effect.succeed(a))
+        }),
+        () => Effect.sync(cancel)
+      )
+    })
+  })

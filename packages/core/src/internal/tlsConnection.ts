@@ -753,11 +753,11 @@ export const make = (
   Effect.gen(function*() {
     const driver = new Driver(engine, transport, options.retryPolicy, options.closeGrace)
     const scope = yield* Effect.scope
+    const runtime = yield* Effect.runtime<never>()
     if (engine.onOutput !== undefined && transport.immediate !== undefined) {
       // Output goes to the transport in the step that produced it: a
       // flusher is only needed once the transport has no room, and is
       // started then (most connections never need one).
-      const runtime = yield* Effect.runtime<never>()
       driver.startFlusher = () => {
         driver.fibers.push(Runtime.runFork(runtime)(driver.flusher))
       }
@@ -774,10 +774,18 @@ export const make = (
     // Added after the fibers, so it runs before they are interrupted.
     yield* Scope.addFinalizerExit(scope, (exit) => driver.close(exit))
     const millis = Duration.toMillis(options.handshakeTimeout)
-    yield* deadline.timeoutFail(
+    const timedOut = () => new TlsTimeoutError({ phase: "handshake", millis })
+    // One timer, no fiber: when it fires the connection breaks (its
+    // transport is closed, which wakes the handshake's waits) and the
+    // handshake fails with the timeout.
+    yield* deadline.breakingAfter(
       driver.drive(engine.handshake, "handshake"),
       options.handshakeTimeout,
-      () => new TlsTimeoutError({ phase: "handshake", millis })
+      () => {
+        driver.breakWith(timedOut())
+        Runtime.runFork(runtime)(driver.abort)
+      },
+      timedOut
     ).pipe(
       Effect.tapError((e) => Effect.sync(() => driver.breakWith(e))),
       // A handshake that did not complete releases the transport at once
