@@ -64,8 +64,10 @@ export const transportError = (reason: TlsTransportError["reason"], e: unknown):
  * every socket of a listener, so each socket carries its own in `data`.
  * @internal
  */
-export class SocketState {
+export class SocketState implements Transport, Immediate {
   socket: Bun.Socket<SocketState> | undefined = undefined
+  /** The peer, as "address:port", once the socket is open. */
+  remoteAddress: string | undefined = undefined
   private readonly inbox = new SocketInbox(READ_BOUND)
   private readonly outbox = new SocketOutbox()
   private ended = false
@@ -87,7 +89,15 @@ export class SocketState {
 
   onOpen(socket: Bun.Socket<SocketState>) {
     this.socket = socket
+    this.noteRemoteAddress()
     socket.setNoDelay(true)
+  }
+
+  noteRemoteAddress() {
+    const s = this.socket
+    if (this.remoteAddress === undefined && s !== undefined && s.remoteAddress !== undefined) {
+      this.remoteAddress = `${s.remoteAddress}:${s.remotePort}`
+    }
   }
 
   onData(socket: Bun.Socket<SocketState>, chunk: Uint8Array) {
@@ -117,60 +127,83 @@ export class SocketState {
     this.wake()
   }
 
-  // The transport.
+  // The transport (this object is its own `immediate`: one object per
+  // socket, each Effect built the first time it is used).
 
-  readonly read: Effect.Effect<Option.Option<Uint8Array>, TlsTransportError> = Effect.suspend(() => {
+  private hasInput(): boolean {
+    return !this.inbox.isEmpty || this.ended || this.finished()
+  }
+
+  #inputEvent: Effect.Effect<void> | undefined = undefined
+  private get inputEvent(): Effect.Effect<void> {
+    return this.#inputEvent ??= this.events.until(() => this.hasInput())
+  }
+
+  #read: Effect.Effect<Option.Option<Uint8Array>, TlsTransportError> | undefined = undefined
+  get read(): Effect.Effect<Option.Option<Uint8Array>, TlsTransportError> {
+    return this.#read ??= Effect.suspend(() => this.readStep())
+  }
+
+  private readStep(): Effect.Effect<Option.Option<Uint8Array>, TlsTransportError> {
     if (this.closedByUs) return Effect.fail(new TlsTransportError({ reason: "Closed" }))
     if (!this.inbox.isEmpty) return Effect.succeed(Option.some(this.inbox.take(this.socket, this.closed)))
     if (this.failure !== undefined) return Effect.fail(this.failure)
     if (this.ended) return Effect.succeed(Option.none())
     if (this.closed) return Effect.fail(new TlsTransportError({ reason: "Closed" }))
-    return Effect.zipRight(
-      this.events.until(() => !this.inbox.isEmpty || this.ended || this.finished()),
-      this.read
-    )
-  })
+    return Effect.zipRight(this.inputEvent, this.read)
+  }
 
   /** Room in the bounded buffer (or the socket is gone). */
-  private readonly room: Effect.Effect<void> = this.events.until(() =>
-    this.outbox.bytes <= WRITE_BOUND || this.finished()
-  )
+  #room: Effect.Effect<void> | undefined = undefined
+  private get room(): Effect.Effect<void> {
+    return this.#room ??= this.events.until(() => this.outbox.bytes <= WRITE_BOUND || this.finished())
+  }
 
-  /**
-   * Waits for room first, then accepts everything in one step: an
-   * interrupted write accepted nothing.
-   */
-  /** The transport's answers at once (see `Transport.Immediate`). */
-  readonly immediate: Immediate = {
-    tryRead: () => {
-      if (this.closedByUs) return undefined
-      if (!this.inbox.isEmpty) return Option.some(this.inbox.take(this.socket, this.closed))
-      return this.ended && this.failure === undefined ? Option.none() : undefined
-    },
-    readable: Effect.zipRight(
-      this.events.until(() => !this.inbox.isEmpty || this.ended || this.finished()),
+  get immediate(): Immediate {
+    return this
+  }
+
+  tryRead(): Option.Option<Uint8Array> | undefined {
+    if (this.closedByUs) return undefined
+    if (!this.inbox.isEmpty) return Option.some(this.inbox.take(this.socket, this.closed))
+    return this.ended && this.failure === undefined ? Option.none() : undefined
+  }
+
+  #readable: Effect.Effect<void, TlsTransportError> | undefined = undefined
+  get readable(): Effect.Effect<void, TlsTransportError> {
+    return this.#readable ??= Effect.zipRight(
+      this.inputEvent,
       Effect.suspend(() => {
         if (!this.closedByUs && (!this.inbox.isEmpty || (this.ended && this.failure === undefined))) {
           return Effect.void
         }
         return Effect.fail(this.failure ?? new TlsTransportError({ reason: "Closed" }))
       })
-    ),
-    tryWrite: (bytes) => {
-      const socket = this.socket
-      if (
-        this.failure !== undefined || socket === undefined || this.closed || this.closedByUs ||
-        this.outbox.shutdownRequested || this.outbox.bytes > WRITE_BOUND
-      ) return false
-      // Like node:net, the bytes are kept by reference until written.
-      return this.outbox.send(socket, bytes, false)
-    }
+    )
   }
 
-  readonly write = (bytes: Uint8Array): Effect.Effect<void, TlsTransportError> =>
-    Effect.suspend(() =>
-      this.outbox.bytes > WRITE_BOUND ? Effect.zipRight(this.room, this.accept(bytes)) : this.accept(bytes)
-    )
+  tryWrite(bytes: Uint8Array): boolean {
+    const socket = this.socket
+    if (
+      this.failure !== undefined || socket === undefined || this.closed || this.closedByUs ||
+      this.outbox.shutdownRequested || this.outbox.bytes > WRITE_BOUND
+    ) return false
+    // Like node:net, the bytes are kept by reference until written.
+    return this.outbox.send(socket, bytes, false)
+  }
+
+  /**
+   * Waits for room first, then accepts everything in one step: an
+   * interrupted write accepted nothing. (A function made once, so that it
+   * may be passed around.)
+   */
+  #write: ((bytes: Uint8Array) => Effect.Effect<void, TlsTransportError>) | undefined = undefined
+  get write(): (bytes: Uint8Array) => Effect.Effect<void, TlsTransportError> {
+    return this.#write ??= (bytes) =>
+      Effect.suspend(() =>
+        this.outbox.bytes > WRITE_BOUND ? Effect.zipRight(this.room, this.accept(bytes)) : this.accept(bytes)
+      )
+  }
 
   private accept(bytes: Uint8Array): Effect.Effect<void, TlsTransportError> {
     return Effect.suspend(() => {
@@ -190,7 +223,12 @@ export class SocketState {
    * once it went out (so closing afterwards drops nothing), or the socket
    * is gone.
    */
-  readonly end: Effect.Effect<void, TlsTransportError> = Effect.suspend(() => {
+  #end: Effect.Effect<void, TlsTransportError> | undefined = undefined
+  get end(): Effect.Effect<void, TlsTransportError> {
+    return this.#end ??= Effect.suspend(() => this.endStep())
+  }
+
+  private endStep(): Effect.Effect<void, TlsTransportError> {
     if (!this.closed && this.socket !== undefined) this.outbox.requestShutdown(this.socket)
     return Effect.zipRight(
       this.events.until(() => this.outbox.shutdownSent || this.finished()),
@@ -200,9 +238,12 @@ export class SocketState {
           : Effect.fail(this.failure ?? new TlsTransportError({ reason: "Closed" }))
       )
     )
-  })
+  }
 
-  readonly close: Effect.Effect<void> = Effect.sync(() => this.closeNow())
+  #close: Effect.Effect<void> | undefined = undefined
+  get close(): Effect.Effect<void> {
+    return this.#close ??= Effect.sync(() => this.closeNow())
+  }
 
   closeNow() {
     if (this.closedByUs) return
@@ -213,20 +254,9 @@ export class SocketState {
     this.wake()
   }
 
-  remoteAddress(): string | undefined {
-    const s = this.socket
-    return s === undefined || s.remoteAddress === undefined ? undefined : `${s.remoteAddress}:${s.remotePort}`
-  }
-
   transport(): Transport {
-    return {
-      read: this.read,
-      write: this.write,
-      end: this.end,
-      close: this.close,
-      remoteAddress: this.remoteAddress(),
-      immediate: this.immediate
-    }
+    this.noteRemoteAddress()
+    return this
   }
 }
 

@@ -262,21 +262,38 @@ export class NativeEngine implements TlsEngine {
 
   // The engine, at the plaintext level.
 
-  feed = (_: Uint8Array): void => {}
-  feedEnd = (): void => {}
-  drain = (): ReadonlyArray<Uint8Array> => []
-  pendingOutgoing = (): number => 0
-  outgoingReady: Effect.Effect<void> = Effect.never
+  // (Methods and Effects built on first use: a connection keeps one
+  // engine for as long as it lives.)
 
-  handshake: Effect.Effect<void, TlsWantRead | TlsError> = Effect.suspend((): Effect.Effect<void, TlsWantRead | TlsError> => {
+  feed(_: Uint8Array): void {}
+  feedEnd(): void {}
+  drain(): ReadonlyArray<Uint8Array> {
+    return []
+  }
+  pendingOutgoing(): number {
+    return 0
+  }
+  get outgoingReady(): Effect.Effect<void> {
+    return Effect.never
+  }
+
+  #handshake: Effect.Effect<void, TlsWantRead | TlsError> | undefined = undefined
+  get handshake(): Effect.Effect<void, TlsWantRead | TlsError> {
+    return this.#handshake ??= Effect.suspend(() => this.handshakeStep())
+  }
+
+  private handshakeStep(): Effect.Effect<void, TlsWantRead | TlsError> {
     if (this.failure !== undefined) return Effect.fail(this.failure)
     if (this.secure) return Effect.void
     // The peer ended (or the socket closed) before the handshake completed.
     if (this.closed || this.ended) return Effect.fail(new TlsUnexpectedEof({ phase: "handshake" }))
     return this.wantRead(want.read.handshake)
-  })
+  }
 
-  read: Effect.Effect<Option.Option<Uint8Array>, TlsWantRead | TlsError> = Effect.suspend(() => this.readNow())
+  #read: Effect.Effect<Option.Option<Uint8Array>, TlsWantRead | TlsError> | undefined = undefined
+  get read(): Effect.Effect<Option.Option<Uint8Array>, TlsWantRead | TlsError> {
+    return this.#read ??= Effect.suspend(() => this.readNow())
+  }
 
   private readNow(): Effect.Effect<Option.Option<Uint8Array>, TlsWantRead | TlsError> {
     if (!this.inbox.isEmpty) return Effect.succeed(Option.some(this.inbox.take(this.socket, this.closed)))
@@ -287,12 +304,15 @@ export class NativeEngine implements TlsEngine {
   }
 
   /** After TlsWantWrite: Bun took enough of what waits (or the socket is gone). */
-  readonly writable: Effect.Effect<void> = this.events.until(() =>
-    this.outbox.bytes <= WRITE_BOUND || this.failure !== undefined || this.closed || this.closedByUs
-  )
+  #writable: Effect.Effect<void> | undefined = undefined
+  get writable(): Effect.Effect<void> {
+    return this.#writable ??= this.events.until(() =>
+      this.outbox.bytes <= WRITE_BOUND || this.failure !== undefined || this.closed || this.closedByUs
+    )
+  }
 
-  write = (plaintext: Uint8Array): Effect.Effect<number, TlsWantWrite | TlsError> =>
-    Effect.suspend((): Effect.Effect<number, TlsWantWrite | TlsError> => {
+  write(plaintext: Uint8Array): Effect.Effect<number, TlsWantWrite | TlsError> {
+    return Effect.suspend((): Effect.Effect<number, TlsWantWrite | TlsError> => {
       if (this.failure !== undefined) return Effect.fail(this.failure)
       if (this.outbox.shutdownRequested || this.closed || this.socket === undefined) {
         return Effect.fail(new TlsClosedError({ operation: "write" }))
@@ -306,19 +326,29 @@ export class NativeEngine implements TlsEngine {
       }
       return Effect.succeed(plaintext.length)
     })
+  }
 
   /**
    * close_notify and FIN, after whatever plaintext still waits for Bun:
    * completes once Bun was told to shut down (so closing the socket after
    * it drops nothing that `write` accepted), or the socket is gone.
    */
-  shutdown: Effect.Effect<void, TlsError> = Effect.suspend(() => {
-    if (this.failure !== undefined) return Effect.fail(this.failure)
-    if (this.socket !== undefined && !this.closed) this.outbox.requestShutdown(this.socket)
-    return this.events.until(() => this.outbox.shutdownSent || this.closed || this.closedByUs || this.failure !== undefined)
-  })
+  #shutdown: Effect.Effect<void, TlsError> | undefined = undefined
+  get shutdown(): Effect.Effect<void, TlsError> {
+    return this.#shutdown ??= Effect.suspend(() => {
+      if (this.failure !== undefined) return Effect.fail(this.failure)
+      if (this.socket !== undefined && !this.closed) this.outbox.requestShutdown(this.socket)
+      return this.events.until(() =>
+        this.outbox.shutdownSent || this.closed || this.closedByUs || this.failure !== undefined
+      )
+    })
+  }
 
-  info: Effect.Effect<ConnectionInfo> = Effect.sync(() => {
+  get info(): Effect.Effect<ConnectionInfo> {
+    return Effect.sync(() => this.infoNow())
+  }
+
+  private infoNow(): ConnectionInfo {
     const socket = this.socket!
     const cipher = socket.getCipher()
     const alpn = socket.alpnProtocol
@@ -347,9 +377,12 @@ export class NativeEngine implements TlsEngine {
       },
       sessionReused: socket.isSessionReused()
     }
-  })
+  }
 
-  close: Effect.Effect<void> = Effect.sync(() => this.closeNow())
+  #close: Effect.Effect<void> | undefined = undefined
+  get close(): Effect.Effect<void> {
+    return this.#close ??= Effect.sync(() => this.closeNow())
+  }
 
   closeNow() {
     if (this.closedByUs) return
@@ -365,7 +398,9 @@ export class NativeEngine implements TlsEngine {
     this.bump()
   }
 
-  destroy: Effect.Effect<void> = this.close
+  get destroy(): Effect.Effect<void> {
+    return this.close
+  }
 
   /**
    * The transport the driver reads for news: `read` completes once the
