@@ -69,7 +69,9 @@ class ReadinessImpl implements Readiness {
 
   private register(wake: Wake): void {
     const waiters = this.waiters
-    this.waiters = waiters === undefined ? wake : typeof waiters === "function" ? [waiters, wake] : (waiters.push(wake), waiters)
+    if (waiters === undefined) this.waiters = wake
+    else if (typeof waiters === "function") this.waiters = [waiters, wake]
+    else waiters.push(wake)
   }
 
   private unregister(wake: Wake): void {

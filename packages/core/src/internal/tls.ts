@@ -94,17 +94,17 @@ const makeServer = <C>(
         let handshakes = 0
         const slotFreed = Readiness.make()
         /**
-         * One connection, in its own fiber (which starts uninterruptible:
-         * forked in the accept loop's uninterruptible step). Shallow on
-         * purpose: while the handler runs, the fiber's stack holds one
-         * frame of ours (the match below) and one for `interruptible`, and
-         * the connection's scope is set in the fiber's own context instead
-         * of being provided around the handler (the fiber is the
-         * connection's alone): every frame and closure here is kept for as
-         * long as the connection lives.
+         * One connection, in its own fiber, uninterruptible but for the
+         * handshake and the handler (so an interruption at any point closes
+         * the connection's scope). Shallow on purpose: while the handler
+         * runs, the fiber's stack holds one frame of ours (the match below)
+         * and two for the runtime flags, and the connection's scope is set
+         * in the fiber's own context instead of being provided around the
+         * handler (the fiber is the connection's alone): every frame and
+         * closure here is kept for as long as the connection lives.
          */
         const runConnection = (accepted: C): Effect.Effect<void> =>
-          Effect.flatMap(Scope.make(), (scope) => {
+          Effect.uninterruptible(Effect.flatMap(Scope.make(), (scope) => {
             let handshaking = true
             const handshakeOver = () => {
               if (!handshaking) return
@@ -143,7 +143,7 @@ const makeServer = <C>(
               onFailure: (cause) => over(Exit.failCause(cause)),
               onSuccess: () => over(Exit.void)
             })
-          })
+          }))
         // Slots are taken before accepting: at a limit, nothing is accepted.
         // (Taken in the step that saw them free; given back if accept fails.)
         const slots = Effect.zipRight(
