@@ -112,15 +112,20 @@ const makeServer = <C>(
               handshakes--
               slotFreed.signal()
             }
-            const run = Effect.zipRight(
-              FiberRef.update(FiberRef.currentContext, (context) => Context.add(context, Scope.Scope, scope)),
+            // Built when run, and the handshake's Effects only inside it: the
+            // match below keeps `run` for the connection's lifetime, and so
+            // would keep everything `run` referred to.
+            const run = Effect.suspend(() =>
               Effect.zipRight(
-                own(accepted),
-                Effect.interruptible(Effect.flatMap(handshake(accepted), (connection) => {
-                  handshakeOver()
-                  return handler(connection)
-                }))
-              ) as Effect.Effect<unknown, unknown>
+                FiberRef.update(FiberRef.currentContext, (context) => Context.add(context, Scope.Scope, scope)),
+                Effect.zipRight(
+                  own(accepted),
+                  Effect.flatMap(Effect.interruptible(handshake(accepted)), (connection) => {
+                    handshakeOver()
+                    return Effect.interruptible(handler(connection))
+                  })
+                ) as Effect.Effect<unknown, unknown>
+              )
             )
             const over = (exit: Exit.Exit<unknown, unknown>) => {
               const failed = exit._tag === "Failure" && !Cause.isInterruptedOnly(exit.cause)
