@@ -598,6 +598,26 @@ export const conformance = (name: string, tlsLayer: Layer.Layer<Tls.Tls>, suiteO
             expect(failure).toMatchObject({ _tag: "TlsProtocolError", code: "ERR_SSL_HTTP_REQUEST" })
           }))
 
+        it.scoped("a client that connects and says nothing is given up on by the server's handshakeTimeout", () =>
+          Effect.gen(function*() {
+            const { port, result } = yield* acceptOne(serverOptions({ handshakeTimeout: "200 millis" }))
+            const raw = yield* Effect.acquireRelease(
+              Effect.async<net.Socket>((resume) => {
+                const s = net.connect(port, "127.0.0.1", () => resume(Effect.succeed(s)))
+              }),
+              (s) => Effect.sync(() => s.destroy())
+            )
+            const closed = Effect.async<void>((resume) => {
+              if (raw.destroyed || raw.readableEnded) return resume(Effect.void)
+              raw.once("close", () => resume(Effect.void))
+            })
+            raw.on("data", () => {})
+            raw.on("error", () => {})
+            expect(failureOf(yield* result)).toMatchObject({ _tag: "TlsTimeoutError", phase: "handshake", millis: 200 })
+            // The server let go of the socket: the client sees it close.
+            yield* closed
+          }))
+
         it.scoped("a handshake that outlives handshakeTimeout gives TlsTimeoutError", () =>
           Effect.gen(function*() {
             const silent = yield* rawServer

@@ -32,6 +32,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
+import * as Runtime from "effect/Runtime"
 import type * as Scope from "effect/Scope"
 import { AlpnSelector } from "../AlpnSelector.js"
 import * as ClientHello from "../ClientHello.js"
@@ -167,6 +168,9 @@ export const make = (
         )
       })
 
+    /** Whether deciding runs user code (a resolver or a selector). */
+    const resolving = Option.isSome(resolver) || Option.isSome(selector)
+
     if (Option.isSome(resolver)) {
       yield* Effect.forEach(resolver.value.contexts, ([name, context]) => prepare(context, name), { discard: true })
     }
@@ -252,11 +256,19 @@ export const make = (
       Effect.gen(function*() {
         const budget = Duration.toMillis(serverOptions.handshakeTimeout)
         const started = yield* Clock.currentTimeMillis
-        const decision = yield* deadline.timeoutFail(
-          decide(transport),
-          serverOptions.handshakeTimeout,
-          () => new TlsTimeoutError({ phase: "handshake", millis: budget })
-        ).pipe(
+        const timedOut = () => new TlsTimeoutError({ phase: "handshake", millis: budget })
+        // Without resolvers, deciding only reads the transport: closing it
+        // ends the read, so the deadline needs no fiber of its own. A
+        // resolver is user code that may never answer: it is raced.
+        const runtime = resolving ? undefined : yield* Effect.runtime<never>()
+        const decision = yield* (runtime === undefined
+          ? deadline.timeoutFail(decide(transport), serverOptions.handshakeTimeout, timedOut)
+          : deadline.breakingAfter(
+            decide(transport),
+            serverOptions.handshakeTimeout,
+            () => Runtime.runFork(runtime)(transport.close),
+            timedOut
+          )).pipe(
           Effect.tapError((e) => isSentAlert(e) ? sendAlert(transport, e.alert) : Effect.void),
           Effect.onError(() => transport.close)
         )
