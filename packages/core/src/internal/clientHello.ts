@@ -347,19 +347,35 @@ const notHandshake = (received: Uint8Array): Inspection => {
   return refuse("unexpected_message", `the first record has content type ${first}, not handshake (22)`)
 }
 
-/** A growable byte buffer (amortized doubling). */
+const NO_BYTES = new Uint8Array(0)
+
+/**
+ * A growable byte buffer (amortized doubling). The first chunk is kept as
+ * it is, not copied: a ClientHello usually arrives whole in one chunk, and
+ * then nothing is allocated at all. The buffer owns a copy from the second
+ * chunk on.
+ */
 class Bytes {
-  data = new Uint8Array(1024)
+  data: Uint8Array = NO_BYTES
   length = 0
+  /** Whether `data` is ours (else it is the caller's first chunk, read only). */
+  private owned = false
 
   append(chunk: Uint8Array): void {
+    if (this.length === 0) {
+      this.data = chunk
+      this.length = chunk.length
+      this.owned = false
+      return
+    }
     const needed = this.length + chunk.length
-    if (needed > this.data.length) {
-      let size = this.data.length * 2
+    if (!this.owned || needed > this.data.length) {
+      let size = Math.max(1024, this.data.length)
       while (size < needed) size *= 2
       const grown = new Uint8Array(size)
       grown.set(this.data.subarray(0, this.length))
       this.data = grown
+      this.owned = true
     }
     this.data.set(chunk, this.length)
     this.length = needed
@@ -474,7 +490,7 @@ export const read = (
           case "Invalid":
             return Effect.fail(outcome.error)
           case "Complete":
-            return Effect.succeed({ hello: outcome.hello, bytes: flight.received.view().slice() })
+            return Effect.succeed({ hello: outcome.hello, bytes: flight.received.view() })
         }
       }
     )
