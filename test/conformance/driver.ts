@@ -77,6 +77,22 @@ export const driverConformance = (
 
   describe(`writes, closes and waits: ${name}`, () => {
     layer(tlsLayer, { timeout: 60_000, excludeTestServices: true })((it) => {
+      describe("handshake deadlines", () => {
+        it.scoped("a server's handshake over a memory pair whose client says nothing ends at handshakeTimeout", () =>
+          Effect.gen(function*() {
+            const [, server] = yield* Transport.makeMemoryPair()
+            const failure = yield* Effect.flip(Tls.upgrade(server, { ...serverUpgrade, handshakeTimeout: "100 millis" }))
+            expect(failure).toMatchObject({ _tag: "TlsTimeoutError", phase: "handshake", millis: 100 })
+          }))
+
+        it.scoped("a client's handshake over a memory pair whose server says nothing ends at handshakeTimeout", () =>
+          Effect.gen(function*() {
+            const [client] = yield* Transport.makeMemoryPair()
+            const failure = yield* Effect.flip(Tls.upgrade(client, { ...clientUpgrade, handshakeTimeout: "100 millis" }))
+            expect(failure).toMatchObject({ _tag: "TlsTimeoutError", phase: "handshake", millis: 100 })
+          }))
+      })
+
       describe("closing", () => {
         it.scoped("closing the scope delivers every byte write accepted, over a pipe the peer is not reading yet", () =>
           Effect.gen(function*() {

@@ -34,7 +34,12 @@ export interface Transport {
    * nothing; fails if the transport failed before that.
    */
   readonly end: Effect.Effect<void, TlsTransportError>
-  /** Release the transport at once, dropping whatever it still buffers. Idempotent; never fails. */
+  /**
+   * Release the transport at once, dropping whatever it still buffers.
+   * Idempotent; never fails. A wait on `immediate.readable` in progress
+   * then fails (`TlsTransportError` "Closed"); effect-tls's own transports
+   * end a `read` in progress that way too.
+   */
   readonly close: Effect.Effect<void>
   /** Where the peer is, when the transport knows (`"127.0.0.1:50102"`). */
   readonly remoteAddress: string | undefined

@@ -56,4 +56,14 @@ describe("Transport.makeMemoryPair", () => {
       expect(yield* Effect.flip(b.read)).toMatchObject({ _tag: "TlsTransportError", reason: "Closed" })
       expect(yield* a.read).toEqual(Option.none())
     }))
+
+  it.scoped("a read waiting on an end fails with Closed when that end is closed", () =>
+    Effect.gen(function*() {
+      const [, b] = yield* Transport.makeMemoryPair()
+      const reading = yield* Effect.fork(Effect.flip(b.read))
+      yield* Effect.yieldNow()
+      expect(reading.unsafePoll()).toBeNull()
+      yield* b.close
+      expect(yield* Fiber.join(reading)).toMatchObject({ _tag: "TlsTransportError", reason: "Closed" })
+    }))
 })

@@ -479,8 +479,17 @@ export const read = (
 ): Effect.Effect<{ readonly hello: ClientHello; readonly bytes: Uint8Array }, TlsError> =>
   Effect.suspend(() => {
     const flight = new FirstFlight()
+    // With `immediate`, chunks are taken at once or waited for on
+    // `readable`, which the contract ends when the transport is closed.
+    const immediate = transport.immediate
+    const next: Effect.Effect<Option.Option<Uint8Array>, TlsError> = immediate === undefined
+      ? transport.read
+      : Effect.suspend(() => {
+        const chunk = immediate.tryRead()
+        return chunk !== undefined ? Effect.succeed(chunk) : Effect.zipRight(immediate.readable, next)
+      })
     const loop: Effect.Effect<{ readonly hello: ClientHello; readonly bytes: Uint8Array }, TlsError> = Effect.flatMap(
-      transport.read,
+      next,
       (chunk) => {
         if (Option.isNone(chunk)) return Effect.fail(new TlsUnexpectedEof({ phase: "handshake" }))
         const outcome = flight.push(chunk.value)

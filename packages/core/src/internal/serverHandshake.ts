@@ -257,10 +257,12 @@ export const make = (
         const budget = Duration.toMillis(serverOptions.handshakeTimeout)
         const started = yield* Clock.currentTimeMillis
         const timedOut = () => new TlsTimeoutError({ phase: "handshake", millis: budget })
-        // Without resolvers, deciding only reads the transport: closing it
-        // ends the read, so the deadline needs no fiber of its own. A
-        // resolver is user code that may never answer: it is raced.
-        const runtime = resolving ? undefined : yield* Effect.runtime<never>()
+        // Without resolvers, deciding only reads the transport, and through
+        // `immediate` a read ends when the transport is closed (its
+        // contract): the deadline closes it and needs no fiber of its own.
+        // A resolver is user code that may never answer, and a transport
+        // without `immediate` may not end a read on close: those are raced.
+        const runtime = resolving || transport.immediate === undefined ? undefined : yield* Effect.runtime<never>()
         const decision = yield* (runtime === undefined
           ? deadline.timeoutFail(decide(transport), serverOptions.handshakeTimeout, timedOut)
           : deadline.breakingAfter(

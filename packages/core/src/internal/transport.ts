@@ -90,11 +90,15 @@ export class Pipe {
 
 const endpoint = (incoming: Pipe, outgoing: Pipe, name: string): Transport => {
   let closed = false
+  // A read waiting here ends when this end is closed, too.
+  const read: Effect.Effect<Option.Option<Uint8Array>, TlsTransportError> = Effect.suspend(() => {
+    if (closed) return Effect.fail(new TlsTransportError({ reason: "Closed" }))
+    const chunk = incoming.tryRead()
+    return chunk !== undefined ? Effect.succeed(chunk) : Effect.zipRight(incoming.untilReadable, read)
+  })
   return {
     remoteAddress: name,
-    read: Effect.suspend(() =>
-      closed ? Effect.fail(new TlsTransportError({ reason: "Closed" })) : incoming.read
-    ),
+    read,
     immediate: {
       tryRead: () => (closed ? undefined : incoming.tryRead()),
       readable: Effect.zipRight(
