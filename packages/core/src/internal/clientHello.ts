@@ -46,6 +46,7 @@ import * as Option from "effect/Option"
 import type { ClientHello, Extension, Inspection } from "../ClientHello.js"
 import { TlsAlertError, type TlsError, TlsProtocolError, TlsUnexpectedEof } from "../TlsError.js"
 import type { Transport } from "../Transport.js"
+import { readThrough } from "./transport.js"
 
 /** The largest first flight accepted, in bytes (records and their headers). */
 export const MAX_BYTES = 64 * 1024
@@ -479,15 +480,9 @@ export const read = (
 ): Effect.Effect<{ readonly hello: ClientHello; readonly bytes: Uint8Array }, TlsError> =>
   Effect.suspend(() => {
     const flight = new FirstFlight()
-    // With `immediate`, chunks are taken at once or waited for on
-    // `readable`, which the contract ends when the transport is closed.
-    const immediate = transport.immediate
-    const next: Effect.Effect<Option.Option<Uint8Array>, TlsError> = immediate === undefined
-      ? transport.read
-      : Effect.suspend(() => {
-        const chunk = immediate.tryRead()
-        return chunk !== undefined ? Effect.succeed(chunk) : Effect.zipRight(immediate.readable, next)
-      })
+    // With `immediate`, through it: its `readable` ends when the transport
+    // is closed (the contract), so a deadline may close the transport.
+    const next = transport.immediate === undefined ? transport.read : readThrough(transport.immediate)
     const loop: Effect.Effect<{ readonly hello: ClientHello; readonly bytes: Uint8Array }, TlsError> = Effect.flatMap(
       next,
       (chunk) => {

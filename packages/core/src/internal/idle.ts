@@ -113,7 +113,8 @@ export const withIdleTimeout = (
       info: connection.info,
       remoteAddress: connection.remoteAddress,
       abort: connection.abort,
-      read: Effect.suspend(() => idle.read),
+      // Built now: a read is the hot path, and takes no extra step.
+      read: idle.read,
       write: (data) => idle.write(data),
       shutdown: Effect.suspend(() => idle.shutdown)
     })

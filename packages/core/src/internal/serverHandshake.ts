@@ -262,8 +262,9 @@ export const make = (
         // contract): the deadline closes it and needs no fiber of its own.
         // A resolver is user code that may never answer, and a transport
         // without `immediate` may not end a read on close: those are raced.
-        const runtime = resolving || transport.immediate === undefined ? undefined : yield* Effect.runtime<never>()
-        const decision = yield* (runtime === undefined
+        const runtime = yield* Effect.runtime<never>()
+        const raced = resolving || transport.immediate === undefined
+        const decision = yield* (raced
           ? deadline.timeoutFail(decide(transport), serverOptions.handshakeTimeout, timedOut)
           : deadline.breakingAfter(
             decide(transport),

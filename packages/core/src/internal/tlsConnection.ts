@@ -774,7 +774,9 @@ export const make = (
     // Added after the fibers, so it runs before they are interrupted.
     yield* Scope.addFinalizerExit(scope, (exit) => driver.close(exit))
     const millis = Duration.toMillis(options.handshakeTimeout)
-    const timedOut = () => new TlsTimeoutError({ phase: "handshake", millis })
+    // One error: the connection's sticky error and the handshake's failure are the same.
+    let timeout: TlsTimeoutError | undefined
+    const timedOut = () => timeout ??= new TlsTimeoutError({ phase: "handshake", millis })
     // One timer, no fiber: when it fires the connection breaks (its
     // transport is closed, which wakes the handshake's waits) and the
     // handshake fails with the timeout.

@@ -4,7 +4,7 @@ import * as Option from "effect/Option"
 import { TlsTransportError } from "../TlsError.js"
 import { concat } from "./bytes.js"
 import * as Readiness from "../Readiness.js"
-import type { MemoryOptions, Transport } from "../Transport.js"
+import type { Immediate, MemoryOptions, Transport } from "../Transport.js"
 
 /**
  * One direction of an in-memory pipe: a bounded byte queue with an end.
@@ -23,12 +23,6 @@ export class Pipe {
   private readonly writable = Readiness.make()
 
   constructor(readonly capacity: number) {}
-
-  readonly read: Effect.Effect<Option.Option<Uint8Array>> = Effect.suspend(() => {
-    if (this.bytes > 0) return Effect.succeed(Option.some(this.take()))
-    if (this.ended) return Effect.succeed(Option.none())
-    return Effect.zipRight(this.readable.until(() => this.bytes > 0 || this.ended), this.read)
-  })
 
   /** Bytes or the end now, else undefined. */
   tryRead(): Option.Option<Uint8Array> | undefined {
@@ -88,25 +82,35 @@ export class Pipe {
   }
 }
 
+/**
+ * A `read` made of a transport's `immediate`: a chunk taken at once, or a
+ * wait on `readable` and again. It ends, as `readable` does, when the
+ * transport fails or is closed.
+ * @internal
+ */
+export const readThrough = (immediate: Immediate): Effect.Effect<Option.Option<Uint8Array>, TlsTransportError> => {
+  const read: Effect.Effect<Option.Option<Uint8Array>, TlsTransportError> = Effect.suspend(() => {
+    const chunk = immediate.tryRead()
+    return chunk !== undefined ? Effect.succeed(chunk) : Effect.zipRight(immediate.readable, read)
+  })
+  return read
+}
+
 const endpoint = (incoming: Pipe, outgoing: Pipe, name: string): Transport => {
   let closed = false
-  // A read waiting here ends when this end is closed, too.
-  const read: Effect.Effect<Option.Option<Uint8Array>, TlsTransportError> = Effect.suspend(() => {
-    if (closed) return Effect.fail(new TlsTransportError({ reason: "Closed" }))
-    const chunk = incoming.tryRead()
-    return chunk !== undefined ? Effect.succeed(chunk) : Effect.zipRight(incoming.untilReadable, read)
-  })
+  const immediate: Immediate = {
+    tryRead: () => (closed ? undefined : incoming.tryRead()),
+    readable: Effect.zipRight(
+      incoming.untilReadable,
+      Effect.suspend(() => (closed ? Effect.fail(new TlsTransportError({ reason: "Closed" })) : Effect.void))
+    ),
+    tryWrite: (bytes) => !closed && outgoing.tryWrite(bytes, true)
+  }
   return {
     remoteAddress: name,
-    read,
-    immediate: {
-      tryRead: () => (closed ? undefined : incoming.tryRead()),
-      readable: Effect.zipRight(
-        incoming.untilReadable,
-        Effect.suspend(() => (closed ? Effect.fail(new TlsTransportError({ reason: "Closed" })) : Effect.void))
-      ),
-      tryWrite: (bytes) => !closed && outgoing.tryWrite(bytes, true)
-    },
+    // A read waiting here ends when this end is closed, too.
+    read: readThrough(immediate),
+    immediate,
     write: (bytes) =>
       closed ? Effect.fail(new TlsTransportError({ reason: "Closed" })) : outgoing.write(bytes),
     end: Effect.sync(() => outgoing.end()),
