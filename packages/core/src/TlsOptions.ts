@@ -78,6 +78,22 @@ export interface CommonOptions {
    * warning naming the bytes left). Default 5 seconds.
    */
   readonly closeGrace?: Duration.DurationInput | undefined
+  /**
+   * Give up truncation detection: a peer that ends the TCP stream without
+   * close_notify is read as a clean end (`read` gives `None`) instead of
+   * failing with `TlsUnexpectedEof`. Default `false`.
+   *
+   * In exchange the connection may run on the runtime's own TLS socket
+   * (its native path: TLS on the TCP handle on Node, Bun's TLS sockets),
+   * which cannot tell close_notify from a bare FIN. Use it only where the
+   * protocol above TLS frames its own messages (HTTP with a length, a
+   * length-prefixed RPC), as trio's `https_compatible` and browsers do:
+   * an attacker who can cut the TCP stream can otherwise make a cut-off
+   * message look complete. The handshake still fails on an early end.
+   *
+   * @since 0.3.0
+   */
+  readonly allowTruncation?: boolean | undefined
 }
 
 /**
@@ -204,6 +220,8 @@ export interface ResolvedCommon {
   readonly handshakeTimeout: Duration.Duration
   readonly retryPolicy: RetryPolicy
   readonly closeGrace: Duration.Duration
+  /** A FIN without close_notify reads as a clean end (and the native path may be taken). */
+  readonly allowTruncation: boolean
 }
 
 /**

@@ -15,7 +15,7 @@ import type * as Effect from "effect/Effect"
 import type * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import type { Address } from "./Tls.js"
-import type { TlsEngine, TlsEngineFactory } from "./TlsEngine.js"
+import type { EngineParameters, TlsEngine, TlsEngineFactory } from "./TlsEngine.js"
 import type { TlsConfigError, TlsError, TlsTransportError } from "./TlsError.js"
 import type { ResolvedClient, ResolvedClientConnect, ResolvedServer, ResolvedServerListen } from "./TlsOptions.js"
 import type { Transport } from "./Transport.js"
@@ -61,26 +61,60 @@ export interface NativeListener {
 }
 
 /**
- * A runtime's native fast path. Each function answers `None` when the
- * native socket cannot honour the options exactly; core then takes the
- * sans-IO path. Core also takes it for servers given an `SniResolver` or
- * `AlpnSelector` (they need the ClientHello read before any TLS runs).
- * Core keeps everything else the same on both paths: options decoded
- * before any socket (for a client, including the runtime's engine factory,
- * so a `TlsConfigError` is the same on both paths), `connectTimeout`, the driver (retries,
- * `handshakeTimeout`, sticky errors, close_notify on scope close), the
- * server loop.
+ * What `NativePath.adopt` is given besides the transport and the factory.
+ *
+ * @since 0.3.0
+ * @category runtime
+ */
+export interface AdoptParameters extends EngineParameters {
+  /**
+   * Bytes core already read from the transport (a server's ClientHello):
+   * the runtime's TLS must see them first, exactly as they came.
+   */
+  readonly received: Uint8Array
+}
+
+/**
+ * A runtime's native path: TLS inside the runtime's own sockets. A
+ * native socket cannot tell close_notify from a bare TCP FIN, so core
+ * takes this path only for connections whose options allow that
+ * (`allowTruncation`), and the sans-IO path for every other.
+ *
+ * Each function answers `None` when the native socket cannot honour the
+ * options exactly; core then takes the sans-IO path. Core keeps
+ * everything else the same on both paths: options decoded before any
+ * socket (for a client, including the runtime's engine factory, so a
+ * `TlsConfigError` is the same on both paths), `connectTimeout`, the
+ * driver (retries, `handshakeTimeout`, sticky errors, close_notify on
+ * scope close), the server loop.
+ *
+ * - `connect` and `listen` open the runtime's own TLS sockets. `listen`
+ *   is not asked for servers given an `SniResolver` or `AlpnSelector`
+ *   (they need the ClientHello read before any TLS runs).
+ * - `adopt` runs the runtime's TLS on a transport the runtime made (one of
+ *   its TCP transports) with an engine factory it built: the socket leaves
+ *   the transport and its TLS runs on the socket's own handle. Core uses
+ *   it where `connect` or `listen` answers `None` (or is missing): a
+ *   client over `TlsRuntime.connect`, a server once core has read the
+ *   ClientHello and decided SNI and ALPN (so resolvers work natively),
+ *   and `upgrade`.
  *
  * @since 0.2.0
  * @category runtime
  */
 export interface NativePath {
-  readonly connect: (
+  readonly connect?: (
     options: ResolvedClientConnect
   ) => Option.Option<Effect.Effect<NativeConnection, TlsError, Scope.Scope>>
-  readonly listen: (
+  readonly listen?: (
     options: ResolvedServerListen
   ) => Option.Option<Effect.Effect<NativeListener, TlsError, Scope.Scope>>
+  /** @since 0.3.0 */
+  readonly adopt?: (
+    transport: Transport,
+    factory: TlsEngineFactory,
+    parameters: AdoptParameters
+  ) => Option.Option<Effect.Effect<NativeConnection, TlsError, Scope.Scope>>
 }
 
 /**

@@ -1,6 +1,8 @@
 /**
  * The `Tls` service on Node.js: node:tls as the engine (sans-IO path),
- * node:net as the transport.
+ * node:net as the transport; and for connections whose options allow
+ * truncation (`allowTruncation`), node:tls on the TCP handle itself (the
+ * native path).
  *
  * @since 0.1.0
  */
@@ -9,6 +11,8 @@ import type * as TlsRuntime from "@effect-tls/core/TlsRuntime"
 import * as Layer from "effect/Layer"
 import * as NodeTlsEngine from "./NodeTlsEngine.js"
 import * as NodeTransport from "./NodeTransport.js"
+import * as internalEngine from "./internal/nodeTlsEngine.js"
+import * as internalTransport from "./internal/nodeTransport.js"
 
 /**
  * What `layer` is built from.
@@ -17,6 +21,7 @@ import * as NodeTransport from "./NodeTransport.js"
  * @category runtime
  */
 export const runtime: TlsRuntime.TlsRuntime = {
+  native: { adopt: internalEngine.adopt(internalTransport.detach) },
   clientEngines: NodeTlsEngine.makeClientFactory,
   serverEngines: NodeTlsEngine.makeServerFactory,
   connect: NodeTransport.connect,
@@ -30,7 +35,12 @@ export const runtime: TlsRuntime.TlsRuntime = {
 export const make: Tls.TlsService = Tls.make(runtime)
 
 /**
- * Provides `Tls` on Node.js.
+ * Provides `Tls` on Node.js. Every connection runs on the sans-IO path
+ * (node:tls over an in-memory Duplex, which tells close_notify from a bare
+ * FIN), except those whose options say `allowTruncation: true`: they run
+ * node:tls on the TCP socket's own handle (for a server, once core has
+ * read the ClientHello and decided SNI and ALPN), which is faster and
+ * cannot tell the two apart.
  *
  * @since 0.1.0
  * @category layers

@@ -9,9 +9,16 @@ import type { TlsConnection } from "@effect-tls/core/TlsConnection"
 import { Deferred, Duration, Effect, Fiber, type Layer, Option, Ref, type Scope } from "effect"
 import type { Impl, Pems, Sizes } from "./types.js"
 
-export const ours = (name: string, layer: Layer.Layer<Tls.Tls>, pems: Pems, sizes: Sizes): Impl => {
-  const serverOptions = { host: "127.0.0.1", port: 0, cert: pems.cert, key: pems.key }
-  const clientOptions = (port: number) => ({ host: "127.0.0.1", port, servername: "localhost", ca: pems.ca })
+export const ours = (
+  name: string,
+  layer: Layer.Layer<Tls.Tls>,
+  pems: Pems,
+  sizes: Sizes,
+  /** Options both ends get (the opt-in native path: `allowTruncation`). */
+  extra: { readonly allowTruncation?: boolean } = {}
+): Impl => {
+  const serverOptions = { host: "127.0.0.1", port: 0, cert: pems.cert, key: pems.key, ...extra }
+  const clientOptions = (port: number) => ({ host: "127.0.0.1", port, servername: "localhost", ca: pems.ca, ...extra })
   const payload = new Uint8Array(sizes.chunk).fill(0x61)
 
   const run = <A, E>(program: Effect.Effect<A, E, Tls.Tls | Scope.Scope>): Promise<A> =>

@@ -9,10 +9,13 @@
  *   node --expose-gc test/dist/src/bench/main.js [--quick] [--cases bulk,echo] [--runs 3] ...
  *   bun test/dist/src/bench/main.js ...
  *
- * On Node: `NodeTls.layer` against node:tls (`--ceiling` adds node:tls over a
- * JS Duplex for bulk, handshakes, writes and echo). On Bun: `BunTls.layer` and `BunTls.layerSansIo` against Bun's
- * TLS sockets, and `layerSansIo` also against Bun's node:tls over a JS Duplex
- * (its ceiling) for bulk and handshakes.
+ * On Node: `NodeTls.layer` (strict: the sans-IO path) and `NodeTls.layer`
+ * with `allowTruncation` (node:tls on the TCP handle) against node:tls
+ * (`--ceiling` adds node:tls over a JS Duplex, the sans-IO path's ceiling).
+ * On Bun: `BunTls.layer` (strict: the sans-IO path) against Bun's TLS
+ * sockets and against Bun's node:tls over a JS Duplex (its ceiling) for bulk
+ * and handshakes, and `BunTls.layer` with `allowTruncation` (Bun's own TLS
+ * sockets) against Bun's TLS sockets.
  *
  * The memory cases (idle, peak) run each implementation in a fresh process
  * of the same runtime (this file with --child), so one run's heap does not
@@ -53,41 +56,57 @@ const loadPems = async (): Promise<Pems> => {
   return pems
 }
 
-/** The implementations of this runtime, and the paths compared. */
+/** The opt-in native path: a FIN without close_notify may read as a clean end. */
+const allowTruncation = { allowTruncation: true } as const
+
+/**
+ * The implementations of this runtime, and the paths compared: the
+ * default layer (strict close semantics: the sans-IO path on every
+ * runtime) and the same layer with `allowTruncation` (the runtime's
+ * native TLS), each against the runtime's raw TLS; the default also
+ * against its ceiling (node:tls over a JS Duplex) where asked for.
+ */
 const setup = async (pems: Pems, sizes: Sizes, ceiling: boolean): Promise<{ impls: Array<Impl>; paths: Array<Path> }> => {
+  const duplex = nodeRaw.ceiling(pems, sizes)
   if (bun !== undefined) {
     const { BunTls } = await import("@effect-tls/bun")
     const bunRaw = await import("./bunRaw.js")
     const raw = bunRaw.raw(pems, sizes)
-    const duplex = nodeRaw.ceiling(pems, sizes)
     return {
       impls: [
         raw,
         ours("BunTls.layer", BunTls.layer, pems, sizes),
-        ours("BunTls.layerSansIo", BunTls.layerSansIo, pems, sizes),
+        ours("BunTls.layer allowTruncation", BunTls.layer, pems, sizes, allowTruncation),
         duplex
       ],
       paths: [
-        { name: "BunTls.layer", impl: "BunTls.layer", baselines: [raw.name] },
         {
-          name: "BunTls.layerSansIo",
-          impl: "BunTls.layerSansIo",
+          name: "BunTls.layer",
+          impl: "BunTls.layer",
           baselines: [raw.name, duplex.name],
           only: { [duplex.name]: ["bulk", "handshakes"] }
-        }
+        },
+        { name: "BunTls.layer allowTruncation", impl: "BunTls.layer allowTruncation", baselines: [raw.name] }
       ]
     }
   }
   const { NodeTls } = await import("@effect-tls/node")
   const raw = nodeRaw.raw(pems, sizes)
-  const impls = [raw, ours("NodeTls.layer", NodeTls.layer, pems, sizes)]
+  const impls = [
+    raw,
+    ours("NodeTls.layer", NodeTls.layer, pems, sizes),
+    ours("NodeTls.layer allowTruncation", NodeTls.layer, pems, sizes, allowTruncation)
+  ]
+  const native: Path = { name: "NodeTls.layer allowTruncation", impl: "NodeTls.layer allowTruncation", baselines: [raw.name] }
   const path: Path = { name: "NodeTls.layer", impl: "NodeTls.layer", baselines: [raw.name] }
-  if (!ceiling) return { impls, paths: [path] }
-  const duplex = nodeRaw.ceiling(pems, sizes)
+  if (!ceiling) return { impls, paths: [path, native] }
   impls.push(duplex)
   return {
     impls,
-    paths: [{ ...path, baselines: [raw.name, duplex.name], only: { [duplex.name]: ["bulk", "handshakes", "writes", "echo-p50", "echo-p99", "idle"] } }]
+    paths: [
+      { ...path, baselines: [raw.name, duplex.name], only: { [duplex.name]: ["bulk", "handshakes", "writes", "echo-p50", "echo-p99", "idle"] } },
+      native
+    ]
   }
 }
 

@@ -37,7 +37,7 @@ import type * as Scope from "effect/Scope"
 import { AlpnSelector } from "../AlpnSelector.js"
 import * as ClientHello from "../ClientHello.js"
 import { SniResolver } from "../SniResolver.js"
-import type { TlsRuntime } from "../TlsRuntime.js"
+import type { NativePath, TlsRuntime } from "../TlsRuntime.js"
 import * as TlsConnection from "../TlsConnection.js"
 import type { TlsEngineFactory } from "../TlsEngine.js"
 import { TlsAlertError, TlsConfigError, type TlsError, TlsTimeoutError } from "../TlsError.js"
@@ -139,7 +139,8 @@ export const cachedEngines = (runtime: TlsRuntime): ServerEngines => cachedByCon
  */
 export const make = (
   engines: ServerEngines,
-  serverOptions: ResolvedServer
+  serverOptions: ResolvedServer,
+  adopt?: NativePath["adopt"]
 ): Effect.Effect<
   (transport: Transport) => Effect.Effect<TlsConnection.TlsConnection, TlsConnection.TlsConnectionError, Scope.Scope>,
   TlsConfigError
@@ -277,16 +278,28 @@ export const make = (
         )
         const elapsed = (yield* Clock.currentTimeMillis) - started
         const { alpnProtocols, bytes, prepared } = decision
-        const engine = yield* resource.acquireRelease(
-          prepared.factory.make({ remoteAddress: transport.remoteAddress, alpnProtocols }),
-          (engine) => engine.destroy
-        )
-        engine.feed(bytes)
-        return yield* TlsConnection.make(engine, transport, {
+        const remaining = {
           ...prepared.options,
           // The rest of the handshake gets what is left of its budget.
           handshakeTimeout: Duration.millis(Math.max(1, budget - elapsed))
-        }).pipe(
+        }
+        // The native path (allowTruncation): the runtime's TLS takes the
+        // socket over, and is handed the ClientHello first.
+        const native = adopt === undefined
+          ? Option.none()
+          : adopt(transport, prepared.factory, { remoteAddress: transport.remoteAddress, alpnProtocols, received: bytes })
+        let connecting: Effect.Effect<TlsConnection.TlsConnection, TlsConnection.TlsConnectionError, Scope.Scope>
+        if (Option.isSome(native)) {
+          connecting = Effect.flatMap(native.value, (c) => TlsConnection.make(c.engine, c.transport, remaining))
+        } else {
+          const engine = yield* resource.acquireRelease(
+            prepared.factory.make({ remoteAddress: transport.remoteAddress, alpnProtocols }),
+            (engine) => engine.destroy
+          )
+          engine.feed(bytes)
+          connecting = TlsConnection.make(engine, transport, remaining)
+        }
+        return yield* connecting.pipe(
           Effect.mapError((e) =>
             e._tag === "TlsTimeoutError" ? new TlsTimeoutError({ phase: "handshake", millis: budget }) : e
           )

@@ -222,22 +222,38 @@ const warnIfUnverified = (input: object, resolved: O.ResolvedClient, host: strin
     )
   })
 
+const EMPTY = new Uint8Array(0)
+
 /** @internal */
 export const make = (runtime: TlsRuntime): TlsService => {
   const serverEngines = serverHandshake.cachedEngines(runtime)
   const clientEngines = cachedClientEngines(runtime)
+  /** The runtime's `adopt`, for connections that allow truncation (the native path). */
+  const adoptFor = (resolved: O.ResolvedCommon) => resolved.allowTruncation ? runtime.native?.adopt : undefined
+  /** A client on the native path through `adopt`, if the runtime can take this transport over. */
+  const adopted = (transport: Transport, factory: TlsEngineFactory, resolved: O.ResolvedClient) =>
+    Option.map(
+      Option.flatMap(
+        Option.fromNullable(adoptFor(resolved)),
+        (adopt) => adopt(transport, factory, { remoteAddress: transport.remoteAddress, received: EMPTY })
+      ),
+      (native) => Effect.flatMap(native, ({ engine, transport }) => TlsConnection.make(engine, transport, resolved))
+    )
   const listen = (input: O.ServerOptions) =>
     Effect.gen(function*() {
       const resolved = yield* options.decodeServer(input)
-      const native = (yield* resolvesFromClientHello)
+      // Only a server that allows truncation may run on the runtime's own
+      // listening TLS sockets, and only without resolvers (they need the
+      // ClientHello before any TLS runs; `adopt` serves those natively).
+      const native = !resolved.allowTruncation || (yield* resolvesFromClientHello)
         ? Option.none()
-        : Option.flatMap(Option.fromNullable(runtime.native), (n) => n.listen(resolved))
+        : Option.flatMap(Option.fromNullable(runtime.native?.listen), (listen) => listen(resolved))
       if (Option.isSome(native)) {
         const listener = yield* native.value
         return makeServer(listener.address, listener.accept, (c) => c.transport, (c) =>
           TlsConnection.make(c.engine, c.transport, resolved), resolved)
       }
-      const handshake = yield* serverHandshake.make(serverEngines, resolved)
+      const handshake = yield* serverHandshake.make(serverEngines, resolved, adoptFor(resolved))
       const listener = yield* runtime.listen(resolved.host, resolved.port, resolved.backlog)
       return makeServer(listener.address, listener.accept, identity, handshake, resolved)
     })
@@ -252,12 +268,16 @@ export const make = (runtime: TlsRuntime): TlsService => {
         // The same TlsConfigError on every path, before any socket (and the
         // engine factory is cached, so this costs nothing the second time).
         const factory = yield* clientEngines(resolved)
-        const native = Option.flatMap(Option.fromNullable(runtime.native), (n) => n.connect(resolved))
+        const native = !resolved.allowTruncation
+          ? Option.none()
+          : Option.flatMap(Option.fromNullable(runtime.native?.connect), (connect) => connect(resolved))
         if (Option.isSome(native)) {
           const { engine, transport } = yield* withinConnectTimeout(native.value)
           return yield* TlsConnection.make(engine, transport, resolved)
         }
         const transport = yield* withinConnectTimeout(runtime.connect(resolved.host, resolved.port))
+        const viaAdopt = adopted(transport, factory, resolved)
+        if (Option.isSome(viaAdopt)) return yield* viaAdopt.value
         return yield* handshakeOver(factory, transport, resolved)
       })),
     upgrade: (transport, input) =>
@@ -267,9 +287,11 @@ export const make = (runtime: TlsRuntime): TlsService => {
           yield* warnIfUnverified(input, resolved, undefined)
           const factory = yield* clientEngines(resolved)
           const t = yield* owned(transport)
+          const viaAdopt = adopted(t, factory, resolved)
+          if (Option.isSome(viaAdopt)) return yield* viaAdopt.value
           return yield* handshakeOver(factory, t, resolved)
         }
-        const handshake = yield* serverHandshake.make(serverEngines, resolved)
+        const handshake = yield* serverHandshake.make(serverEngines, resolved, adoptFor(resolved))
         const t = yield* owned(transport)
         return yield* handshake(t)
       }),

@@ -99,6 +99,11 @@ const unrestricted: Restore = (effect) => effect
 
 const isOpen = (s: State) => s._tag === "Open"
 
+/** The peer's input ended without close_notify, after the handshake. */
+const isTruncation = (e: unknown): e is TlsUnexpectedEof => e instanceof TlsUnexpectedEof && e.phase === "read"
+
+const endOfStream = () => Effect.succeed(Option.none<Uint8Array>())
+
 /**
  * A first-come, first-served lock (a ticket lock) that costs nothing when
  * it is free: `tryAcquire` is a synchronous check, and only a caller that
@@ -191,7 +196,9 @@ class Driver {
     readonly engine: TlsEngine,
     readonly transport: Transport,
     readonly policy: RetryPolicy.RetryPolicy,
-    readonly closeGrace: Duration.Duration
+    readonly closeGrace: Duration.Duration,
+    /** A FIN without close_notify reads as a clean end (`allowTruncation`). */
+    readonly allowTruncation: boolean
   ) {
     this.immediate = transport.immediate
     this.engineImmediate = engine.immediate
@@ -580,9 +587,14 @@ class Driver {
       Effect.suspend(() =>
         this.peerClosed
           ? Effect.succeed(Option.none())
-          : Effect.tap(this.drive(this.engine.read, "read", unrestricted, since), (chunk) => {
-            if (Option.isNone(chunk)) this.peerClosed = true
-          })
+          : Effect.tap(
+            this.allowTruncation
+              ? Effect.catchIf(this.drive(this.engine.read, "read", unrestricted, since), isTruncation, endOfStream)
+              : this.drive(this.engine.read, "read", unrestricted, since),
+            (chunk) => {
+              if (Option.isNone(chunk)) this.peerClosed = true
+            }
+          )
       )
     )
   }
@@ -751,7 +763,7 @@ export const make = (
   options: ResolvedClient | ResolvedServer
 ): Effect.Effect<TlsConnection, TlsConnectionError, Scope.Scope> =>
   Effect.gen(function*() {
-    const driver = new Driver(engine, transport, options.retryPolicy, options.closeGrace)
+    const driver = new Driver(engine, transport, options.retryPolicy, options.closeGrace, options.allowTruncation)
     const scope = yield* Effect.scope
     const runtime = yield* Effect.runtime<never>()
     if (engine.onOutput !== undefined && transport.immediate !== undefined) {

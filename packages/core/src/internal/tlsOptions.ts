@@ -162,6 +162,9 @@ const common = (options: O.CommonOptions, role: "client" | "server"): O.Resolved
   if (options.ciphers !== undefined && (typeof options.ciphers !== "string" || options.ciphers.trim() === "")) {
     fail("ciphers", "expected a non-empty OpenSSL cipher list")
   }
+  if (options.allowTruncation !== undefined && typeof options.allowTruncation !== "boolean") {
+    fail("allowTruncation", "expected a boolean")
+  }
   return {
     ca: options.ca === undefined ? undefined : certificates("ca", options.ca),
     crl: options.crl === undefined ? undefined : crls(options.crl),
@@ -173,7 +176,8 @@ const common = (options: O.CommonOptions, role: "client" | "server"): O.Resolved
     ciphers: options.ciphers,
     handshakeTimeout: duration("handshakeTimeout", options.handshakeTimeout, DEFAULT_HANDSHAKE_TIMEOUT),
     retryPolicy: options.retryPolicy ?? RetryPolicy.defaultPolicy,
-    closeGrace: duration("closeGrace", options.closeGrace, DEFAULT_CLOSE_GRACE)
+    closeGrace: duration("closeGrace", options.closeGrace, DEFAULT_CLOSE_GRACE),
+    allowTruncation: options.allowTruncation === true
   }
 }
 
@@ -289,7 +293,8 @@ const contextOptions = (context: O.ServerContext, server: O.ResolvedServer | und
     alpnProtocols: context.alpnProtocols ?? server?.alpnProtocols,
     handshakeTimeout: server?.handshakeTimeout,
     retryPolicy: server?.retryPolicy,
-    closeGrace: server?.closeGrace
+    closeGrace: server?.closeGrace,
+    allowTruncation: server?.allowTruncation
   }
 }
 

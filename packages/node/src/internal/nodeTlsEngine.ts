@@ -37,15 +37,20 @@ import * as Redacted from "effect/Redacted"
 import type {
   ConnectionInfo,
   EngineImmediate,
+  EngineParameters,
   PeerCertificate,
   TlsEngine,
   TlsEngineFactory
 } from "@effect-tls/core/TlsEngine"
+import type { AdoptParameters, NativeConnection } from "@effect-tls/core/TlsRuntime"
+import type { Immediate as Immediate_, Transport } from "@effect-tls/core/Transport"
+import type * as Scope from "effect/Scope"
 import {
   TlsCertificateError,
   TlsClosedError,
   TlsConfigError,
   type TlsError,
+  TlsTransportError,
   TlsUnexpectedEof,
   type TlsWantRead,
   type TlsWantWrite,
@@ -120,7 +125,8 @@ class Immediate implements EngineImmediate {
 }
 
 class NodeEngine implements TlsEngine {
-  private readonly bio: Duplex
+  /** The in-memory Duplex under the TLSSocket; none on the native path (TLS on the TCP handle). */
+  private readonly bio: Bio | undefined
   private readonly socket: tls.TLSSocket
   private outgoing: Array<Buffer> = []
   private outgoingBytes = 0
@@ -159,18 +165,27 @@ class NodeEngine implements TlsEngine {
   /** `written` when input was last fed: whether an alert followed the input that failed. */
   private writtenAtFeed = 0
 
+  /**
+   * Socket events that can change what `read` or `handshake` answers (on
+   * the native path, what its activity transport reports; a drain is not
+   * one, so a concurrent upload spends no read's retries).
+   */
+  news = 0
+
   constructor(
     readonly role: "client" | "server",
     private readonly host: string,
-    create: (bio: Duplex, engine: NodeEngine) => tls.TLSSocket,
-    private readonly verifyClient: boolean
+    create: (under: Duplex, engine: NodeEngine) => tls.TLSSocket,
+    private readonly verifyClient: boolean,
+    /** The native path: node:tls runs on this TCP socket's own handle. */
+    tcp?: Socket
   ) {
     // Every listener below is a function shared by all engines, called
     // with the emitter as `this` (which points back here): an engine pays
     // for no closure per listener.
-    const bio = new Bio(this)
+    const bio = tcp === undefined ? new Bio(this) : undefined
     this.bio = bio
-    const socket = create(bio, this)
+    const socket = create(bio ?? tcp!, this)
     this.socket = socket
     ;(socket as unknown as { [kEngine]: NodeEngine })[kEngine] = this
     socket.on(role === "client" ? "secureConnect" : "secure", NodeEngine.onSecureEvent)
@@ -189,12 +204,21 @@ class NodeEngine implements TlsEngine {
     // with `drain()`, what makes `writable` true again (no callback per
     // write: a stream of small writes would pay for one each).
     socket.on("drain", NodeEngine.onDrainEvent)
+    if (bio === undefined) {
+      // On the TCP handle, close_notify and the FIN were handed to the kernel.
+      socket.on("finish", NodeEngine.onFinishEvent)
+      return
+    }
     bio.on("error", NodeEngine.onProgressEvent)
     // Every step that can change `caughtUp`: node:tls took input
     // (listeners run after node's own), input started flowing, or ended.
     bio.on("data", NodeEngine.onProgressEvent)
     bio.on("resume", NodeEngine.onProgressEvent)
     bio.on("end", NodeEngine.onProgressEvent)
+  }
+
+  private static onFinishEvent(this: Owned): void {
+    this[kEngine].onOutputEnded()
   }
 
   private static onSecureEvent(this: Owned): void {
@@ -209,6 +233,7 @@ class NodeEngine implements TlsEngine {
   private static onEndEvent(this: Owned): void {
     const engine = this[kEngine]
     engine.tlsEnded = true
+    engine.news++
     engine.bump()
   }
   private static onErrorEvent(this: Owned, e: unknown): void {
@@ -217,6 +242,7 @@ class NodeEngine implements TlsEngine {
   private static onCloseEvent(this: Owned): void {
     const engine = this[kEngine]
     engine.closed = true
+    engine.news++
     engine.bump()
   }
   private static onDrainEvent(this: Owned): void {
@@ -268,6 +294,8 @@ class NodeEngine implements TlsEngine {
     const readable = (socket as unknown as { _readableState?: { ended?: boolean } })._readableState
     if (readable?.ended === true && !this.tlsEnded) return false
     if (!this.paused && socket.readableLength > 0) return false
+    // On the TCP handle node:tls reads by itself: what it reported is all there is.
+    if (this.bio === undefined) return true
     if (this.eofPushed) return this.bio.readableEnded && (this.tlsEnded || this.failure !== undefined)
     if (this.paused) return true
     return this.bio.readableFlowing === true && this.bio.readableLength === 0
@@ -296,9 +324,11 @@ class NodeEngine implements TlsEngine {
         inputEnded: this.eofPushed,
         phase,
         protocol,
-        wroteAfterInput: this.written > this.writtenAtFeed
+        // On the TCP handle the ciphertext is not seen: node:tls is taken at its word.
+        ...(this.bio === undefined ? {} : { wroteAfterInput: this.written > this.writtenAtFeed })
       })
     }
+    this.news++
     this.bump()
     // Writability changed: the driver's listener hears of it.
     this.outputListener?.()
@@ -311,11 +341,13 @@ class NodeEngine implements TlsEngine {
         const code = errorCode(verifyError) ?? "CERT_REJECTED"
         this.failure ??= new TlsCertificateError({ code, host: this.host, cause: verifyError })
         this.socket.destroy()
+        this.news++
         this.bump()
         return
       }
     }
     this.secure = true
+    this.news++
     this.bump()
   }
 
@@ -329,6 +361,7 @@ class NodeEngine implements TlsEngine {
   private onPlaintext(chunk: Buffer) {
     this.plaintext.push(chunk)
     this.plaintextBytes += chunk.length
+    this.news++
     this.bump()
     if (this.plaintextBytes > PLAINTEXT_BOUND && !this.paused) {
       this.paused = true
@@ -351,12 +384,12 @@ class NodeEngine implements TlsEngine {
   private pushEof() {
     this.eofPushed = true
     this.closeNotifyReceived = this.tlsEnded
-    this.bio.push(null)
+    this.bio?.push(null)
     this.bump()
   }
 
   feed(ciphertext: Uint8Array): void {
-    if (this.destroyed || this.eofPushed || ciphertext.length === 0) return
+    if (this.destroyed || this.eofPushed || ciphertext.length === 0 || this.bio === undefined) return
     this.writtenAtFeed = this.written
     this.bio.push(
       Buffer.isBuffer(ciphertext)
@@ -461,6 +494,7 @@ class NodeEngine implements TlsEngine {
     if (this.failure !== undefined) return Effect.fail(this.failure)
     if (this.secure) return Effect.void
     if (this.mustWait()) return this.afterCatchingUp(() => this.handshake)
+    if (this.tlsEnded || this.closed) return Effect.fail(new TlsUnexpectedEof({ phase: "handshake" }))
     if (this.inputEnded) {
       if (!this.eofPushed) {
         this.pushEof()
@@ -487,6 +521,8 @@ class NodeEngine implements TlsEngine {
       return Effect.fail(new TlsUnexpectedEof({ phase: "read" }))
     }
     if (this.tlsEnded) return Effect.succeed(Option.none())
+    // Closed without an end (only on the TCP handle): the stream was cut.
+    if (this.closed) return Effect.fail(new TlsUnexpectedEof({ phase: "read" }))
     if (this.inputEnded) {
       if (!this.eofPushed) {
         this.pushEof()
@@ -514,7 +550,7 @@ class NodeEngine implements TlsEngine {
   /** The common answers of `read` (which asks here first). */
   tryRead(): Uint8Array | "wantRead" | undefined {
     if (this.plaintextBytes > 0) return this.takePlaintext()
-    if (this.failure !== undefined || this.mustWait() || this.tlsEnded || this.inputEnded) return undefined
+    if (this.failure !== undefined || this.mustWait() || this.tlsEnded || this.inputEnded || this.closed) return undefined
     return "wantRead"
   }
 
@@ -618,6 +654,20 @@ class NodeEngine implements TlsEngine {
     })
   }
 
+  /** On the native path: the transport that carries no bytes, only news (see `Activity`). */
+  activity(): Activity {
+    return new Activity(this, this.progress, this.socket)
+  }
+
+  isDestroyed(): boolean {
+    return this.destroyed || this.closed
+  }
+
+  /** Whether close_notify and the FIN left (native path), or the socket is gone. */
+  outputDone_(): boolean {
+    return this.outputEnded || this.socket.destroyed
+  }
+
   #destroy: Effect.Effect<void> | undefined = undefined
   get destroy(): Effect.Effect<void> {
     return this.#destroy ??= Effect.sync(() => {
@@ -625,11 +675,112 @@ class NodeEngine implements TlsEngine {
       this.destroyed = true
       const held = this.heldCallbacks.splice(0)
       this.socket.destroy()
-      this.bio.destroy()
+      this.bio?.destroy()
       for (const callback of held) callback()
       this.progress.signal()
     })
   }
+}
+
+const EMPTY = new Uint8Array(0)
+
+/**
+ * The native path's transport: it carries no bytes (node:tls reads and
+ * writes the TCP handle itself) but answers the driver's reads with news:
+ * an empty chunk once the socket did something that can change what the
+ * engine's `read` or `handshake` answers (`NodeEngine.news`), so the
+ * driver retries exactly then. Closing it destroys the socket.
+ */
+class Activity implements Transport, Immediate_ {
+  private seen = 0
+  readonly remoteAddress: string | undefined
+  constructor(
+    private readonly engine: NodeEngine,
+    private readonly progress: Readiness.Readiness,
+    socket: tls.TLSSocket
+  ) {
+    this.remoteAddress = socket.remoteAddress === undefined ? undefined : `${socket.remoteAddress}:${socket.remotePort}`
+  }
+  get immediate(): Immediate_ {
+    return this
+  }
+  tryRead(): Option.Option<Uint8Array> | undefined {
+    if (this.engine.news === this.seen) return undefined
+    this.seen = this.engine.news
+    return Option.some(EMPTY)
+  }
+  #readable: Effect.Effect<void, TlsTransportError> | undefined = undefined
+  get readable(): Effect.Effect<void, TlsTransportError> {
+    return this.#readable ??= Effect.zipRight(
+      this.progress.until(() => this.engine.news !== this.seen || this.engine.isDestroyed()),
+      Effect.suspend(() =>
+        this.engine.news !== this.seen ? Effect.void : Effect.fail(new TlsTransportError({ reason: "Closed" }))
+      )
+    )
+  }
+  #read: Effect.Effect<Option.Option<Uint8Array>, TlsTransportError> | undefined = undefined
+  get read(): Effect.Effect<Option.Option<Uint8Array>, TlsTransportError> {
+    return this.#read ??= Effect.suspend(() => {
+      const news = this.tryRead()
+      return news !== undefined ? Effect.succeed(news) : Effect.zipRight(this.readable, this.read)
+    })
+  }
+  tryWrite(): boolean {
+    return true
+  }
+  write(): Effect.Effect<void> {
+    return Effect.void
+  }
+  /** The engine's shutdown handed close_notify and the FIN on; this waits for that too. */
+  #end: Effect.Effect<void> | undefined = undefined
+  get end(): Effect.Effect<void> {
+    return this.#end ??= this.progress.until(() => this.engine.outputDone_())
+  }
+  get close(): Effect.Effect<void> {
+    return this.engine.destroy
+  }
+}
+
+/** Where a node engine factory keeps its native constructor (runtime-internal). */
+const kNative = Symbol("effect-tls/NodeEngineFactory/native")
+
+/** A factory of this module: its engines, and the same engines on a TCP socket's handle. */
+interface NodeFactory extends TlsEngineFactory {
+  readonly [kNative]: (tcp: Socket, peer: EngineParameters) => NodeEngine
+}
+
+/**
+ * The native path on Node: node:tls takes over the TCP socket of one of
+ * `NodeTransport`'s transports and runs on its handle, with the secure
+ * context of a factory of this module. What core already read (a
+ * ClientHello) is put back in front of the socket's input, where the
+ * TLSSocket finds it. `None` for any other transport or factory.
+ * @internal
+ */
+export const adopt = (
+  detach: (transport: Transport) => Socket | undefined
+) =>
+(
+  transport: Transport,
+  factory: TlsEngineFactory,
+  parameters: AdoptParameters
+): Option.Option<Effect.Effect<NativeConnection, TlsError, Scope.Scope>> => {
+  const native = (factory as Partial<NodeFactory>)[kNative]
+  if (native === undefined) return Option.none()
+  return Option.map(Option.fromNullable(detach(transport)), (tcp) =>
+    Effect.map(
+      Effect.acquireRelease(
+        Effect.sync(() => {
+          if (parameters.received.length > 0) {
+            const r = parameters.received
+            tcp.unshift(Buffer.isBuffer(r) ? r : Buffer.from(r.buffer, r.byteOffset, r.byteLength))
+          }
+          return native(tcp, parameters)
+        }),
+        (engine) => engine.destroy
+      ),
+      (engine) => ({ engine, transport: engine.activity() })
+    ))
 }
 
 /** `"O=effect-tls\nCN=localhost"` as `{ O: "effect-tls", CN: "localhost" }`. */
@@ -783,13 +934,12 @@ const checkServerIdentity = (host: string, cert: tls.PeerCertificate): Error | u
 
 /** @internal */
 export const clientEngines = (options: ResolvedClient): Effect.Effect<TlsEngineFactory, TlsConfigError> =>
-  Effect.map(secureContext(options), (context) => ({
-    make: () =>
-      Effect.sync(() => {
-        const connect = (bio: Duplex, engine: NodeEngine) => {
+  Effect.map(secureContext(options), (context): NodeFactory => {
+    const engine = (tcp: Socket | undefined) => {
+        const connect = (under: Duplex, engine: NodeEngine) => {
           let checked = false
           const connectOptions: tls.ConnectionOptions = {
-            socket: bio,
+            socket: under,
             secureContext: context,
             rejectUnauthorized: options.verify,
             // node:tls would check `servername` or fall back to "localhost";
@@ -807,16 +957,16 @@ export const clientEngines = (options: ResolvedClient): Effect.Effect<TlsEngineF
           if (options.alpnProtocols.length > 0) connectOptions.ALPNProtocols = [...options.alpnProtocols]
           return tls.connect(connectOptions)
         }
-        return new NodeEngine("client", options.verifyHost, connect, false)
-      })
-  }))
+        return new NodeEngine("client", options.verifyHost, connect, false, tcp)
+    }
+    return { make: () => Effect.sync(() => engine(undefined)), [kNative]: (tcp) => engine(tcp) }
+  })
 
 /** @internal */
 export const serverEngines = (options: ResolvedServer): Effect.Effect<TlsEngineFactory, TlsConfigError> =>
-  Effect.map(secureContext(options), (context) => ({
-    make: (peer) =>
-      Effect.sync(() => {
-        const accept = (bio: Duplex) => {
+  Effect.map(secureContext(options), (context): NodeFactory => {
+    const engine = (peer: EngineParameters, tcp: Socket | undefined) => {
+        const accept = (under: Duplex) => {
           const socketOptions: tls.TLSSocketOptions = {
             isServer: true,
             secureContext: context,
@@ -825,7 +975,7 @@ export const serverEngines = (options: ResolvedServer): Effect.Effect<TlsEngineF
           }
           const alpn = peer.alpnProtocols ?? options.alpnProtocols
           if (alpn.length > 0) socketOptions.ALPNProtocols = [...alpn]
-          const socket = new tls.TLSSocket(bio as unknown as Socket, socketOptions)
+          const socket = new tls.TLSSocket(under as unknown as Socket, socketOptions)
           // A client's renegotiation is refused: node:tls reports it as
           // ERR_TLS_RENEGOTIATION_DISABLED (a TlsProtocolError) and the
           // connection breaks. (tls.Server only limits it, to 3 per 10
@@ -834,6 +984,7 @@ export const serverEngines = (options: ResolvedServer): Effect.Effect<TlsEngineF
           if (typeof socket.disableRenegotiation === "function") socket.disableRenegotiation()
           return socket
         }
-        return new NodeEngine("server", peer.remoteAddress ?? "unknown peer", accept, options.requestCert)
-      })
-  }))
+        return new NodeEngine("server", peer.remoteAddress ?? "unknown peer", accept, options.requestCert, tcp)
+    }
+    return { make: (peer) => Effect.sync(() => engine(peer, undefined)), [kNative]: (tcp, peer) => engine(peer, tcp) }
+  })

@@ -60,24 +60,27 @@ class SocketTransport implements Transport, Immediate {
     socket.on("close", SocketTransport.onClose)
   }
 
-  private static onReadable(this: Owned): void {
+  /** The socket was handed to node:tls (`detach`). */
+  detached = false
+
+  static onReadable(this: Owned): void {
     this[kTransport].readableEvent.signal()
   }
-  private static onWritable(this: Owned): void {
+  static onWritable(this: Owned): void {
     this[kTransport].writableEvent.signal()
   }
-  private static onEnd(this: Owned): void {
+  static onEnd(this: Owned): void {
     const transport = this[kTransport]
     transport.ended = true
     transport.readableEvent.signal()
   }
-  private static onError(this: Owned, e: unknown): void {
+  static onError(this: Owned, e: unknown): void {
     const transport = this[kTransport]
     transport.failure ??= transportError("ReadFailed", e)
     transport.readableEvent.signal()
     transport.writableEvent.signal()
   }
-  private static onClose(this: Owned): void {
+  static onClose(this: Owned): void {
     const transport = this[kTransport]
     transport.closed = true
     transport.readableEvent.signal()
@@ -88,7 +91,7 @@ class SocketTransport implements Transport, Immediate {
     return this
   }
 
-  private finished(): boolean {
+  finished(): boolean {
     return this.failure !== undefined || this.closed || this.socket.destroyed
   }
 
@@ -198,6 +201,29 @@ class SocketTransport implements Transport, Immediate {
       this.socket.destroy()
     })
   }
+}
+
+/**
+ * Take the socket out of one of these transports, for node:tls to run on
+ * its handle (the native path): the transport's listeners are removed and
+ * the transport reads and writes nothing more; what the socket buffered
+ * stays there for its new owner. Closing the transport still destroys the
+ * socket. `undefined` for any other transport, or one whose socket is gone
+ * or already ended by either side.
+ * @internal
+ */
+export const detach = (transport: Transport): net.Socket | undefined => {
+  if (!(transport instanceof SocketTransport)) return undefined
+  const socket = transport.socket
+  if (transport.detached || transport.finished() || transport.ended || socket.writableEnded) return undefined
+  transport.detached = true
+  socket.off("readable", SocketTransport.onReadable)
+  socket.off("drain", SocketTransport.onWritable)
+  socket.off("finish", SocketTransport.onWritable)
+  socket.off("end", SocketTransport.onEnd)
+  socket.off("error", SocketTransport.onError)
+  socket.off("close", SocketTransport.onClose)
+  return socket
 }
 
 /**
