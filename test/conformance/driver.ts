@@ -15,6 +15,7 @@ import * as RetryPolicy from "@effect-tls/core/RetryPolicy"
 import * as Testing from "@effect-tls/core/testing"
 import * as Tls from "@effect-tls/core/Tls"
 import type { TlsConnection } from "@effect-tls/core/TlsConnection"
+import type * as TlsOptions from "@effect-tls/core/TlsOptions"
 import * as Transport from "@effect-tls/core/Transport"
 import { Effect, Exit, Fiber, type Layer, Option, Scope } from "effect"
 import { afterAll } from "vitest"
@@ -37,6 +38,8 @@ const threeWritersAtOnce = (client: TlsConnection, server: TlsConnection) =>
 
 export interface DriverSuiteOptions {
   readonly differences?: Differences
+  /** Options every connection of the suite gets (`allowTruncation`: the native path). */
+  readonly common?: Partial<TlsOptions.CommonOptions>
 }
 
 /** Everything a connection delivers until it ends, and how it ended. */
@@ -67,11 +70,11 @@ export const driverConformance = (
   tlsLayer: Layer.Layer<Tls.Tls>,
   suiteOptions: DriverSuiteOptions = {}
 ) => {
-  void suiteOptions
+  const common = suiteOptions.common ?? {}
   const pki = generatePki()
   afterAll(() => pki.cleanup())
 
-  const { clientOptions, serverOptions } = optionsFor(pki)
+  const { clientOptions, serverOptions } = optionsFor(pki, common)
   const serverUpgrade = { role: "server" as const, cert: pki.server.chain, key: pki.server.key }
   const clientUpgrade = { role: "client" as const, servername: "localhost", ca: pki.root.cert }
 

@@ -15,7 +15,12 @@ import { afterAll } from "vitest"
 import { generatePki } from "../src/pki.js"
 import { acceptOne, failureOf } from "./support.js"
 
-export const sniAlpnConformance = (name: string, tlsLayer: Layer.Layer<Tls.Tls>) => {
+export const sniAlpnConformance = (
+  name: string,
+  tlsLayer: Layer.Layer<Tls.Tls>,
+  /** Options every connection gets (`allowTruncation`: the native path, resolvers included). */
+  common: Partial<TlsOptions.CommonOptions> = {}
+) => {
   const pki = generatePki()
   afterAll(() => pki.cleanup())
 
@@ -28,6 +33,7 @@ export const sniAlpnConformance = (name: string, tlsLayer: Layer.Layer<Tls.Tls>)
     host: "127.0.0.1",
     port: 0,
     ...localhost,
+    ...common,
     ...extra
   })
   /** A client of 127.0.0.1 that asks for `servername` and verifies it. */
@@ -40,6 +46,7 @@ export const sniAlpnConformance = (name: string, tlsLayer: Layer.Layer<Tls.Tls>)
     port,
     ca: pki.root.cert,
     ...(servername === undefined ? {} : { servername }),
+    ...common,
     ...extra
   })
 

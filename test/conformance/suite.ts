@@ -23,8 +23,11 @@ import {
   optionsFor,
   randomBytes,
   rawServer,
+  rawTlsClient,
+  rawTlsServer,
   refusedPort,
-  seededRandom
+  seededRandom,
+  writeThenBareFin
 } from "./support.js"
 
 /** How the suite reaches plain TCP for the STARTTLS test (default: NodeTransport). */
@@ -33,14 +36,22 @@ export interface SuiteOptions {
   readonly differences?: Differences
   /** The client side of STARTTLS: a plain transport of the runtime under test. */
   readonly connectPlain?: (host: string, port: number) => Effect.Effect<Transport.Transport, unknown, Scope.Scope>
+  /**
+   * Options every connection of the suite gets: `{ allowTruncation: true }`
+   * runs it on the runtime's native path (where it has one).
+   */
+  readonly common?: Partial<TlsOptions.CommonOptions>
 }
 
 export const conformance = (name: string, tlsLayer: Layer.Layer<Tls.Tls>, suiteOptions: SuiteOptions = {}) => {
   const differences = suiteOptions.differences ?? {}
+  const common = suiteOptions.common ?? {}
+  /** A bare FIN reads as a clean end: by the options, or as the runtime documents. */
+  const truncationIsEnd = common.allowTruncation === true || differences.truncationLooksClean === true
   const pki = generatePki()
   afterAll(() => pki.cleanup())
 
-  const { clientOptions, serverOptions } = optionsFor(pki)
+  const { clientOptions, serverOptions } = optionsFor(pki, common)
 
   /** A server running `handler` per connection until the test's scope closes. */
   const serving = <E>(
@@ -291,6 +302,66 @@ export const conformance = (name: string, tlsLayer: Layer.Layer<Tls.Tls>, suiteO
             expect(yield* Deferred.await(serverSaw)).toEqual(Option.none())
           }))
 
+        describe(truncationIsEnd ? "close semantics (allowTruncation)" : "close semantics (strict, the default)", () => {
+          const expectEnd = (exit: Exit.Exit<Option.Option<Uint8Array>, unknown>) => {
+            if (truncationIsEnd) expect(exit).toEqual(Exit.succeed(Option.none()))
+            else expect(failureOf(exit)).toMatchObject({ _tag: "TlsUnexpectedEof", phase: "read" })
+          }
+
+          it.scoped(
+            truncationIsEnd
+              ? "a server's bare FIN after its data reads as a clean end"
+              : "a server's bare FIN after its data is TlsUnexpectedEof, and stays so",
+            () =>
+              Effect.gen(function*() {
+                const raw = yield* rawTlsServer(pki)
+                const client = yield* Tls.connect(clientOptions(raw.port))
+                const peer = yield* raw.peer
+                yield* writeThenBareFin(peer, "all of it")
+                expect(Buffer.from(yield* collect(client, 9)).toString()).toBe("all of it")
+                const exit = yield* Effect.exit(client.read)
+                expectEnd(exit)
+                expect(yield* Effect.exit(client.read)).toEqual(exit)
+              })
+          )
+
+          it.scoped(
+            truncationIsEnd
+              ? "a client's bare FIN after its data reads as a clean end on the server"
+              : "a client's bare FIN after its data is TlsUnexpectedEof on the server",
+            () =>
+              Effect.gen(function*() {
+                const { port, result } = yield* acceptOne(serverOptions())
+                const peer = yield* rawTlsClient(pki, port)
+                const server = yield* Effect.flatten(result)
+                yield* writeThenBareFin(peer, "all of it")
+                expect(Buffer.from(yield* collect(server, 9)).toString()).toBe("all of it")
+                expectEnd(yield* Effect.exit(server.read))
+              })
+          )
+
+          it.scoped("close_notify then FIN reads as a clean end, and the peer still reads our reply", () =>
+            Effect.gen(function*() {
+              const raw = yield* rawTlsServer(pki)
+              const client = yield* Tls.connect(clientOptions(raw.port))
+              const peer = yield* raw.peer
+              peer.tls.end("bye") // close_notify, then node:tls ends the TCP stream
+              expect(Buffer.from(yield* collect(client, 3)).toString()).toBe("bye")
+              expect(yield* client.read).toEqual(Option.none())
+            }))
+
+          it.scoped("an early FIN during the handshake fails it with TlsUnexpectedEof, whatever the options", () =>
+            Effect.gen(function*() {
+              const tcp = yield* rawServer
+              const connecting = yield* Effect.fork(Effect.exit(Tls.connect(clientOptions(tcp.port))))
+              const socket = yield* tcp.connection(0)
+              yield* tcp.received(0)
+              socket.end() // FIN after the ClientHello, before any answer
+              const failure = failureOf(yield* Fiber.join(connecting))
+              expect(failure).toMatchObject({ _tag: "TlsUnexpectedEof", phase: "handshake" })
+            }))
+        })
+
         it.scoped("a transport that ends without close_notify gives TlsUnexpectedEof", () =>
           Effect.gen(function*() {
             const [a, b] = yield* Transport.makeMemoryPair()
@@ -536,9 +607,9 @@ export const conformance = (name: string, tlsLayer: Layer.Layer<Tls.Tls>, suiteO
               Effect.flatMap((c) => c.read),
               Effect.exit
             )
-            if (differences.truncationLooksClean) {
-              // Documented: the server drops the connection without an alert
-              // or close_notify, which this client reads as a clean end.
+            if (truncationIsEnd) {
+              // The server drops the connection without an alert or
+              // close_notify, which this client reads as a clean end.
               expect(Exit.match(exit, { onFailure: () => true, onSuccess: Option.isNone })).toBe(true)
             } else {
               expect(Exit.isFailure(exit)).toBe(true)

@@ -6,6 +6,8 @@ import type { Pki } from "../src/pki.js"
 import { Cause, Deferred, Effect, Exit, Layer, Option } from "effect"
 import * as fs from "node:fs"
 import * as net from "node:net"
+import { Duplex } from "node:stream"
+import * as tls from "node:tls"
 import { makeCondition } from "../src/condition.js"
 
 /** A deterministic PRNG (mulberry32), so a failing seed can be replayed. */
@@ -182,20 +184,108 @@ export const acceptOne = <ROut = never, E = never>(
 
 /**
  * Options of a server on 127.0.0.1 (port 0) with the PKI's server
- * certificate, and of a client that trusts the PKI's root.
+ * certificate, and of a client that trusts the PKI's root; `common` goes
+ * to both (the path under test: `allowTruncation` takes the native one).
  */
-export const optionsFor = (pki: Pki) => ({
+export const optionsFor = (pki: Pki, common: Partial<TlsOptions.CommonOptions> = {}) => ({
   serverOptions: (extra: Partial<TlsOptions.ServerOptions> = {}): TlsOptions.ServerOptions => ({
     host: "127.0.0.1",
     port: 0,
     cert: pki.server.chain,
     key: pki.server.key,
+    ...common,
     ...extra
   }),
   clientOptions: (port: number, extra: Partial<TlsOptions.ClientOptions> = {}): TlsOptions.ClientOptions => ({
     host: "localhost",
     port,
     ca: pki.root.cert,
+    ...common,
     ...extra
   })
 })
+
+/**
+ * node:tls over a JS Duplex that wraps the TCP socket, so that a test can
+ * end the TCP stream itself: `tcp.end()` is a bare FIN, with no
+ * close_notify before it (node:tls on the TCP handle always sends one).
+ */
+const overDuplex = (tcp: net.Socket): Duplex => {
+  const duplex = new Duplex({
+    allowHalfOpen: true,
+    read: () => {
+      tcp.resume()
+    },
+    write: (chunk: Buffer, _encoding, callback) => {
+      tcp.write(chunk, () => callback())
+    },
+    final: (callback) => callback()
+  })
+  tcp.on("data", (chunk: Buffer) => {
+    if (!duplex.push(chunk)) tcp.pause()
+  })
+  tcp.on("end", () => duplex.push(null))
+  tcp.on("error", () => duplex.destroy())
+  return duplex
+}
+
+/** A raw TLS peer whose TCP stream a test ends itself (see `overDuplex`). */
+export interface RawTlsPeer {
+  readonly tls: tls.TLSSocket
+  readonly tcp: net.Socket
+  /** Resolves with what the peer read until its input ended, or the error. */
+  readonly received: Promise<{ readonly bytes: Buffer; readonly error: unknown }>
+}
+
+const recording = (socket: tls.TLSSocket) =>
+  new Promise<{ readonly bytes: Buffer; readonly error: unknown }>((resolve) => {
+    const chunks: Array<Buffer> = []
+    socket.on("data", (c: Buffer) => chunks.push(c))
+    socket.on("end", () => resolve({ bytes: Buffer.concat(chunks), error: undefined }))
+    socket.on("error", (error) => resolve({ bytes: Buffer.concat(chunks), error }))
+  })
+
+/** A raw TLS server (node:tls over a Duplex) on 127.0.0.1 that hands out its first peer once secure. */
+export const rawTlsServer = (pki: Pki) =>
+  Effect.gen(function*() {
+    const peer = yield* Deferred.make<RawTlsPeer>()
+    const server = yield* Effect.acquireRelease(
+      Effect.async<net.Server>((resume) => {
+        const s = net.createServer({ allowHalfOpen: true }, (tcp) => {
+          tcp.on("error", () => {})
+          const socket = new tls.TLSSocket(overDuplex(tcp) as unknown as net.Socket, {
+            isServer: true,
+            secureContext: tls.createSecureContext({ cert: pki.server.chain, key: pki.server.key })
+          })
+          socket.on("error", () => {})
+          const received = recording(socket)
+          socket.once("secure", () => Deferred.unsafeDone(peer, Exit.succeed({ tls: socket, tcp, received })))
+        })
+        s.listen(0, "127.0.0.1", () => resume(Effect.succeed(s)))
+      }),
+      (s) => Effect.sync(() => s.close())
+    )
+    return { port: (server.address() as net.AddressInfo).port, peer: Deferred.await(peer) }
+  })
+
+/** A raw TLS client (node:tls over a Duplex) of `port`, once secure. */
+export const rawTlsClient = (pki: Pki, port: number) =>
+  Effect.acquireRelease(
+    Effect.async<RawTlsPeer, Error>((resume) => {
+      const tcp = net.connect({ host: "127.0.0.1", port, allowHalfOpen: true })
+      tcp.on("error", (e) => resume(Effect.fail(e)))
+      const socket = tls.connect({ socket: overDuplex(tcp) as unknown as net.Socket, servername: "localhost", ca: pki.root.cert })
+      socket.on("error", () => {})
+      const received = recording(socket)
+      socket.once("secureConnect", () => resume(Effect.succeed({ tls: socket, tcp, received })))
+    }),
+    (peer) => Effect.sync(() => peer.tcp.destroy())
+  )
+
+/** Write on the TLS socket, wait until the kernel has it, then end the TCP stream: a bare FIN. */
+export const writeThenBareFin = (peer: RawTlsPeer, data: string) =>
+  Effect.async<void>((resume) => {
+    peer.tls.write(data, () => {
+      peer.tcp.end(() => resume(Effect.void))
+    })
+  })

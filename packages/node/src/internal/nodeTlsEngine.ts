@@ -319,13 +319,18 @@ class NodeEngine implements TlsEngine {
       } catch {
         // no session yet
       }
+      const native = this.bio === undefined
       this.failure = fromTlsError(e, {
         host: this.host,
-        inputEnded: this.eofPushed,
+        // On the TCP handle, node:tls reports a FIN during the handshake as a
+        // reset, after its 'end'.
+        inputEnded: this.eofPushed || (native && this.tlsEnded),
         phase,
         protocol,
-        // On the TCP handle the ciphertext is not seen: node:tls is taken at its word.
-        ...(this.bio === undefined ? {} : { wroteAfterInput: this.written > this.writtenAtFeed })
+        // On the TCP handle the ciphertext is not seen. A record that is not
+        // TLS at all fails only the first flight (later records are
+        // encrypted, or fail otherwise), and OpenSSL sends no alert for it.
+        wroteAfterInput: native ? this.secure : this.written > this.writtenAtFeed
       })
     }
     this.news++
