@@ -350,6 +350,26 @@ export const conformance = (name: string, tlsLayer: Layer.Layer<Tls.Tls>, suiteO
               expect(yield* client.read).toEqual(Option.none())
             }))
 
+          it.scoped("a server that writes and closes right after its handshake sends close_notify (a strict client reads a clean end)", () =>
+            Effect.gen(function*() {
+              const server = yield* serving(serverOptions(), (c) => c.write("bye"))
+              const client = yield* Tls.connect(clientOptions(server.address.port, { allowTruncation: false }))
+              expect(Buffer.from(yield* collect(client, 3)).toString()).toBe("bye")
+              expect(yield* client.read).toEqual(Option.none())
+            }))
+
+          it.scoped("a client that writes and closes right after its handshake sends close_notify (a strict server reads a clean end)", () =>
+            Effect.gen(function*() {
+              const { port, result } = yield* acceptOne(serverOptions({ allowTruncation: false }))
+              yield* Tls.connect(clientOptions(port)).pipe(
+                Effect.flatMap((c) => c.write("bye")),
+                Effect.scoped
+              )
+              const server = yield* Effect.flatten(result)
+              expect(Buffer.from(yield* collect(server, 3)).toString()).toBe("bye")
+              expect(yield* server.read).toEqual(Option.none())
+            }))
+
           it.scoped("an early FIN during the handshake fails it with TlsUnexpectedEof, whatever the options", () =>
             Effect.gen(function*() {
               const tcp = yield* rawServer

@@ -8,6 +8,7 @@ import { describe, expect, layer } from "@effect/vitest"
 import * as SniResolver from "@effect-tls/core/SniResolver"
 import * as Tls from "@effect-tls/core/Tls"
 import type { TlsConnection } from "@effect-tls/core/TlsConnection"
+import type * as TlsOptions from "@effect-tls/core/TlsOptions"
 import { Effect, type Layer, Option, Stream } from "effect"
 import { afterAll } from "vitest"
 import { failureOf } from "../conformance/support.js"
@@ -22,11 +23,15 @@ export interface InteropOptions {
    * that cannot tell (documented in the README's runtime table).
    */
   readonly truncation?: "detected" | "cleanEnd" | undefined
+  /** Options every connection gets (`allowTruncation`: the runtime's native path). */
+  readonly common?: Partial<TlsOptions.CommonOptions>
 }
 
 export const opensslInterop = (name: string, tlsLayer: Layer.Layer<Tls.Tls>, options: InteropOptions = {}) => {
   const pki = generatePki()
   afterAll(() => pki.cleanup())
+  const common = options.common ?? {}
+  const truncation = common.allowTruncation === true ? "cleanEnd" : options.truncation
 
   // s_server sends only the first certificate of -cert; the intermediate goes in -cert_chain.
   const serverFiles = ["-cert", pki.server.certFile, "-key", pki.server.keyFile, "-cert_chain", pki.intermediate.certFile]
@@ -40,7 +45,7 @@ export const opensslInterop = (name: string, tlsLayer: Layer.Layer<Tls.Tls>, opt
         it.scoped("TLS 1.3 handshake, verified, data both ways", () =>
           Effect.gen(function*() {
             const { port } = yield* sServer([...serverFiles, "-rev"])
-            const c = yield* Tls.connect({ host: "localhost", port, ca: pki.root.cert })
+            const c = yield* Tls.connect({ ...common, host: "localhost", port, ca: pki.root.cert })
             expect(c.info.protocol).toBe("TLSv1.3")
             expect(c.info.authorized).toBe(true)
             expect(Option.getOrThrow(c.info.peerCertificate).subject.CN).toBe("localhost")
@@ -51,14 +56,14 @@ export const opensslInterop = (name: string, tlsLayer: Layer.Layer<Tls.Tls>, opt
         it.scoped("ALPN: the server picks by its own preference", () =>
           Effect.gen(function*() {
             const { port } = yield* sServer([...serverFiles, "-rev", "-alpn", "h2,http/1.1"])
-            const c = yield* Tls.connect({ host: "localhost", port, ca: pki.root.cert, alpnProtocols: ["http/1.1", "h2"] })
+            const c = yield* Tls.connect({ ...common, host: "localhost", port, ca: pki.root.cert, alpnProtocols: ["http/1.1", "h2"] })
             expect(c.info.alpnProtocol).toEqual(Option.some("h2"))
           }))
 
         it.scoped("TLS 1.2 when the server allows no more", () =>
           Effect.gen(function*() {
             const { port } = yield* sServer([...serverFiles, "-rev", "-tls1_2"])
-            const c = yield* Tls.connect({ host: "localhost", port, ca: pki.root.cert })
+            const c = yield* Tls.connect({ ...common, host: "localhost", port, ca: pki.root.cert })
             expect(c.info.protocol).toBe("TLSv1.2")
             yield* c.write("abc\n")
             expect(yield* readUntil(c, "cba")).toContain("cba")
@@ -68,6 +73,7 @@ export const opensslInterop = (name: string, tlsLayer: Layer.Layer<Tls.Tls>, opt
           Effect.gen(function*() {
             const { port, peer } = yield* sServer([...serverFiles, "-rev", "-Verify", "1", "-CAfile", pki.root.certFile])
             const c = yield* Tls.connect({
+              ...common,
               host: "localhost",
               port,
               ca: pki.root.cert,
@@ -83,7 +89,7 @@ export const opensslInterop = (name: string, tlsLayer: Layer.Layer<Tls.Tls>, opt
         it.scoped("mutual TLS: no client certificate gives the client a typed alert", () =>
           Effect.gen(function*() {
             const { port } = yield* sServer([...serverFiles, "-rev", "-Verify", "1", "-CAfile", pki.root.certFile])
-            const failure = yield* Tls.connect({ host: "localhost", port, ca: pki.root.cert }).pipe(
+            const failure = yield* Tls.connect({ ...common, host: "localhost", port, ca: pki.root.cert }).pipe(
               Effect.flatMap((c) => c.read),
               Effect.flip
             )
@@ -93,7 +99,7 @@ export const opensslInterop = (name: string, tlsLayer: Layer.Layer<Tls.Tls>, opt
         it.scoped("reads Option.none() after the server's close_notify", () =>
           Effect.gen(function*() {
             const { port } = yield* sServer([...serverFiles, "-rev"])
-            const c = yield* Tls.connect({ host: "localhost", port, ca: pki.root.cert })
+            const c = yield* Tls.connect({ ...common, host: "localhost", port, ca: pki.root.cert })
             // In -rev mode a line "CLOSE" makes s_server shut the session down.
             yield* c.write("CLOSE\n")
             let next = yield* c.read
@@ -102,18 +108,18 @@ export const opensslInterop = (name: string, tlsLayer: Layer.Layer<Tls.Tls>, opt
           }))
 
         it.scoped(
-          options.truncation === "cleanEnd"
+          truncation === "cleanEnd"
             ? "documented: the server dropping the socket without close_notify reads as a clean end"
             : "reports truncation when the server drops the socket without close_notify",
           () =>
             Effect.gen(function*() {
               const { port, peer } = yield* sServer([...serverFiles])
-              const c = yield* Tls.connect({ host: "localhost", port, ca: pki.root.cert })
+              const c = yield* Tls.connect({ ...common, host: "localhost", port, ca: pki.root.cert })
               yield* peer.printed("CIPHER is")
               // A line "Q" on s_server's stdin closes the TCP socket at once.
               yield* peer.write("Q\n")
               const exit = yield* Effect.exit(Effect.repeat(c.read, { while: Option.isSome }))
-              if (options.truncation === "cleanEnd") expect(exit).toMatchObject({ _tag: "Success", value: Option.none() })
+              if (truncation === "cleanEnd") expect(exit).toMatchObject({ _tag: "Success", value: Option.none() })
               else expect(failureOf(exit)).toMatchObject({ _tag: "TlsUnexpectedEof", phase: "read" })
             })
         )
@@ -121,7 +127,7 @@ export const opensslInterop = (name: string, tlsLayer: Layer.Layer<Tls.Tls>, opt
         it.scoped("a server that does not send its intermediate is rejected", () =>
           Effect.gen(function*() {
             const { port } = yield* sServer(["-cert", pki.server.certFile, "-key", pki.server.keyFile])
-            const failure = yield* Effect.flip(Tls.connect({ host: "localhost", port, ca: pki.root.cert }))
+            const failure = yield* Effect.flip(Tls.connect({ ...common, host: "localhost", port, ca: pki.root.cert }))
             expect(failure).toMatchObject({ _tag: "TlsCertificateError", code: "UNABLE_TO_VERIFY_LEAF_SIGNATURE" })
           }))
 
@@ -130,7 +136,7 @@ export const opensslInterop = (name: string, tlsLayer: Layer.Layer<Tls.Tls>, opt
             const { port } = yield* sServer([
               "-cert", pki.wrongHost.certFile, "-key", pki.wrongHost.keyFile, "-cert_chain", pki.intermediate.certFile
             ])
-            const failure = yield* Effect.flip(Tls.connect({ host: "localhost", port, ca: pki.root.cert }))
+            const failure = yield* Effect.flip(Tls.connect({ ...common, host: "localhost", port, ca: pki.root.cert }))
             expect(failure).toMatchObject({ _tag: "TlsCertificateError", code: "ERR_TLS_CERT_ALTNAME_INVALID" })
           }))
       })
@@ -139,6 +145,7 @@ export const opensslInterop = (name: string, tlsLayer: Layer.Layer<Tls.Tls>, opt
         const ourServer = (handler: (c: TlsConnection) => Effect.Effect<unknown, unknown>, alpn = ["h2", "http/1.1"]) =>
           Effect.gen(function*() {
             const server = yield* Tls.listen({
+              ...common,
               host: "127.0.0.1",
               port: 0,
               cert: pki.server.chain,
@@ -213,6 +220,7 @@ export const opensslInterop = (name: string, tlsLayer: Layer.Layer<Tls.Tls>, opt
         )
         const vhostServer = Effect.gen(function*() {
           const server = yield* Tls.listen({
+              ...common,
             host: "127.0.0.1",
             port: 0,
             cert: pki.server.chain,

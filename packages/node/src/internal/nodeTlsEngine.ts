@@ -224,9 +224,27 @@ class NodeEngine implements TlsEngine {
   private static onSecureEvent(this: Owned): void {
     const engine = this[kEngine]
     // A second handshake on this connection: TLS 1.2 renegotiation, refused.
-    if (engine.secure) engine.fail(renegotiationRefused())
-    else engine.onSecure()
+    if (engine.handshakes++ > 0) engine.fail(renegotiationRefused())
+    else if (engine.bio !== undefined) engine.onSecure()
+    // On the TCP handle node:tls emits this from inside OpenSSL's handshake
+    // (its info callback), and the fibers it wakes would run there, in the
+    // microtasks of that callback: a close_notify asked for then is lost
+    // (OpenSSL is still "in init" and refuses it; node then ends the TCP
+    // stream anyway), so a server that writes and closes at once would be
+    // read as truncated. Taken on the next turn, outside OpenSSL.
+    else {
+      engine.securePending = true
+      setImmediate(NodeEngine.secureLater, engine)
+    }
   }
+  private static secureLater(engine: NodeEngine): void {
+    engine.securePending = false
+    engine.onSecure()
+  }
+  /** The handshake completed, and the engine takes note on the next turn (see `onSecureEvent`). */
+  private securePending = false
+  /** Handshakes node:tls reported ('secure' / 'secureConnect'). */
+  private handshakes = 0
   private static onDataEvent(this: Owned, chunk: Buffer): void {
     this[kEngine].onPlaintext(chunk)
   }
@@ -289,6 +307,7 @@ class NodeEngine implements TlsEngine {
    *   or 'close').
    */
   private caughtUp(): boolean {
+    if (this.securePending) return false
     const socket = this.socket
     if (socket.destroyed) return this.closed || this.failure !== undefined
     const readable = (socket as unknown as { _readableState?: { ended?: boolean } })._readableState
