@@ -1,5 +1,5 @@
 /**
- * The conformance suite against BunTls's layers. It runs only inside Bun
+ * The conformance suite against BunTls's paths. It runs only inside Bun
  * (scripts/test-matrix.mjs runs it with `bun --bun vitest`); under Node it
  * is skipped, because BunTls needs Bun's socket APIs.
  */
@@ -13,7 +13,7 @@ import type { Differences } from "./conformance/support.js"
 
 const onBun = "Bun" in globalThis
 
-/** The sans-IO path on Bun: node:tls as Bun implements it, over a Duplex. */
+/** The sans-IO path on Bun (the default): node:tls as Bun implements it, over a Duplex. */
 const sansIo: Differences = {
   // BoringSSL: TLS 1.3 suites cannot be configured.
   tls13CiphersFixed: true,
@@ -27,7 +27,7 @@ const sansIo: Differences = {
   alertForNotTls: true
 }
 
-/** BunTls.layer: Bun's native TLS sockets where options allow. */
+/** `allowTruncation`: Bun's native TLS sockets where options allow. */
 const native: Differences = {
   tls13CiphersFixed: true,
   // Bun's native sockets report close_notify and a bare FIN alike (`end`).
@@ -37,21 +37,23 @@ const native: Differences = {
   chainIsLeafOnly: true
 }
 
+const allowTruncation = { allowTruncation: true }
+
 if (onBun) {
-  conformance("BunTls.layer (native Bun TLS sockets)", BunTls.layer, {
-    differences: native,
-    connectPlain: BunTransport.connect
-  })
-  sniAlpnConformance("BunTls.layer (native Bun TLS sockets)", BunTls.layer)
-  driverConformance("BunTls.layer (native Bun TLS sockets)", BunTls.layer, { differences: native })
-  conformance("BunTls.layerSansIo (node:tls engine over Bun sockets)", BunTls.layerSansIo, {
-    differences: sansIo,
-    connectPlain: BunTransport.connect
-  })
-  sniAlpnConformance("BunTls.layerSansIo (node:tls engine over Bun sockets)", BunTls.layerSansIo)
-  driverConformance("BunTls.layerSansIo (node:tls engine over Bun sockets)", BunTls.layerSansIo, {
-    differences: sansIo
-  })
+  const strict = "BunTls.layer (node:tls engine over Bun sockets)"
+  conformance(strict, BunTls.layer, { differences: sansIo, connectPlain: BunTransport.connect })
+  sniAlpnConformance(strict, BunTls.layer)
+  driverConformance(strict, BunTls.layer, { differences: sansIo })
+
+  const nativeName = "BunTls.layer with allowTruncation (Bun's native TLS sockets)"
+  conformance(nativeName, BunTls.layer, { differences: native, connectPlain: BunTransport.connect, common: allowTruncation })
+  sniAlpnConformance(nativeName, BunTls.layer, allowTruncation)
+  driverConformance(nativeName, BunTls.layer, { differences: native, common: allowTruncation })
+
+  // layerSansIo never takes the native path: allowTruncation there is the
+  // same meaning on the engine.
+  const sansIoName = "BunTls.layerSansIo with allowTruncation (node:tls engine over Bun sockets)"
+  conformance(sansIoName, BunTls.layerSansIo, { differences: sansIo, connectPlain: BunTransport.connect, common: allowTruncation })
 } else {
   describe("BunTls", () => {
     it.skip("runs only inside Bun (npm test runs it with bun --bun vitest)", () => {})

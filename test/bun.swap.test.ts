@@ -32,6 +32,10 @@ describe.runIf(onBun)("swap runtime: one program, NodeTls.layer on Node and BunT
     const bun = run(process.execPath)
     expect(node).toContain("echoed 4194304 bytes")
     expect(node).toContain("untrusted CA: TlsCertificateError code=UNABLE_TO_GET_ISSUER_CERT_LOCALLY")
+    // The default is strict on both runtimes; allowTruncation reads a bare FIN as an end on both.
+    const [strict, lenient] = node.split("== options").slice(1)
+    expect(strict).toContain(`bare FIN after "last words": TlsUnexpectedEof phase=read`)
+    expect(lenient).toContain(`bare FIN after "last words": clean end`)
     expect(bun).toBe(node)
   })
 })

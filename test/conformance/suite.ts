@@ -370,6 +370,20 @@ export const conformance = (name: string, tlsLayer: Layer.Layer<Tls.Tls>, suiteO
               expect(yield* server.read).toEqual(Option.none())
             }))
 
+          it.scoped("over a memory pair (the sans-IO path on every runtime) the options mean the same", () =>
+            Effect.gen(function*() {
+              const [a, b] = yield* Transport.makeMemoryPair()
+              const serverFiber = yield* Effect.fork(
+                Tls.upgrade(b, { role: "server", cert: pki.server.chain, key: pki.server.key, ...common })
+              )
+              const client = yield* Tls.upgrade(a, { role: "client", servername: "localhost", ca: pki.root.cert, ...common })
+              const server = yield* Fiber.join(serverFiber)
+              yield* server.write("all of it")
+              expect(Buffer.from(yield* collect(client, 9)).toString()).toBe("all of it")
+              yield* b.end // the server's transport ends, no close_notify
+              expectEnd(yield* Effect.exit(client.read))
+            }))
+
           it.scoped("an early FIN during the handshake fails it with TlsUnexpectedEof, whatever the options", () =>
             Effect.gen(function*() {
               const tcp = yield* rawServer

@@ -10,7 +10,8 @@
  */
 import { Tls } from "@effect-tls/core"
 import type { TlsConnection } from "@effect-tls/core/TlsConnection"
-import { Console, Effect, type Layer, Option, Stream } from "effect"
+import { Cause, Console, Effect, Exit, type Layer, Option, Stream } from "effect"
+import { rawTlsServer, writeThenBareFin } from "../conformance/support.js"
 import { createHash } from "node:crypto"
 import * as net from "node:net"
 import { generatePki } from "./pki.js"
@@ -49,10 +50,36 @@ const describe = (e: unknown) => {
   return [o._tag, ...fields.map((k) => `${k}=${o[k]}`)].join(" ")
 }
 
-const program = Effect.gen(function*() {
+/** How a read ended, for the report. */
+const ending = (exit: Exit.Exit<Option.Option<Uint8Array>, unknown>) =>
+  Exit.match(exit, {
+    onFailure: (cause) => Option.match(Cause.failureOption(cause), { onNone: () => "defect", onSome: describe }),
+    onSuccess: (chunk) => (Option.isNone(chunk) ? "clean end" : "data")
+  })
+
+/**
+ * The program, with `common` options on every connection: the default
+ * (strict close semantics) or `{ allowTruncation: true }` (the runtime's
+ * native TLS where it has one).
+ */
+const program = (common: { readonly allowTruncation?: boolean }) => Effect.gen(function*() {
   const pki = yield* Effect.acquireRelease(Effect.sync(generatePki), (p) => Effect.sync(p.cleanup))
   const lines: Array<string> = []
   const report = (line: string) => Effect.sync(() => lines.push(line))
+  yield* report(`== options ${JSON.stringify(common)}`)
+
+  // Close semantics: a raw TLS peer sends data, then ends TCP with or without close_notify.
+  for (const farewell of ["close_notify", "bare FIN"] as const) {
+    yield* Effect.scoped(Effect.gen(function*() {
+      const raw = yield* rawTlsServer(pki)
+      const client = yield* Tls.connect({ host: "localhost", port: raw.port, ca: pki.root.cert, ...common })
+      const peer = yield* raw.peer
+      if (farewell === "close_notify") peer.tls.end("last words")
+      else yield* writeThenBareFin(peer, "last words")
+      const words = yield* readExactly(client, 10)
+      yield* report(`${farewell} after "${Buffer.from(words).toString()}": ${ending(yield* Effect.exit(client.read))}`)
+    }))
+  }
 
   // The server echoes each connection's bytes until the client's close_notify.
   const server = yield* Tls.listen({
@@ -60,14 +87,21 @@ const program = Effect.gen(function*() {
     port: 0,
     cert: pki.server.chain,
     key: pki.server.key,
-    alpnProtocols: ["h2", "http/1.1"]
+    alpnProtocols: ["h2", "http/1.1"],
+    ...common
   })
   yield* Effect.forkScoped(server.serve((c) => Stream.run(c.stream, c.sink)))
   const port = server.address.port
 
   // A verified client: what was negotiated, and 4 MiB echoed.
   yield* Effect.scoped(Effect.gen(function*() {
-    const client = yield* Tls.connect({ host: "localhost", port, ca: pki.root.cert, alpnProtocols: ["http/1.1", "h2"] })
+    const client = yield* Tls.connect({
+      host: "localhost",
+      port,
+      ca: pki.root.cert,
+      alpnProtocols: ["http/1.1", "h2"],
+      ...common
+    })
     const { info } = client
     const cert = Option.getOrThrow(info.peerCertificate)
     yield* report(`protocol ${info.protocol}`)
@@ -92,22 +126,23 @@ const program = Effect.gen(function*() {
     port,
     ca: pki.root.cert,
     maxVersion: "TLSv1.2",
-    ciphers: "ECDHE-ECDSA-AES128-GCM-SHA256"
+    ciphers: "ECDHE-ECDSA-AES128-GCM-SHA256",
+    ...common
   }).pipe(Effect.scoped)
   yield* report(`tls 1.2 ${v12.info.protocol} ${v12.info.cipher}`)
 
   // The same typed errors on every runtime.
   const failures: ReadonlyArray<readonly [string, Effect.Effect<unknown, unknown, Tls.Tls>]> = [
-    ["untrusted CA", Tls.connect({ host: "localhost", port, ca: pki.otherRoot.cert }).pipe(Effect.scoped)],
-    ["wrong host name", Tls.connect({ host: "localhost", port, ca: pki.root.cert, servername: "example.org" }).pipe(Effect.scoped)],
+    ["untrusted CA", Tls.connect({ ...common, host: "localhost", port, ca: pki.otherRoot.cert }).pipe(Effect.scoped)],
+    ["wrong host name", Tls.connect({ ...common, host: "localhost", port, ca: pki.root.cert, servername: "example.org" }).pipe(Effect.scoped)],
     ["TLS 1.3 only against TLS 1.2 at most", Effect.scoped(Effect.gen(function*() {
-      const old = yield* Tls.listen({ host: "127.0.0.1", port: 0, cert: pki.server.chain, key: pki.server.key, maxVersion: "TLSv1.2" })
+      const old = yield* Tls.listen({ ...common, host: "127.0.0.1", port: 0, cert: pki.server.chain, key: pki.server.key, maxVersion: "TLSv1.2" })
       yield* Effect.forkScoped(old.serve(() => Effect.void))
-      return yield* Tls.connect({ host: "localhost", port: old.address.port, ca: pki.root.cert, minVersion: "TLSv1.3" })
+      return yield* Tls.connect({ ...common, host: "localhost", port: old.address.port, ca: pki.root.cert, minVersion: "TLSv1.3" })
     }))],
-    ["nobody listening", Effect.flatMap(freePort, (p) => Tls.connect({ host: "127.0.0.1", port: p, ca: pki.root.cert }).pipe(Effect.scoped))],
-    ["a key that does not match", Tls.listen({ host: "127.0.0.1", port: 0, cert: pki.server.chain, key: pki.client.key }).pipe(Effect.scoped)],
-    ["port in use", Tls.listen({ host: "127.0.0.1", port, cert: pki.server.chain, key: pki.server.key }).pipe(Effect.scoped)]
+    ["nobody listening", Effect.flatMap(freePort, (p) => Tls.connect({ ...common, host: "127.0.0.1", port: p, ca: pki.root.cert }).pipe(Effect.scoped))],
+    ["a key that does not match", Tls.listen({ ...common, host: "127.0.0.1", port: 0, cert: pki.server.chain, key: pki.client.key }).pipe(Effect.scoped)],
+    ["port in use", Tls.listen({ ...common, host: "127.0.0.1", port, cert: pki.server.chain, key: pki.server.key }).pipe(Effect.scoped)]
   ]
   for (const [title, attempt] of failures) {
     const error = yield* Effect.flip(attempt)
@@ -121,8 +156,10 @@ const main = async () => {
   const layer: Layer.Layer<Tls.Tls> = "Bun" in globalThis
     ? (await import("@effect-tls/bun")).BunTls.layer
     : (await import("@effect-tls/node")).NodeTls.layer
-  const lines = await program.pipe(Effect.scoped, Effect.provide(layer), Effect.runPromise)
-  await Effect.runPromise(Console.log(lines.join("\n")))
+  for (const common of [{}, { allowTruncation: true }]) {
+    const lines = await program(common).pipe(Effect.scoped, Effect.provide(layer), Effect.runPromise)
+    await Effect.runPromise(Console.log(lines.join("\n")))
+  }
 }
 
 main().catch((error) => {
