@@ -168,7 +168,7 @@ export class NativeEngine implements TlsEngine {
     this.bump()
   }
 
-  onHandshake(socket: NativeSocket, authorizationError: Error | null) {
+  onHandshake(socket: NativeSocket, success: boolean, authorizationError: Error | null) {
     this.socket = socket
     const o = this.options
     // Bun reports a handshake that failed in the TLS library here too.
@@ -180,6 +180,18 @@ export class NativeEngine implements TlsEngine {
         protocol = undefined
       }
       this.failure ??= fromNativeError(authorizationError, "handshake", protocol)
+      this.closedByUs = true
+      socket.end()
+      this.bump()
+      return
+    }
+    // Bun also calls this when the peer left before the handshake completed
+    // (its FIN, or a client that rejected our certificate and went away),
+    // with `success` false and either no error or the verify result of no
+    // certificate at all: a handshake that never saw the peer's certificate
+    // (a server that asked for none, or a client) ended early.
+    if (!success && !peerCertificateSeen(socket, o.role === "server" && !o.requestCert)) {
+      this.failure ??= new TlsUnexpectedEof({ phase: "handshake" })
       this.closedByUs = true
       socket.end()
       this.bump()
@@ -420,9 +432,24 @@ export class NativeEngine implements TlsEngine {
   })
 }
 
+/**
+ * Whether the handshake got as far as the peer's certificate. A server
+ * that asks for none counts as not having seen one only when the peer left
+ * (`success` false with nothing to verify).
+ */
+const peerCertificateSeen = (socket: NativeSocket, noneAsked: boolean): boolean => {
+  if (noneAsked) return false
+  try {
+    const cert = socket.getPeerCertificate() as { raw?: unknown } | undefined | null
+    return cert !== undefined && cert !== null && cert.raw !== undefined
+  } catch {
+    return false
+  }
+}
+
 const handlers: Bun.SocketHandler<NativeEngine> = {
   open: (s) => s.data.onOpen(s),
-  handshake: (s, _success, authorizationError) => s.data.onHandshake(s, authorizationError),
+  handshake: (s, success, authorizationError) => s.data.onHandshake(s, success, authorizationError),
   data: (s, chunk) => s.data.onData(s, chunk),
   drain: (s) => s.data.onDrain(s),
   end: (s) => s.data.onEnd(),
