@@ -171,6 +171,8 @@ class NodeEngine implements TlsEngine {
    * one, so a concurrent upload spends no read's retries).
    */
   news = 0
+  /** `news` when the engine last answered a Want for input: later news is what the driver waits for. */
+  wantedAt = 0
 
   constructor(
     readonly role: "client" | "server",
@@ -526,6 +528,7 @@ class NodeEngine implements TlsEngine {
       }
       return Effect.fail(this.failure ?? new TlsUnexpectedEof({ phase: "handshake" }))
     }
+    this.wantedAt = this.news
     return Effect.fail(want.read.handshake)
   }
 
@@ -538,7 +541,7 @@ class NodeEngine implements TlsEngine {
     // Plaintext, or nothing to do but wait for input: as `immediate` says.
     const answer = this.tryRead()
     if (answer instanceof Uint8Array) return Effect.succeed(Option.some(answer))
-    if (answer === "wantRead") return Effect.fail(want.read.read)
+    if (answer === "wantRead") return Effect.fail(want.read.read) // (`tryRead` noted `wantedAt`)
     if (this.failure !== undefined) return Effect.fail(this.failure)
     if (this.mustWait()) return this.afterCatchingUp(() => this.read)
     if (this.tlsEnded && this.eofPushed && !this.closeNotifyReceived) {
@@ -554,6 +557,7 @@ class NodeEngine implements TlsEngine {
       }
       return Effect.fail(new TlsUnexpectedEof({ phase: "read" }))
     }
+    this.wantedAt = this.news
     return Effect.fail(want.read.read)
   }
 
@@ -575,6 +579,7 @@ class NodeEngine implements TlsEngine {
   tryRead(): Uint8Array | "wantRead" | undefined {
     if (this.plaintextBytes > 0) return this.takePlaintext()
     if (this.failure !== undefined || this.mustWait() || this.tlsEnded || this.inputEnded || this.closed) return undefined
+    this.wantedAt = this.news
     return "wantRead"
   }
 
@@ -716,7 +721,6 @@ const EMPTY = new Uint8Array(0)
  * driver retries exactly then. Closing it destroys the socket.
  */
 class Activity implements Transport, Immediate_ {
-  private seen = 0
   readonly remoteAddress: string | undefined
   constructor(
     private readonly engine: NodeEngine,
@@ -728,17 +732,21 @@ class Activity implements Transport, Immediate_ {
   get immediate(): Immediate_ {
     return this
   }
+  /** News since the engine's last Want (taken), else nothing yet. */
   tryRead(): Option.Option<Uint8Array> | undefined {
-    if (this.engine.news === this.seen) return undefined
-    this.seen = this.engine.news
+    const engine = this.engine
+    if (engine.news === engine.wantedAt) return undefined
+    engine.wantedAt = engine.news
     return Option.some(EMPTY)
   }
   #readable: Effect.Effect<void, TlsTransportError> | undefined = undefined
   get readable(): Effect.Effect<void, TlsTransportError> {
     return this.#readable ??= Effect.zipRight(
-      this.progress.until(() => this.engine.news !== this.seen || this.engine.isDestroyed()),
+      this.progress.until(() => this.engine.news !== this.engine.wantedAt || this.engine.isDestroyed()),
       Effect.suspend(() =>
-        this.engine.news !== this.seen ? Effect.void : Effect.fail(new TlsTransportError({ reason: "Closed" }))
+        this.engine.news !== this.engine.wantedAt
+          ? Effect.void
+          : Effect.fail(new TlsTransportError({ reason: "Closed" }))
       )
     )
   }
