@@ -37,7 +37,8 @@ export interface TlsConnection {
   readonly info: ConnectionInfo
   /**
    * The next decrypted bytes. `None` once the peer has sent close_notify; a
-   * transport that ends without it fails with `TlsUnexpectedEof`.
+   * transport that ends without it fails with `TlsUnexpectedEof` (or gives
+   * `None` too, where the options say `allowTruncation`).
    */
   readonly read: Effect.Effect<Option.Option<Uint8Array>, TlsConnectionError>
   /**

@@ -28,6 +28,19 @@ describe("TlsOptions.decodeClient", () => {
       expect(o.verifyHost).toBe("example.com")
       expect(o.alpnProtocols).toEqual([])
       expect(Duration.toMillis(o.handshakeTimeout)).toBe(30_000)
+      // Strict close semantics unless told otherwise in so many words.
+      expect(o.allowTruncation).toBe(false)
+    }))
+
+  it.effect("allowTruncation is a boolean, in both roles and for upgrade", () =>
+    Effect.gen(function*() {
+      expect((yield* TlsOptions.decodeClient({ host: "example.com", port: 443, allowTruncation: true })).allowTruncation)
+        .toBe(true)
+      expect((yield* TlsOptions.decodeServer({ cert: CERT, key: KEY, allowTruncation: true })).allowTruncation).toBe(true)
+      expect((yield* TlsOptions.decodeUpgrade({ role: "client", servername: "x.test", allowTruncation: true }))
+        .allowTruncation).toBe(true)
+      const bad = { host: "example.com", port: 443, allowTruncation: "yes" as unknown as boolean }
+      expect((yield* configError(TlsOptions.decodeClient(bad)))?.option).toBe("allowTruncation")
     }))
 
   it.effect("takes CRLs as X509 CRL blocks only", () =>

@@ -40,6 +40,9 @@
  *   bytes breaks the connection (`TlsClosedError` "WriteInterrupted"):
  *   the engine's byte counts are recorded in the same uninterruptible step
  *   that took them, so "part of" is exact.
+ * - End of input without close_notify: `TlsUnexpectedEof`, unless the
+ *   options allow truncation: then a read after the handshake gives `None`
+ *   instead, the same meaning as on a native path, which cannot tell.
  * - State: Handshaking -> Open -> Closing (close_notify sent) -> Closed;
  *   any failure moves it to Broken, and every later call fails with that
  *   same error (sticky). One exception: a transport write that fails
