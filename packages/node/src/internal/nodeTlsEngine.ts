@@ -80,6 +80,12 @@ const OUTGOING_BOUND = 1024 * 1024
 const PLAINTEXT_BOUND = 256 * 1024
 /** Writes smaller than this are coalesced into one buffer of this size (one record). */
 const COALESCE_BYTES = 16 * 1024
+/** node:tls takes a write's bytes in the call when nothing is queued ahead (Node; not Bun's implementation). */
+const SYNCHRONOUS_TLS_WRITE = (globalThis as { Bun?: unknown }).Bun === undefined
+
+/** On the TCP handle: small writes are still coalesced while at most this much waits in node:tls. */
+const NATIVE_SLACK = 64 * 1024
+
 /** The smallest piece `write` accepts when it accepts anything (one record). */
 const MIN_ACCEPT = 16 * 1024
 type Phase = "handshake" | "read"
@@ -491,8 +497,18 @@ class NodeEngine implements TlsEngine {
       return
     }
     this.handOver()
-    // Copy: node:tls may keep the buffer queued after `write` returns.
-    this.socket.write(Buffer.from(plaintext))
+    const socket = this.socket
+    // node:tls encrypts a write in the call itself (its TLSWrap hands the
+    // bytes to OpenSSL, or copies what OpenSSL cannot take yet) unless the
+    // stream queues it behind a write in progress: only then is the caller's
+    // buffer kept after `write` returns, and only then is it copied. (Node's
+    // node:tls; Bun's is another implementation, so there it is copied.)
+    const direct = SYNCHRONOUS_TLS_WRITE && socket.writableLength === 0 && socket.writableCorked === 0
+    socket.write(
+      direct
+        ? (Buffer.isBuffer(plaintext) ? plaintext : Buffer.from(plaintext.buffer, plaintext.byteOffset, plaintext.byteLength))
+        : Buffer.from(plaintext)
+    )
     this.bump()
   }
 
@@ -502,8 +518,8 @@ class NodeEngine implements TlsEngine {
    * for a while instead of answering a Want at every write.
    */
   canWrite(): boolean {
-    return this.pendingWrites() <= OUTGOING_BOUND / 2 || this.failure !== undefined || this.destroyed ||
-      this.socket.destroyed
+    const room = this.bio === undefined ? !this.socket.writableNeedDrain : this.pendingWrites() <= OUTGOING_BOUND / 2
+    return room || this.failure !== undefined || this.destroyed || this.socket.destroyed
   }
 
   #writable: Effect.Effect<void> | undefined = undefined
@@ -589,9 +605,27 @@ class NodeEngine implements TlsEngine {
    */
   tryWrite(plaintext: Uint8Array): boolean {
     if (this.failure !== undefined || this.shutdownStarted || this.destroyed) return false
-    if (this.pendingWrites() + plaintext.length > OUTGOING_BOUND) return false
+    if (this.bio === undefined ? !this.nativeAccepts(plaintext) : this.pendingWrites() + plaintext.length > OUTGOING_BOUND) {
+      return false
+    }
     this.take(plaintext)
     return true
+  }
+
+  /**
+   * On the TCP handle, node's own backpressure bounds the writes: a write
+   * is taken whole while the socket does not ask for a drain (as an
+   * application writes to a TLSSocket), so each reaches node:tls alone as
+   * it comes; small writes are also coalesced into records while at most
+   * NATIVE_SLACK bytes wait. (Over the Duplex the bound is OUTGOING_BOUND
+   * instead: there node:tls takes one write per event-loop turn.)
+   */
+  private nativeAccepts(plaintext: Uint8Array): boolean {
+    const socket = this.socket
+    if (!socket.writableNeedDrain) return true
+    // Small writes go on into records while a few are queued (NATIVE_SLACK).
+    return plaintext.length < COALESCE_BYTES &&
+      socket.writableLength + this.coalesced + plaintext.length <= NATIVE_SLACK
   }
 
   write(plaintext: Uint8Array): Effect.Effect<number, TlsWantWrite | TlsError> {
@@ -599,6 +633,11 @@ class NodeEngine implements TlsEngine {
       if (this.failure !== undefined) return Effect.fail(this.failure)
       if (this.shutdownStarted || this.destroyed) return Effect.fail(new TlsClosedError({ operation: "write" }))
       if (plaintext.length === 0) return Effect.succeed(0)
+      if (this.bio === undefined) {
+        if (!this.nativeAccepts(plaintext)) return Effect.fail(want.write.write)
+        this.take(plaintext)
+        return Effect.succeed(plaintext.length)
+      }
       const pending = this.pendingWrites()
       // Over the bound, ciphertext waits to be drained, or node:tls is still
       // encrypting what it was given and will produce ciphertext: either

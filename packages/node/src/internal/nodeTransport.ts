@@ -52,12 +52,7 @@ class SocketTransport implements Transport, Immediate {
   constructor(readonly socket: net.Socket) {
     this.remoteAddress = socket.remoteAddress === undefined ? undefined : `${socket.remoteAddress}:${socket.remotePort}`
     ;(socket as unknown as { [kTransport]: SocketTransport })[kTransport] = this
-    socket.on("readable", SocketTransport.onReadable)
-    socket.on("drain", SocketTransport.onWritable)
-    socket.on("finish", SocketTransport.onWritable)
-    socket.on("end", SocketTransport.onEnd)
-    socket.on("error", SocketTransport.onError)
-    socket.on("close", SocketTransport.onClose)
+    for (const [event, listener] of socketListeners) socket.on(event, listener)
   }
 
   /** The socket was handed to node:tls (`detach`). */
@@ -203,6 +198,16 @@ class SocketTransport implements Transport, Immediate {
   }
 }
 
+/** The socket events a transport listens to, each with its listener (shared by all transports). */
+const socketListeners: ReadonlyArray<readonly [string, (this: Owned, ...args: Array<any>) => void]> = [
+  ["readable", SocketTransport.onReadable],
+  ["drain", SocketTransport.onWritable],
+  ["finish", SocketTransport.onWritable],
+  ["end", SocketTransport.onEnd],
+  ["error", SocketTransport.onError],
+  ["close", SocketTransport.onClose]
+]
+
 /**
  * Take the socket out of one of these transports, for node:tls to run on
  * its handle (the native path): the transport's listeners are removed and
@@ -217,12 +222,7 @@ export const detach = (transport: Transport): net.Socket | undefined => {
   const socket = transport.socket
   if (transport.detached || transport.finished() || transport.ended || socket.writableEnded) return undefined
   transport.detached = true
-  socket.off("readable", SocketTransport.onReadable)
-  socket.off("drain", SocketTransport.onWritable)
-  socket.off("finish", SocketTransport.onWritable)
-  socket.off("end", SocketTransport.onEnd)
-  socket.off("error", SocketTransport.onError)
-  socket.off("close", SocketTransport.onClose)
+  for (const [event, listener] of socketListeners) socket.off(event, listener)
   return socket
 }
 
