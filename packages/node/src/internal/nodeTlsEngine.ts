@@ -179,6 +179,13 @@ class NodeEngine implements TlsEngine {
   news = 0
   /** `news` when the engine last answered a Want for input: later news is what the driver waits for. */
   wantedAt = 0
+  /** Raised with each piece of news (and on destroy): what the native path's transport waits on. */
+  readonly newsEvent = Readiness.make()
+
+  noteNews(): void {
+    this.news++
+    this.newsEvent.signal()
+  }
 
   constructor(
     readonly role: "client" | "server",
@@ -259,7 +266,7 @@ class NodeEngine implements TlsEngine {
   private static onEndEvent(this: Owned): void {
     const engine = this[kEngine]
     engine.tlsEnded = true
-    engine.news++
+    engine.noteNews()
     engine.bump()
   }
   private static onErrorEvent(this: Owned, e: unknown): void {
@@ -268,7 +275,7 @@ class NodeEngine implements TlsEngine {
   private static onCloseEvent(this: Owned): void {
     const engine = this[kEngine]
     engine.closed = true
-    engine.news++
+    engine.noteNews()
     engine.bump()
   }
   private static onDrainEvent(this: Owned): void {
@@ -360,7 +367,7 @@ class NodeEngine implements TlsEngine {
         wroteAfterInput: native ? this.secure : this.written > this.writtenAtFeed
       })
     }
-    this.news++
+    this.noteNews()
     this.bump()
     // Writability changed: the driver's listener hears of it.
     this.outputListener?.()
@@ -373,13 +380,13 @@ class NodeEngine implements TlsEngine {
         const code = errorCode(verifyError) ?? "CERT_REJECTED"
         this.failure ??= new TlsCertificateError({ code, host: this.host, cause: verifyError })
         this.socket.destroy()
-        this.news++
+        this.noteNews()
         this.bump()
         return
       }
     }
     this.secure = true
-    this.news++
+    this.noteNews()
     this.bump()
   }
 
@@ -393,7 +400,7 @@ class NodeEngine implements TlsEngine {
   private onPlaintext(chunk: Buffer) {
     this.plaintext.push(chunk)
     this.plaintextBytes += chunk.length
-    this.news++
+    this.noteNews()
     this.bump()
     if (this.plaintextBytes > PLAINTEXT_BOUND && !this.paused) {
       this.paused = true
@@ -724,16 +731,17 @@ class NodeEngine implements TlsEngine {
 
   /** On the native path: the transport that carries no bytes, only news (see `Activity`). */
   activity(): Activity {
-    return new Activity(this, this.progress, this.socket)
+    return new Activity(this, this.newsEvent, this.socket)
   }
 
   isDestroyed(): boolean {
     return this.destroyed || this.closed
   }
 
-  /** Whether close_notify and the FIN left (native path), or the socket is gone. */
-  outputDone_(): boolean {
-    return this.outputEnded || this.socket.destroyed
+  /** Completes once close_notify and the FIN left (native path), or the socket is gone. */
+  #outputFinished: Effect.Effect<void> | undefined = undefined
+  get outputFinished(): Effect.Effect<void> {
+    return this.#outputFinished ??= this.progress.until(() => this.outputEnded || this.socket.destroyed)
   }
 
   #destroy: Effect.Effect<void> | undefined = undefined
@@ -746,6 +754,7 @@ class NodeEngine implements TlsEngine {
       this.bio?.destroy()
       for (const callback of held) callback()
       this.progress.signal()
+      this.newsEvent.signal()
     })
   }
 }
@@ -763,7 +772,8 @@ class Activity implements Transport, Immediate_ {
   readonly remoteAddress: string | undefined
   constructor(
     private readonly engine: NodeEngine,
-    private readonly progress: Readiness.Readiness,
+    /** The engine's news event. */
+    private readonly newsEvent: Readiness.Readiness,
     socket: tls.TLSSocket
   ) {
     this.remoteAddress = socket.remoteAddress === undefined ? undefined : `${socket.remoteAddress}:${socket.remotePort}`
@@ -781,7 +791,7 @@ class Activity implements Transport, Immediate_ {
   #readable: Effect.Effect<void, TlsTransportError> | undefined = undefined
   get readable(): Effect.Effect<void, TlsTransportError> {
     return this.#readable ??= Effect.zipRight(
-      this.progress.until(() => this.engine.news !== this.engine.wantedAt || this.engine.isDestroyed()),
+      this.newsEvent.until(() => this.engine.news !== this.engine.wantedAt || this.engine.isDestroyed()),
       Effect.suspend(() =>
         this.engine.news !== this.engine.wantedAt
           ? Effect.void
@@ -805,7 +815,7 @@ class Activity implements Transport, Immediate_ {
   /** The engine's shutdown handed close_notify and the FIN on; this waits for that too. */
   #end: Effect.Effect<void> | undefined = undefined
   get end(): Effect.Effect<void> {
-    return this.#end ??= this.progress.until(() => this.engine.outputDone_())
+    return this.#end ??= this.engine.outputFinished
   }
   get close(): Effect.Effect<void> {
     return this.engine.destroy
