@@ -124,7 +124,7 @@ export interface NativePath {
  * @category runtime
  */
 export interface TlsRuntime {
-  /** The native fast path, where the runtime has one. */
+  /** The native path (for connections that allow truncation), where the runtime has one. */
   readonly native?: NativePath | undefined
   readonly clientEngines: (options: ResolvedClient) => Effect.Effect<TlsEngineFactory, TlsConfigError>
   readonly serverEngines: (options: ResolvedServer) => Effect.Effect<TlsEngineFactory, TlsConfigError>

@@ -1,5 +1,5 @@
 /**
- * Bun's native fast path as core's `NativePath`: Bun's own TLS sockets
+ * Bun's native path as core's `NativePath` (taken for connections that allow truncation): Bun's own TLS sockets
  * (`Bun.connect` / `Bun.listen` with `tls`) wherever they can honour the
  * options exactly. Core does the rest the same way as on the sans-IO path
  * (options decoded before any socket, `connectTimeout`, the driver, the
