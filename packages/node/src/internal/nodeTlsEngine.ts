@@ -29,6 +29,16 @@
  * to node:tls after everything fed before it has been processed: an 'end'
  * seen before that point came from the peer's close_notify.
  *
+ * The native path (`adopt`, for connections that allow truncation): the
+ * same engine with the TLSSocket on a TCP socket's own handle instead of
+ * the Duplex. node:tls then reads and writes the socket itself; the engine
+ * works at the plaintext level, and its transport (`Activity`) carries no
+ * bytes, only news: a socket event that can change what `read` or
+ * `handshake` answers, since the engine's last Want. 'end' is a clean end
+ * there (the option's trade). Writes follow node's own backpressure
+ * (`nativeAccepts`), and node:tls's handshake event is taken on the next
+ * turn (see `onSecureEvent`).
+ *
  * @internal
  */
 import * as Effect from "effect/Effect"
