@@ -12,6 +12,7 @@
  * @since 0.2.0
  */
 import type * as Effect from "effect/Effect"
+import * as internal from "./internal/transport.js"
 import type * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import type { Address } from "./Tls.js"
@@ -136,3 +137,48 @@ export interface TlsRuntime {
     backlog: number | undefined
   ) => Effect.Effect<Listener, TlsTransportError, Scope.Scope>
 }
+
+/**
+ * The bookkeeping of a native connection's transport, which carries no
+ * bytes, only news (see `NativeConnection`). The engine calls `note` on
+ * every socket event that can change what its `read` or `handshake`
+ * answers (not on a drain: a write making room is no news for a reader,
+ * so it never spends a pending read's retry), and `wanted` whenever it
+ * answers a Want for input. The transport's `read` (and its `immediate`)
+ * answers an empty chunk once there is news since the last Want, taking
+ * it, so the driver retries exactly then; it fails with
+ * `TlsTransportError` "Closed" once the connection is closed.
+ *
+ * @since 0.3.0
+ * @category runtime
+ */
+export interface NativeNews {
+  /** Something happened that can change what the engine's `read` or `handshake` answers. */
+  note(): void
+  /** The engine answered a Want for input: news from now on is what the driver waits for. */
+  wanted(): void
+  /** The transport of this connection (one per connection). */
+  transport(options: NativeNewsTransport): Transport
+}
+
+/**
+ * What `NativeNews.transport` is built from.
+ *
+ * @since 0.3.0
+ * @category runtime
+ */
+export interface NativeNewsTransport {
+  /** Whether the connection is closed (a read waiting for news then fails). */
+  readonly isClosed: () => boolean
+  /** Completes once the socket handed our close_notify and FIN on (or is gone). */
+  readonly end: Effect.Effect<void>
+  /** Releases the socket. */
+  readonly close: Effect.Effect<void>
+  readonly remoteAddress: string | undefined
+}
+
+/**
+ * @since 0.3.0
+ * @category constructors
+ */
+export const makeNativeNews: () => NativeNews = internal.makeNativeNews

@@ -11,8 +11,8 @@
  *   after the peer ended, the socket's error, or `TlsWantRead` when nothing
  *   has arrived yet (DESIGN.md: "no plaintext buffered yet = WantRead");
  *   `handshake` likewise until Bun's `handshake` handler has run.
- * - The driver answers a WantRead by reading the transport: `activity`'s
- *   `read` completes (with an empty chunk, which the engine ignores) as
+ * - The driver answers a WantRead by reading the transport (core's
+ *   `NativeNews`): its `read` completes (with an empty chunk, which the engine ignores) as
  *   soon as the socket did something since the Want, then the driver asks
  *   the RetryPolicy and retries. So retry policies, time bounds, sticky
  *   errors, close_notify on scope close and `stream` / `sink` are core's,
@@ -22,7 +22,7 @@
  *   wait, `write` answers TlsWantWrite without taking anything, and
  *   `writable` completes once Bun's drains brought them under the bound.
  * - Only events that can change what `read` or `handshake` answers count
- *   as news for the driver's reads (`activity`): a drain is not one, so a
+ *   as news for the driver's reads (`news`): a drain is not one, so a
  *   concurrent upload never spends a pending read's retries.
  *
  * Verification: the socket is opened with `rejectUnauthorized: false` and
@@ -51,7 +51,7 @@ import {
   want
 } from "@effect-tls/core/TlsError"
 import type { ResolvedClientConnect, ResolvedServerListen } from "@effect-tls/core/TlsOptions"
-import type { Listener } from "@effect-tls/core/TlsRuntime"
+import { type Listener, makeNativeNews, type NativeNews } from "@effect-tls/core/TlsRuntime"
 import type { Transport } from "@effect-tls/core/Transport"
 import * as Readiness from "@effect-tls/core/Readiness"
 import * as ServerName from "@effect-tls/core/ServerName"
@@ -69,8 +69,6 @@ import { SocketInbox, SocketOutbox } from "./socketQueues.js"
 const READ_BOUND = 256 * 1024
 /** Bytes of plaintext Bun refused that may wait for `drain` before `write` suspends. */
 const WRITE_BOUND = 1024 * 1024
-
-const EMPTY = new Uint8Array(0)
 
 /** BoringSSL reasons that mean this side sent a fatal alert. */
 const SENT_ALERTS: Record<string, string> = {
@@ -135,13 +133,11 @@ export class NativeEngine implements TlsEngine {
   private closedByUs = false
   private failure: TlsError | undefined = undefined
   /**
-   * Bumped on every event that can change what `read` or `handshake`
-   * answers (not on `drain`: a write making room is not news for a reader,
-   * so it never spends a retry of a pending read).
+   * Every event that can change what `read` or `handshake` answers (not
+   * `drain`: a write making room is not news for a reader, so it never
+   * spends a retry of a pending read): what the transport reports.
    */
-  private activity = 0
-  /** `activity` when the engine last answered a Want. */
-  private wantedAt = -1
+  private readonly news: NativeNews = makeNativeNews()
   /** Any event of the socket. */
   private readonly events = Readiness.make()
 
@@ -150,12 +146,12 @@ export class NativeEngine implements TlsEngine {
   }
 
   private bump() {
-    this.activity++
+    this.news.note()
     this.events.signal()
   }
 
   private wantRead(w: TlsWantRead): Effect.Effect<never, TlsWantRead> {
-    this.wantedAt = this.activity
+    this.news.wanted()
     return Effect.fail(w)
   }
 
@@ -418,18 +414,13 @@ export class NativeEngine implements TlsEngine {
    * The transport the driver reads for news: `read` completes once the
    * socket did something since the engine's last Want.
    */
-  readonly activityTransport = (): Transport => ({
-    read: Effect.suspend((): Effect.Effect<Option.Option<Uint8Array>> =>
-      Effect.as(
-        this.events.until(() => this.activity !== this.wantedAt || this.closedByUs),
-        Option.some(EMPTY)
-      )
-    ),
-    write: () => Effect.void,
-    end: this.shutdown.pipe(Effect.catchAll(() => Effect.void)),
-    close: this.close,
-    remoteAddress: this.socket === undefined ? undefined : `${this.socket.remoteAddress}:${this.socket.remotePort}`
-  })
+  readonly activityTransport = (): Transport =>
+    this.news.transport({
+      isClosed: () => this.closedByUs,
+      end: this.shutdown.pipe(Effect.catchAll(() => Effect.void)),
+      close: this.close,
+      remoteAddress: this.socket === undefined ? undefined : `${this.socket.remoteAddress}:${this.socket.remotePort}`
+    })
 }
 
 /**

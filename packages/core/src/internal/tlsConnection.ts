@@ -587,18 +587,13 @@ class Driver {
     return this.guarded(
       "read",
       (s) => s._tag === "Open" || s._tag === "Closing",
-      Effect.suspend(() =>
-        this.peerClosed
-          ? Effect.succeed(Option.none())
-          : Effect.tap(
-            this.allowTruncation
-              ? Effect.catchIf(this.drive(this.engine.read, "read", unrestricted, since), isTruncation, endOfStream)
-              : this.drive(this.engine.read, "read", unrestricted, since),
-            (chunk) => {
-              if (Option.isNone(chunk)) this.peerClosed = true
-            }
-          )
-      )
+      Effect.suspend(() => {
+        if (this.peerClosed) return Effect.succeed(Option.none())
+        const read = this.drive(this.engine.read, "read", unrestricted, since)
+        return Effect.tap(this.allowTruncation ? Effect.catchIf(read, isTruncation, endOfStream) : read, (chunk) => {
+          if (Option.isNone(chunk)) this.peerClosed = true
+        })
+      })
     )
   }
 

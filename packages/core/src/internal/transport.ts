@@ -4,6 +4,7 @@ import * as Option from "effect/Option"
 import { TlsTransportError } from "../TlsError.js"
 import { concat } from "./bytes.js"
 import * as Readiness from "../Readiness.js"
+import type { NativeNews, NativeNewsTransport } from "../TlsRuntime.js"
 import type { Immediate, MemoryOptions, Transport } from "../Transport.js"
 
 /**
@@ -95,6 +96,78 @@ export const readThrough = (immediate: Immediate): Effect.Effect<Option.Option<U
   })
   return read
 }
+
+const NEWS: Option.Option<Uint8Array> = Option.some(new Uint8Array(0))
+
+/** @internal */
+class NativeNewsImpl implements NativeNews {
+  /** Events so far, and their count when the engine last answered a Want. */
+  count = 0
+  wantedAt = 0
+  readonly event = Readiness.make()
+
+  note(): void {
+    this.count++
+    this.event.signal()
+  }
+
+  wanted(): void {
+    this.wantedAt = this.count
+  }
+
+  transport(options: NativeNewsTransport): Transport {
+    return new NewsTransport(this, options)
+  }
+}
+
+/** A transport that carries no bytes, only news (see `NativeNews`). */
+class NewsTransport implements Transport, Immediate {
+  readonly remoteAddress: string | undefined
+  constructor(private readonly news: NativeNewsImpl, private readonly options: NativeNewsTransport) {
+    this.remoteAddress = options.remoteAddress
+  }
+  get immediate(): Immediate {
+    return this
+  }
+  /** News since the engine's last Want (taken), else nothing yet. */
+  tryRead(): Option.Option<Uint8Array> | undefined {
+    const news = this.news
+    if (news.count === news.wantedAt) return undefined
+    news.wantedAt = news.count
+    return NEWS
+  }
+  #readable: Effect.Effect<void, TlsTransportError> | undefined = undefined
+  get readable(): Effect.Effect<void, TlsTransportError> {
+    const news = this.news
+    return this.#readable ??= Effect.zipRight(
+      news.event.until(() => news.count !== news.wantedAt || this.options.isClosed()),
+      Effect.suspend(() =>
+        news.count !== news.wantedAt ? Effect.void : Effect.fail(new TlsTransportError({ reason: "Closed" }))
+      )
+    )
+  }
+  #read: Effect.Effect<Option.Option<Uint8Array>, TlsTransportError> | undefined = undefined
+  get read(): Effect.Effect<Option.Option<Uint8Array>, TlsTransportError> {
+    return this.#read ??= readThrough(this)
+  }
+  tryWrite(): boolean {
+    return true
+  }
+  write(): Effect.Effect<void> {
+    return Effect.void
+  }
+  get end(): Effect.Effect<void> {
+    return this.options.end
+  }
+  /** Releases the socket, and wakes a read waiting for news (it fails: closed). */
+  #close: Effect.Effect<void> | undefined = undefined
+  get close(): Effect.Effect<void> {
+    return this.#close ??= Effect.ensuring(this.options.close, Effect.sync(() => this.news.event.signal()))
+  }
+}
+
+/** @internal */
+export const makeNativeNews = (): NativeNews => new NativeNewsImpl()
 
 const endpoint = (incoming: Pipe, outgoing: Pipe, name: string): Transport => {
   let closed = false

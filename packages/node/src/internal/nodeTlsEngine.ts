@@ -32,7 +32,7 @@
  * The native path (`adopt`, for connections that allow truncation): the
  * same engine with the TLSSocket on a TCP socket's own handle instead of
  * the Duplex. node:tls then reads and writes the socket itself; the engine
- * works at the plaintext level, and its transport (`Activity`) carries no
+ * works at the plaintext level, and its transport (core's `NativeNews`) carries no
  * bytes, only news: a socket event that can change what `read` or
  * `handshake` answers, since the engine's last Want. 'end' is a clean end
  * there (the option's trade). Writes follow node's own backpressure
@@ -52,15 +52,14 @@ import type {
   TlsEngine,
   TlsEngineFactory
 } from "@effect-tls/core/TlsEngine"
-import type { AdoptParameters, NativeConnection } from "@effect-tls/core/TlsRuntime"
-import type { Immediate as Immediate_, Transport } from "@effect-tls/core/Transport"
+import { type AdoptParameters, makeNativeNews, type NativeConnection, type NativeNews } from "@effect-tls/core/TlsRuntime"
+import type { Transport } from "@effect-tls/core/Transport"
 import type * as Scope from "effect/Scope"
 import {
   TlsCertificateError,
   TlsClosedError,
   TlsConfigError,
   type TlsError,
-  TlsTransportError,
   TlsUnexpectedEof,
   type TlsWantRead,
   type TlsWantWrite,
@@ -186,15 +185,17 @@ class NodeEngine implements TlsEngine {
    * the native path, what its activity transport reports; a drain is not
    * one, so a concurrent upload spends no read's retries).
    */
-  news = 0
-  /** `news` when the engine last answered a Want for input: later news is what the driver waits for. */
-  wantedAt = 0
-  /** Raised with each piece of news (and on destroy): what the native path's transport waits on. */
-  readonly newsEvent = Readiness.make()
+  /**
+   * Socket events that can change what `read` or `handshake` answers: on
+   * the native path, what its transport reports (a drain is not one, so a
+   * concurrent upload spends no read's retries).
+   */
+  private readonly news: NativeNews = makeNativeNews()
 
-  noteNews(): void {
-    this.news++
-    this.newsEvent.signal()
+  /** News, which is also progress. */
+  private noteNews(): void {
+    this.news.note()
+    this.bump()
   }
 
   constructor(
@@ -277,7 +278,6 @@ class NodeEngine implements TlsEngine {
     const engine = this[kEngine]
     engine.tlsEnded = true
     engine.noteNews()
-    engine.bump()
   }
   private static onErrorEvent(this: Owned, e: unknown): void {
     this[kEngine].fail(e)
@@ -286,7 +286,6 @@ class NodeEngine implements TlsEngine {
     const engine = this[kEngine]
     engine.closed = true
     engine.noteNews()
-    engine.bump()
   }
   private static onDrainEvent(this: Owned): void {
     const engine = this[kEngine]
@@ -378,7 +377,6 @@ class NodeEngine implements TlsEngine {
       })
     }
     this.noteNews()
-    this.bump()
     // Writability changed: the driver's listener hears of it.
     this.outputListener?.()
   }
@@ -391,13 +389,11 @@ class NodeEngine implements TlsEngine {
         this.failure ??= new TlsCertificateError({ code, host: this.host, cause: verifyError })
         this.socket.destroy()
         this.noteNews()
-        this.bump()
         return
       }
     }
     this.secure = true
     this.noteNews()
-    this.bump()
   }
 
   /** Called whenever ciphertext was produced (the driver flushes in that step). */
@@ -411,7 +407,6 @@ class NodeEngine implements TlsEngine {
     this.plaintext.push(chunk)
     this.plaintextBytes += chunk.length
     this.noteNews()
-    this.bump()
     if (this.plaintextBytes > PLAINTEXT_BOUND && !this.paused) {
       this.paused = true
       this.socket.pause()
@@ -561,7 +556,7 @@ class NodeEngine implements TlsEngine {
       }
       return Effect.fail(this.failure ?? new TlsUnexpectedEof({ phase: "handshake" }))
     }
-    this.wantedAt = this.news
+    this.news.wanted()
     return Effect.fail(want.read.handshake)
   }
 
@@ -574,7 +569,7 @@ class NodeEngine implements TlsEngine {
     // Plaintext, or nothing to do but wait for input: as `immediate` says.
     const answer = this.tryRead()
     if (answer instanceof Uint8Array) return Effect.succeed(Option.some(answer))
-    if (answer === "wantRead") return Effect.fail(want.read.read) // (`tryRead` noted `wantedAt`)
+    if (answer === "wantRead") return Effect.fail(want.read.read) // (`tryRead` noted the Want)
     if (this.failure !== undefined) return Effect.fail(this.failure)
     if (this.mustWait()) return this.afterCatchingUp(() => this.read)
     if (this.tlsEnded && this.eofPushed && !this.closeNotifyReceived) {
@@ -590,7 +585,7 @@ class NodeEngine implements TlsEngine {
       }
       return Effect.fail(new TlsUnexpectedEof({ phase: "read" }))
     }
-    this.wantedAt = this.news
+    this.news.wanted()
     return Effect.fail(want.read.read)
   }
 
@@ -612,7 +607,7 @@ class NodeEngine implements TlsEngine {
   tryRead(): Uint8Array | "wantRead" | undefined {
     if (this.plaintextBytes > 0) return this.takePlaintext()
     if (this.failure !== undefined || this.mustWait() || this.tlsEnded || this.inputEnded || this.closed) return undefined
-    this.wantedAt = this.news
+    this.news.wanted()
     return "wantRead"
   }
 
@@ -739,13 +734,15 @@ class NodeEngine implements TlsEngine {
     })
   }
 
-  /** On the native path: the transport that carries no bytes, only news (see `Activity`). */
-  activity(): Activity {
-    return new Activity(this, this.newsEvent, this.socket)
-  }
-
-  isDestroyed(): boolean {
-    return this.destroyed || this.closed
+  /** On the native path: the transport that carries no bytes, only news (core's `NativeNews`). */
+  activity(): Transport {
+    const socket = this.socket
+    return this.news.transport({
+      isClosed: () => this.destroyed || this.closed,
+      end: this.outputFinished,
+      close: this.destroy,
+      remoteAddress: socket.remoteAddress === undefined ? undefined : `${socket.remoteAddress}:${socket.remotePort}`
+    })
   }
 
   /** Completes once close_notify and the FIN left (native path), or the socket is gone. */
@@ -764,71 +761,7 @@ class NodeEngine implements TlsEngine {
       this.bio?.destroy()
       for (const callback of held) callback()
       this.progress.signal()
-      this.newsEvent.signal()
     })
-  }
-}
-
-const EMPTY = new Uint8Array(0)
-
-/**
- * The native path's transport: it carries no bytes (node:tls reads and
- * writes the TCP handle itself) but answers the driver's reads with news:
- * an empty chunk once the socket did something that can change what the
- * engine's `read` or `handshake` answers (`NodeEngine.news`), so the
- * driver retries exactly then. Closing it destroys the socket.
- */
-class Activity implements Transport, Immediate_ {
-  readonly remoteAddress: string | undefined
-  constructor(
-    private readonly engine: NodeEngine,
-    /** The engine's news event. */
-    private readonly newsEvent: Readiness.Readiness,
-    socket: tls.TLSSocket
-  ) {
-    this.remoteAddress = socket.remoteAddress === undefined ? undefined : `${socket.remoteAddress}:${socket.remotePort}`
-  }
-  get immediate(): Immediate_ {
-    return this
-  }
-  /** News since the engine's last Want (taken), else nothing yet. */
-  tryRead(): Option.Option<Uint8Array> | undefined {
-    const engine = this.engine
-    if (engine.news === engine.wantedAt) return undefined
-    engine.wantedAt = engine.news
-    return Option.some(EMPTY)
-  }
-  #readable: Effect.Effect<void, TlsTransportError> | undefined = undefined
-  get readable(): Effect.Effect<void, TlsTransportError> {
-    return this.#readable ??= Effect.zipRight(
-      this.newsEvent.until(() => this.engine.news !== this.engine.wantedAt || this.engine.isDestroyed()),
-      Effect.suspend(() =>
-        this.engine.news !== this.engine.wantedAt
-          ? Effect.void
-          : Effect.fail(new TlsTransportError({ reason: "Closed" }))
-      )
-    )
-  }
-  #read: Effect.Effect<Option.Option<Uint8Array>, TlsTransportError> | undefined = undefined
-  get read(): Effect.Effect<Option.Option<Uint8Array>, TlsTransportError> {
-    return this.#read ??= Effect.suspend(() => {
-      const news = this.tryRead()
-      return news !== undefined ? Effect.succeed(news) : Effect.zipRight(this.readable, this.read)
-    })
-  }
-  tryWrite(): boolean {
-    return true
-  }
-  write(): Effect.Effect<void> {
-    return Effect.void
-  }
-  /** The engine's shutdown handed close_notify and the FIN on; this waits for that too. */
-  #end: Effect.Effect<void> | undefined = undefined
-  get end(): Effect.Effect<void> {
-    return this.#end ??= this.engine.outputFinished
-  }
-  get close(): Effect.Effect<void> {
-    return this.engine.destroy
   }
 }
 
