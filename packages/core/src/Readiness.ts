@@ -2,14 +2,13 @@
  * A named event that fibers wait for without losing wake-ups: "bytes
  * arrived", "the buffer drained", "the engine produced output".
  *
- * Every wait in effect-tls goes through this one primitive. It is a thin
- * layer over Effect's `Latch`, which keeps its state: `signal` opens the
- * latch (synchronously, so a runtime's event handler may call it), and
- * `until(condition)` closes the latch and checks the condition in one
- * synchronous step, then waits on the latch. An event that happens after
- * the check opens the latch, so the waiter wakes up and checks again; an
- * event that happened before the check is seen by the check itself. There
- * is no window between "check" and "register" in which a signal is lost.
+ * Every wait in effect-tls goes through this one primitive. `signal` is
+ * synchronous (a runtime's event handler may call it) and wakes every
+ * waiter; `until(condition)` checks the condition and, when it does not
+ * hold, registers the waiter in the same synchronous step. An event that
+ * happens after the check wakes the waiter, which checks again; an event
+ * that happened before the check is seen by the check itself. There is no
+ * window between "check" and "register" in which a signal is lost.
  *
  * @example
  * ```ts
@@ -37,22 +36,21 @@ export interface Readiness {
   signal(): void
   /**
    * Completes once `condition()` holds; checks it now and after every
-   * signal. Interrupting the wait leaves nothing behind.
+   * signal. An interrupted wait is gone by the next signal at the latest
+   * (a Readiness keeps at most one such waiter: see `until`'s body).
    */
   until(condition: () => boolean): Effect.Effect<void>
 }
 
-/** A registered waiter's `resume`: `held` true ends the wait, false means "check again". */
-type Wake = (held: Effect.Effect<boolean>) => void
-const held = Effect.succeed(true)
-const signalled = Effect.succeed(false)
+/** A registered waiter: wakes its fiber, which checks its condition again. */
+type Wake = () => void
 
 /**
  * One small object per event, its methods shared: a connection holds
  * several of these for as long as it lives.
  */
 class ReadinessImpl implements Readiness {
-  /** Who waits now (their `resume`): one waiter alone, or several. Cleared by each signal. */
+  /** Who waits now: one waiter alone, or several. Cleared by each signal. */
   private waiters: Wake | Array<Wake> | undefined = undefined
   /** Signals so far: a signal raised while a condition is checked is seen by its waiter. */
   private signals = 0
@@ -63,8 +61,8 @@ class ReadinessImpl implements Readiness {
     if (waiters === undefined) return
     // Taken first: a woken waiter that registers again lands in a new set.
     this.waiters = undefined
-    if (typeof waiters === "function") waiters(signalled)
-    else for (const wake of waiters) wake(signalled)
+    if (typeof waiters === "function") waiters()
+    else for (const wake of waiters) wake()
   }
 
   private register(wake: Wake): void {
@@ -85,18 +83,28 @@ class ReadinessImpl implements Readiness {
 
   until(condition: () => boolean): Effect.Effect<void> {
     // Built once per `until`: a wait is a check, then (only when it fails)
-    // a registration that checks again in the same synchronous step.
-    const register = (resume: Wake) => {
+    // a registration that checks again in the same synchronous step. A
+    // signal resumes the fiber with `loop`, which checks once more.
+    const loop: Effect.Effect<void> = Effect.suspend(() => (condition() ? Effect.void : wait))
+    const wait: Effect.Effect<void> = Effect.async<void>((resume) => {
       const seen = this.signals
       // A signal during the check (the condition itself may raise one) counts as one after it.
-      if (condition()) return resume(held)
-      if (this.signals !== seen) return resume(signalled)
-      this.register(resume)
-      // Interrupted while registered: leave nothing behind.
-      return Effect.sync(() => this.unregister(resume))
-    }
-    const loop: Effect.Effect<void> = Effect.suspend(() => (condition() ? Effect.void : wait))
-    const wait: Effect.Effect<void> = Effect.flatMap(Effect.async<boolean>(register), (ok) => (ok ? Effect.void : loop))
+      if (condition()) return resume(Effect.void)
+      if (this.signals !== seen) return resume(loop)
+      const wake: Wake = () => resume(loop)
+      // The one waiter while nobody else waits (the common case) is
+      // registered bare: no canceler, so Effect adds no interruption
+      // handling to the wait. Interrupted, it stays registered until the
+      // next signal, which then resumes nobody (a fiber is resumed once),
+      // and only this one slot can hold such a waiter: every waiter that
+      // comes while it is taken unregisters itself when interrupted.
+      if (this.waiters === undefined) {
+        this.waiters = wake
+        return
+      }
+      this.register(wake)
+      return Effect.sync(() => this.unregister(wake))
+    })
     return loop
   }
 }

@@ -83,4 +83,37 @@ describe("Readiness", () => {
       r.signal()
       yield* Fiber.join(b)
     }))
+
+  it.effect("a waiter interrupted before another comes does not keep the next signal from it", () =>
+    Effect.gen(function*() {
+      const r = Readiness.make()
+      let ready = false
+      const a = yield* Effect.fork(r.until(() => ready))
+      yield* Effect.yieldNow()
+      yield* Fiber.interrupt(a)
+      const b = yield* Effect.fork(r.until(() => ready))
+      yield* Effect.yieldNow()
+      ready = true
+      r.signal()
+      yield* Fiber.join(b)
+    }))
+
+  it.effect("interrupted waits do not pile up while no signal comes: at most one stays registered", () =>
+    Effect.gen(function*() {
+      const r = Readiness.make()
+      // What the Readiness holds on to (read through its private field: the
+      // bound is the point of this test).
+      const registered = () => {
+        const waiters = (r as unknown as { waiters: unknown }).waiters
+        return waiters === undefined ? 0 : Array.isArray(waiters) ? waiters.length : 1
+      }
+      for (let i = 0; i < 1000; i++) {
+        const waiter = yield* Effect.fork(r.until(() => false))
+        yield* Effect.yieldNow()
+        yield* Fiber.interrupt(waiter)
+      }
+      expect(registered()).toBeLessThanOrEqual(1)
+      r.signal()
+      expect(registered()).toBe(0)
+    }))
 })

@@ -78,7 +78,8 @@ import {
   type TlsError,
   TlsTimeoutError,
   TlsUnexpectedEof,
-  type TlsWant
+  type TlsWant,
+  want
 } from "../TlsError.js"
 import type { ResolvedClient, ResolvedServer } from "../TlsOptions.js"
 import type { Immediate, Transport } from "../Transport.js"
@@ -608,9 +609,57 @@ class Driver {
       const engine = this.engineImmediate
       if (
         engine !== undefined && bytes.length > 0 && this.state._tag === "Open" && this.outputFailure === undefined &&
-        this.writeLock.isFree() && engine.tryWrite(bytes)
-      ) return Effect.void
+        this.writeLock.isFree()
+      ) {
+        if (engine.tryWrite(bytes)) return Effect.void
+        // No room now: wait for it and try whole again (`roomWrite`), when
+        // the policy counts its retries and the engine reports its output.
+        const limit = this.retryLimit
+        if (limit !== undefined && limit > 0 && this.engine.onOutput !== undefined && this.writeLock.tryAcquire()) {
+          return this.roomWrite(bytes, engine, limit)
+        }
+      }
       return this.lockedWrite(bytes)
+    })
+  }
+
+  /**
+   * A write the engine had no room for, holding the write lock (taken by
+   * the caller): each wait until the engine is writable is one retry of
+   * the policy, then the engine is asked to take the write whole again.
+   * Nothing of `bytes` is taken before the step that takes all of it, so
+   * interrupting the wait leaves nothing behind. A write the engine still
+   * refuses while writable is too large to take whole: `writeWhole` takes
+   * it in parts.
+   */
+  private roomWrite(bytes: Uint8Array, engine: EngineImmediate, limit: number): Effect.Effect<void, TlsConnectionError> {
+    let retries = 0
+    return Effect.uninterruptibleMask((restore) => {
+      const attempt: Effect.Effect<boolean, TlsConnectionError> = Effect.suspend(() => {
+        const refused = this.refusal("write", isOpen)
+        if (refused !== undefined) return Effect.fail(refused)
+        if (engine.tryWrite(bytes)) return Effect.succeed(true)
+        if (engine.writable()) return Effect.succeed(false)
+        return retry
+      })
+      const retry: Effect.Effect<boolean, TlsConnectionError> = Effect.suspend(() =>
+        retries++ < limit
+          ? Effect.zipRight(restore(this.writable), attempt)
+          : this.giveUp(want.write.write)
+      )
+      return Effect.matchCauseEffect(retry, {
+        onSuccess: (done) => {
+          if (!done) return this.writeWhole(bytes, restore)
+          this.writeLock.release()
+          return Effect.void
+        },
+        onFailure: (cause) => {
+          this.writeLock.release()
+          const failure = Cause.failureOption(cause)
+          if (Option.isSome(failure)) this.breakWith(failure.value)
+          return Effect.failCause(cause)
+        }
+      })
     })
   }
 

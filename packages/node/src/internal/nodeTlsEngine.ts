@@ -97,6 +97,8 @@ const NATIVE_SLACK = 64 * 1024
 
 /** The smallest piece `write` accepts when it accepts anything (one record). */
 const MIN_ACCEPT = 16 * 1024
+/** The most plaintext one TLS record carries. */
+const FULL_RECORD = 16 * 1024
 type Phase = "handshake" | "read"
 
 /** Where an emitter (the TLSSocket, the Duplex) keeps its engine, for the shared listeners. */
@@ -263,6 +265,12 @@ class NodeEngine implements TlsEngine {
       setImmediate(NodeEngine.secureLater, engine)
     }
   }
+  /** News of plaintext waits for the next turn (see `onPlaintext`). */
+  private newsDeferred = false
+  private static deferredNews(engine: NodeEngine): void {
+    engine.newsDeferred = false
+    engine.noteNews()
+  }
   private static secureLater(engine: NodeEngine): void {
     engine.securePending = false
     engine.onSecure()
@@ -406,7 +414,18 @@ class NodeEngine implements TlsEngine {
   private onPlaintext(chunk: Buffer) {
     this.plaintext.push(chunk)
     this.plaintextBytes += chunk.length
-    this.noteNews()
+    // On the TCP handle node:tls emits each record of one TCP read in a
+    // callback of its own, and a waiting reader would wake (and wait again)
+    // once per record. A full record says more are likely on their way:
+    // the reader is told once this read's records are all in, on the next
+    // turn of the event loop. A short one (the end of a message) is told now.
+    if (this.bio === undefined && chunk.length >= FULL_RECORD) {
+      if (!this.newsDeferred) {
+        this.newsDeferred = true
+        setImmediate(NodeEngine.deferredNews, this)
+      }
+      this.bump()
+    } else this.noteNews()
     if (this.plaintextBytes > PLAINTEXT_BOUND && !this.paused) {
       this.paused = true
       this.socket.pause()
