@@ -249,6 +249,30 @@ export const driverConformance = (
             expect(got.subarray(0, 64 * 1024 * 1024).every((b) => b === 1)).toBe(true)
             expect(got.subarray(64 * 1024 * 1024).toString()).toBe("after")
           }))
+
+        it.scoped("a write waiting for room, interrupted, sends none of its bytes and leaves the connection healthy", () =>
+          Effect.gen(function*() {
+            const { port, result } = yield* acceptOne(serverOptions())
+            const client = yield* Tls.connect(clientOptions(port))
+            const server = yield* result.pipe(Effect.flatten)
+            // The server does not read: writes of 4 KiB (each taken whole or
+            // not at all, on every engine) go on until one waits for room,
+            // and that one is interrupted while it waits.
+            const piece = Buffer.alloc(4096, 1)
+            let accepted = 0
+            for (;;) {
+              const done = yield* Effect.timeoutOption(client.write(piece), "200 millis")
+              if (Option.isNone(done)) break
+              accepted += piece.length
+            }
+            expect(accepted).toBeGreaterThan(0)
+            const reading = yield* Effect.fork(collect(server, accepted + 5))
+            yield* client.write("after")
+            const got = yield* Fiber.join(reading)
+            // Every accepted byte, then "after": nothing of the interrupted write between them.
+            expect(got.subarray(0, accepted).every((b) => b === 1)).toBe(true)
+            expect(got.subarray(accepted).toString()).toBe("after")
+          }))
       })
 
       describe("events that are not data", () => {
