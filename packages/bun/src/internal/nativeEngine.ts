@@ -37,7 +37,7 @@
  *
  * @internal
  */
-import type { ConnectionInfo, PeerCertificate, TlsEngine } from "@effect-tls/core/TlsEngine"
+import type { ConnectionInfo, EngineImmediate, PeerCertificate, TlsEngine } from "@effect-tls/core/TlsEngine"
 import {
   TlsAlertError,
   TlsCertificateError,
@@ -246,6 +246,8 @@ export class NativeEngine implements TlsEngine {
   onDrain(socket: NativeSocket) {
     this.outbox.flush(socket)
     this.events.signal()
+    // What `immediate.writable` answers may have changed.
+    this.outputListener?.()
   }
 
   onEnd() {
@@ -303,6 +305,40 @@ export class NativeEngine implements TlsEngine {
     return this.#read ??= Effect.suspend(() => this.readNow())
   }
 
+  /**
+   * The driver's synchronous questions (`EngineImmediate`): a read that
+   * finds plaintext and a write Bun takes (or queues under the bound) cost
+   * it no Effect, and a write that must wait for room waits on the
+   * driver's own event, which `onOutput`'s listener raises on every drain.
+   */
+  readonly immediate: EngineImmediate = {
+    tryRead: () => {
+      if (!this.inbox.isEmpty) return this.inbox.take(this.socket, this.closed)
+      if (this.failure !== undefined || this.ended || this.closed) return undefined
+      this.news.wanted()
+      return "wantRead"
+    },
+    tryWrite: (plaintext) => {
+      if (this.failure !== undefined || this.outbox.shutdownRequested || this.closed || this.socket === undefined) {
+        return false
+      }
+      if (this.outbox.bytes > WRITE_BOUND) return false
+      // Copied (what Bun does not take now): the caller may reuse its buffer.
+      return this.outbox.send(this.socket, plaintext, true)
+    },
+    writable: () => this.canWrite()
+  }
+
+  /** Called on every drain: no ciphertext crosses into JS here, but writability changes. */
+  private outputListener: (() => void) | undefined = undefined
+  onOutput(listener: () => void): void {
+    this.outputListener = listener
+  }
+
+  private canWrite(): boolean {
+    return this.outbox.bytes <= WRITE_BOUND || this.failure !== undefined || this.closed || this.closedByUs
+  }
+
   private readNow(): Effect.Effect<Option.Option<Uint8Array>, TlsWantRead | TlsError> {
     if (!this.inbox.isEmpty) return Effect.succeed(Option.some(this.inbox.take(this.socket, this.closed)))
     if (this.failure !== undefined) return Effect.fail(this.failure)
@@ -314,9 +350,7 @@ export class NativeEngine implements TlsEngine {
   /** After TlsWantWrite: Bun took enough of what waits (or the socket is gone). */
   #writable: Effect.Effect<void> | undefined = undefined
   get writable(): Effect.Effect<void> {
-    return this.#writable ??= this.events.until(() =>
-      this.outbox.bytes <= WRITE_BOUND || this.failure !== undefined || this.closed || this.closedByUs
-    )
+    return this.#writable ??= this.events.until(() => this.canWrite())
   }
 
   write(plaintext: Uint8Array): Effect.Effect<number, TlsWantWrite | TlsError> {
