@@ -269,7 +269,9 @@ class NodeEngine implements TlsEngine {
   private newsDeferred = false
   private static deferredNews(engine: NodeEngine): void {
     engine.newsDeferred = false
-    engine.noteNews()
+    // Nothing to tell when a read took it all meanwhile: such news would
+    // only wake a reader to find nothing (and could spend one of its retries).
+    if (engine.plaintextBytes > 0) engine.noteNews()
   }
   private static secureLater(engine: NodeEngine): void {
     engine.securePending = false
