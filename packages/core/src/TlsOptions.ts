@@ -94,7 +94,32 @@ export interface CommonOptions {
    * @since 0.3.0
    */
   readonly allowTruncation?: boolean | undefined
+  /**
+   * Where this connection's TLS secrets go, as NSS key log lines (the
+   * `SSLKEYLOGFILE` format Wireshark reads), for debugging captured
+   * traffic. Off unless given; the lines are never logged. Anyone who
+   * holds them can decrypt the connection: see `Keylog`.
+   *
+   * @since 0.3.0
+   */
+  readonly keylog?: Keylog | undefined
 }
+
+/**
+ * Receives the NSS key log lines of one connection, one call per line and
+ * in order (`CLIENT_RANDOM <random> <secret>` for TLS 1.2,
+ * `CLIENT_HANDSHAKE_TRAFFIC_SECRET ...`, `SERVER_TRAFFIC_SECRET_0 ...`,
+ * `EXPORTER_SECRET ...` and the rest for TLS 1.3), without the line
+ * break. Each line is handed over after the TLS library produced it and
+ * before the connection's scope has finished closing; a connection waits
+ * for its sink, so a slow one slows only its own connection. A sink
+ * that dies is reported (without the line) and the connection goes on.
+ * `NodeKeylog.file(path)` appends to a file.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export type Keylog = (line: string) => Effect.Effect<void>
 
 /**
  * @since 0.1.0
@@ -222,6 +247,13 @@ export interface ResolvedCommon {
   readonly closeGrace: Duration.Duration
   /** A FIN without close_notify reads as a clean end (and the native path may be taken). */
   readonly allowTruncation: boolean
+  /**
+   * Where the connection's NSS key log lines go; undefined (the default)
+   * asks the engine for none.
+   *
+   * @since 0.3.0
+   */
+  readonly keylog: Keylog | undefined
 }
 
 /**

@@ -37,7 +37,7 @@
  *
  * @internal
  */
-import type { ConnectionInfo, PeerCertificate, TlsEngine } from "@effect-tls/core/TlsEngine"
+import type { ConnectionInfo, EngineSecrets, PeerCertificate, TlsEngine } from "@effect-tls/core/TlsEngine"
 import {
   TlsAlertError,
   TlsCertificateError,
@@ -387,6 +387,36 @@ export class NativeEngine implements TlsEngine {
     }
   }
 
+  /**
+   * Exported keying material from Bun's socket. No key log lines: Bun's
+   * own TLS sockets have no key log hook, so a connection with the
+   * `keylog` option takes the sans-IO path (`supportsClient`).
+   */
+  readonly secrets: EngineSecrets = {
+    exportKeyingMaterial: (length, label, context) =>
+      Effect.try({
+        try: () => {
+          const socket = this.socket
+          if (socket === undefined) throw new Error("no socket")
+          const out = socket.exportKeyingMaterial(
+            length,
+            label,
+            // No context at all (Bun takes it as optional; its types do not say so).
+            context === undefined
+              ? undefined as unknown as Buffer
+              : Buffer.from(context.buffer, context.byteOffset, context.byteLength)
+          )
+          return new Uint8Array(out.buffer, out.byteOffset, out.byteLength)
+        },
+        catch: (e): TlsError =>
+          new TlsProtocolError({
+            code: errorCode(e) ?? "ERR_TLS_EXPORTER",
+            reason: (e instanceof Error ? e.message : String(e)).slice(0, 200),
+            cause: e
+          })
+      })
+  }
+
   #close: Effect.Effect<void> | undefined = undefined
   get close(): Effect.Effect<void> {
     return this.#close ??= Effect.sync(() => this.closeNow())
@@ -452,10 +482,13 @@ const handlers: Bun.SocketHandler<NativeEngine> = {
 /**
  * Whether Bun's native client can honour these options exactly: anything
  * but `ciphers` (BoringSSL's cipher strings and TLS 1.3 suites differ from
- * node:tls's, so a cipher list takes the engine path).
+ * node:tls's, so a cipher list takes the engine path), `crl`, and
+ * `keylog` (Bun's own TLS sockets have no key log hook; its node:tls
+ * does, so the engine path logs keys).
  * @internal
  */
-export const supportsClient = (o: ResolvedClientConnect): boolean => o.ciphers === undefined && o.crl === undefined
+export const supportsClient = (o: ResolvedClientConnect): boolean =>
+  o.ciphers === undefined && o.crl === undefined && o.keylog === undefined
 
 /** BoringSSL's SSL_OP_NO_TLSv1_2 and SSL_OP_NO_TLSv1_3. */
 const NO_TLS_1_2 = 0x08000000
@@ -529,7 +562,8 @@ const alpnWire = (names: ReadonlyArray<string>): Uint8Array => {
 }
 
 /** Whether Bun's native server can honour these options exactly (see `supportsClient`). @internal */
-export const supportsServer = (o: ResolvedServerListen): boolean => o.ciphers === undefined && o.crl === undefined
+export const supportsServer = (o: ResolvedServerListen): boolean =>
+  o.ciphers === undefined && o.crl === undefined && o.keylog === undefined
 
 /**
  * Listen with Bun's native TLS server. Each accepted socket gets its

@@ -48,6 +48,7 @@ import type {
   ConnectionInfo,
   EngineImmediate,
   EngineParameters,
+  EngineSecrets,
   PeerCertificate,
   TlsEngine,
   TlsEngineFactory
@@ -60,6 +61,7 @@ import {
   TlsClosedError,
   TlsConfigError,
   type TlsError,
+  TlsProtocolError,
   TlsUnexpectedEof,
   type TlsWantRead,
   type TlsWantWrite,
@@ -734,6 +736,60 @@ class NodeEngine implements TlsEngine {
     })
   }
 
+  /** Exported keying material; key log lines too once `logKeys` ran (the `keylog` option). */
+  secrets: EngineSecrets = { exportKeyingMaterial: (length, label, context) => this.exportKeyingMaterial(length, label, context) }
+
+  private exportKeyingMaterial(length: number, label: string, context: Uint8Array | undefined) {
+    return Effect.try({
+      try: () => {
+        const out = this.socket.exportKeyingMaterial(
+          length,
+          label,
+          // No context at all (node:tls takes it as optional; its types do not say so).
+          context === undefined
+            ? undefined as unknown as Buffer
+            : Buffer.from(context.buffer, context.byteOffset, context.byteLength)
+        )
+        return new Uint8Array(out.buffer, out.byteOffset, out.byteLength)
+      },
+      catch: (e): TlsError => new TlsProtocolError({ code: errorCode(e) ?? "ERR_TLS_EXPORTER", reason: describe(e), cause: e })
+    })
+  }
+
+  /**
+   * Ask node:tls for the connection's NSS key log lines, kept until the
+   * driver registers its listener. A client's TLSSocket emits 'keylog'
+   * (Node and Bun); Node reports a server's lines to its tls.Server, which
+   * an engine has none of, so there they are asked of the TLSSocket's
+   * handle (the same callback tls.Server enables). Bun's server TLSSocket
+   * emits 'keylog' itself.
+   */
+  logKeys(): void {
+    const lines: Array<string> = []
+    let listener: ((line: string) => void) | undefined
+    const emit = (line: Buffer | string) => {
+      const text = (typeof line === "string" ? line : line.toString("latin1")).replace(/\r?\n$/, "")
+      if (listener === undefined) lines.push(text)
+      else listener(text)
+    }
+    const handle = (this.socket as unknown as {
+      _handle?: { enableKeylogCallback?: () => void; onkeylog?: (line: Buffer) => void } | null
+    })._handle
+    if (this.role === "server" && typeof handle?.enableKeylogCallback === "function") {
+      handle.onkeylog = emit
+      handle.enableKeylogCallback()
+    } else {
+      this.socket.on("keylog", emit)
+    }
+    this.secrets = {
+      exportKeyingMaterial: this.secrets.exportKeyingMaterial,
+      onKeylog: (f) => {
+        listener = f
+        for (const line of lines.splice(0)) f(line)
+      }
+    }
+  }
+
   /** On the native path: the transport that carries no bytes, only news (core's `NativeNews`). */
   activity(): Transport {
     const socket = this.socket
@@ -981,7 +1037,9 @@ export const clientEngines = (options: ResolvedClient): Effect.Effect<TlsEngineF
           if (options.alpnProtocols.length > 0) connectOptions.ALPNProtocols = [...options.alpnProtocols]
           return tls.connect(connectOptions)
         }
-        return new NodeEngine("client", options.verifyHost, connect, false, tcp)
+        const made = new NodeEngine("client", options.verifyHost, connect, false, tcp)
+        if (options.keylog !== undefined) made.logKeys()
+        return made
     }
     return { make: () => Effect.sync(() => engine(undefined)), [kNative]: (tcp) => engine(tcp) }
   })
@@ -1008,7 +1066,9 @@ export const serverEngines = (options: ResolvedServer): Effect.Effect<TlsEngineF
           if (typeof socket.disableRenegotiation === "function") socket.disableRenegotiation()
           return socket
         }
-        return new NodeEngine("server", peer.remoteAddress ?? "unknown peer", accept, options.requestCert, tcp)
+        const made = new NodeEngine("server", peer.remoteAddress ?? "unknown peer", accept, options.requestCert, tcp)
+        if (options.keylog !== undefined) made.logKeys()
+        return made
     }
     return { make: (peer) => Effect.sync(() => engine(peer, undefined)), [kNative]: (tcp, peer) => engine(peer, tcp) }
   })
