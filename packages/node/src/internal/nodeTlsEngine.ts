@@ -758,29 +758,18 @@ class NodeEngine implements TlsEngine {
 
   /**
    * Ask node:tls for the connection's NSS key log lines, kept until the
-   * driver registers its listener. A client's TLSSocket emits 'keylog'
-   * (Node and Bun); Node reports a server's lines to its tls.Server, which
-   * an engine has none of, so there they are asked of the TLSSocket's
-   * handle (the same callback tls.Server enables). Bun's server TLSSocket
-   * emits 'keylog' itself.
+   * driver registers its listener: the TLSSocket emits 'keylog' for either
+   * role once it has a listener (node:tls then enables OpenSSL's key log
+   * callback; Bun's node:tls likewise).
    */
   logKeys(): void {
     const lines: Array<string> = []
     let listener: ((line: string) => void) | undefined
-    const emit = (line: Buffer | string) => {
+    this.socket.on("keylog", (line: Buffer | string) => {
       const text = (typeof line === "string" ? line : line.toString("latin1")).replace(/\r?\n$/, "")
       if (listener === undefined) lines.push(text)
       else listener(text)
-    }
-    const handle = (this.socket as unknown as {
-      _handle?: { enableKeylogCallback?: () => void; onkeylog?: (line: Buffer) => void } | null
-    })._handle
-    if (this.role === "server" && typeof handle?.enableKeylogCallback === "function") {
-      handle.onkeylog = emit
-      handle.enableKeylogCallback()
-    } else {
-      this.socket.on("keylog", emit)
-    }
+    })
     this.secrets = {
       exportKeyingMaterial: this.secrets.exportKeyingMaterial,
       onKeylog: (f) => {
