@@ -21,12 +21,6 @@ import { sServer, spawnPeer } from "./peers.js"
 export interface SecretsOptions {
   /** Options every connection gets (`allowTruncation`: the runtime's native path). */
   readonly common?: Partial<TlsOptions.CommonOptions>
-  /**
-   * Whether the handshake's key log lines are with the sink when `connect`
-   * returns (node:tls on Node reports them during the handshake; Bun's
-   * node:tls reports them just after it).
-   */
-  readonly keylogBeforeConnect?: boolean
 }
 
 const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString("hex").toUpperCase()
@@ -129,15 +123,22 @@ export const secretsInterop = (name: string, tlsLayer: Layer.Layer<Tls.Tls>, opt
             }))
         }
 
-        if (options.keylogBeforeConnect === true) {
-          it.scoped("the handshake's lines are with the sink when connect returns", () =>
-            Effect.gen(function*() {
-              const { port } = yield* opensslServer([])
-              const { keylog, lines } = collecting()
-              yield* Tls.connect({ ...common, host: "localhost", port, ca: pki.root.cert, keylog })
-              expect(lines).toHaveLength(5)
-            }))
-        }
+        it.scoped("the handshake's lines are with the sink when connect returns", () =>
+          Effect.gen(function*() {
+            const { port } = yield* opensslServer([])
+            const { keylog, lines } = collecting()
+            yield* Tls.connect({ ...common, host: "localhost", port, ca: pki.root.cert, keylog })
+            expect(lines).toHaveLength(5)
+          }))
+
+        it.scoped("the handshake's lines are with the sink when accept returns", () =>
+          Effect.gen(function*() {
+            const { keylog, lines } = collecting()
+            const { accepting, client } = yield* opensslClient({ keylog }, [])
+            yield* Fiber.join(accepting)
+            expect(lines).toHaveLength(5)
+            yield* client.printed("Verify return code")
+          }))
 
         it.scoped("NodeKeylog.file appends the same lines to a file only its owner can read", () =>
           Effect.gen(function*() {

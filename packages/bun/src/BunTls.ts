@@ -53,7 +53,7 @@ export const makeSansIo: Tls.TlsService = Tls.make(runtime)
  * The `Tls` service: the sans-IO path by default; for connections whose
  * options say `allowTruncation: true`, `connect`, `listen` and `serve`
  * use Bun's own TLS sockets when the options can be honoured natively (no
- * `ciphers`, `crl` or `keylog`) and, for servers, no `SniResolver` or
+ * `ciphers` or `crl`) and, for servers, no `SniResolver` or
  * `AlpnSelector` is provided (those need core to read the ClientHello
  * before the TLS engine exists); otherwise, and for `upgrade`, the
  * sans-IO path (where `allowTruncation` means the same).

@@ -110,11 +110,13 @@ export interface CommonOptions {
  * in order (`CLIENT_RANDOM <random> <secret>` for TLS 1.2,
  * `CLIENT_HANDSHAKE_TRAFFIC_SECRET ...`, `SERVER_TRAFFIC_SECRET_0 ...`,
  * `EXPORTER_SECRET ...` and the rest for TLS 1.3), without the line
- * break. Each line is handed over after the TLS library produced it and
- * before the connection's scope has finished closing; a connection waits
- * for its sink, so a slow one slows only its own connection. A sink
- * that dies is reported (without the line) and the connection goes on.
- * `NodeKeylog.file(path)` appends to a file.
+ * break. The handshake's lines are with the sink before `connect`,
+ * `accept` or `upgrade` hands out the connection (also when the handshake
+ * fails: then before its scope has finished closing); lines that come
+ * after the connection's scope closed are dropped. A connection waits for
+ * its sink, so a slow one slows only its own handshake. A sink that dies
+ * is reported (without the line) and the connection goes on.
+ * `NodeKeylog.file(path)` (`BunKeylog.file` on Bun) appends to a file.
  *
  * @since 0.3.0
  * @category models
