@@ -7,6 +7,7 @@
  * prints on the other end, in both roles, for TLS 1.3 and TLS 1.2.
  */
 import { describe, expect, layer } from "@effect/vitest"
+import * as SniResolver from "@effect-tls/core/SniResolver"
 import * as Tls from "@effect-tls/core/Tls"
 import * as TlsConnection from "@effect-tls/core/TlsConnection"
 import type * as TlsOptions from "@effect-tls/core/TlsOptions"
@@ -138,6 +139,35 @@ export const secretsInterop = (name: string, tlsLayer: Layer.Layer<Tls.Tls>, opt
             yield* Fiber.join(accepting)
             expect(lines).toHaveLength(5)
             yield* client.printed("Verify return code")
+          }))
+
+        it.scoped("a server whose SniResolver chose the certificate logs the same lines as our client", () =>
+          Effect.gen(function*() {
+            const server = collecting()
+            const client = collecting()
+            const s = yield* Tls.listen({
+              ...common,
+              host: "127.0.0.1",
+              port: 0,
+              cert: pki.server.chain,
+              key: pki.server.key,
+              keylog: server.keylog
+            }).pipe(Effect.provide(SniResolver.layerRecord({ "exact.test": { cert: pki.exact.chain, key: pki.exact.key } })))
+            const accepting = yield* Effect.fork(s.accept)
+            yield* Effect.scoped(Effect.gen(function*() {
+              const c = yield* Tls.connect({
+                ...common,
+                host: "127.0.0.1",
+                port: s.address.port,
+                servername: "exact.test",
+                ca: pki.root.cert,
+                keylog: client.keylog
+              })
+              expect(c.info.peerCertificate._tag === "Some" && c.info.peerCertificate.value.subject.CN).toBe("exact.test")
+              yield* Fiber.join(accepting)
+            }))
+            expect(server.lines).toHaveLength(5)
+            expect(sorted(server.lines)).toEqual(sorted(client.lines))
           }))
 
         it.scoped("NodeKeylog.file appends the same lines to a file only its owner can read", () =>
