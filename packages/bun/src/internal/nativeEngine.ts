@@ -239,6 +239,7 @@ export class NativeEngine implements TlsEngine {
       // secrets), with microtasks run in between: the handshake is taken on
       // the next turn, so that its lines are with the sink when it completes.
       setImmediate(() => {
+        if (this.closedByUs || this.failure !== undefined) return
         this.secure = true
         this.bump()
       })
