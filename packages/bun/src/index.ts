@@ -13,3 +13,8 @@ export * as BunTls from "./BunTls.js"
  * @since 0.1.0
  */
 export * as BunTransport from "./BunTransport.js"
+
+/**
+ * @since 0.3.0
+ */
+export * as BunKeylog from "./BunKeylog.js"

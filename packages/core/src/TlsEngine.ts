@@ -110,6 +110,13 @@ export interface TlsEngine {
    */
   readonly immediate?: EngineImmediate | undefined
   /**
+   * Optional: the connection's secrets, where the runtime's TLS library
+   * gives them out (exported keying material, key log lines).
+   *
+   * @since 0.3.0
+   */
+  readonly secrets?: EngineSecrets | undefined
+  /**
    * After `write` or `shutdown` answered `TlsWantWrite`: completes once the
    * engine may accept bytes again (its outgoing buffer was drained below
    * its bound, it failed, or it was destroyed). The driver drains the
@@ -167,6 +174,34 @@ export interface EngineImmediate {
    * wait for it without a fiber of its own.
    */
   readonly writable: () => boolean
+}
+
+/**
+ * What an engine's TLS library gives out about the connection's secrets.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface EngineSecrets {
+  /**
+   * The exporter of RFC 5705 / RFC 8446 section 7.5, once the handshake is
+   * complete: `length` bytes for `label` and `context` (`undefined` is no
+   * context, which TLS 1.2 tells apart from an empty one). The arguments
+   * were checked by the caller; what the library refuses is a `TlsError`.
+   */
+  readonly exportKeyingMaterial: (
+    length: number,
+    label: string,
+    context: Uint8Array | undefined
+  ) => Effect.Effect<Uint8Array, TlsError>
+  /**
+   * Present on engines made with a `keylog` option whose library reports
+   * key log lines: registers the one function that receives each line
+   * (NSS key log format, without the line break), synchronously, as the
+   * library produces it. Lines produced before a function was registered
+   * are kept and handed to it when it is.
+   */
+  readonly onKeylog?: ((listener: (line: string) => void) => void) | undefined
 }
 
 /**

@@ -94,7 +94,34 @@ export interface CommonOptions {
    * @since 0.3.0
    */
   readonly allowTruncation?: boolean | undefined
+  /**
+   * Where this connection's TLS secrets go, as NSS key log lines (the
+   * `SSLKEYLOGFILE` format Wireshark reads), for debugging captured
+   * traffic. Off unless given; the lines are never logged. Anyone who
+   * holds them can decrypt the connection: see `Keylog`.
+   *
+   * @since 0.3.0
+   */
+  readonly keylog?: Keylog | undefined
 }
+
+/**
+ * Receives the NSS key log lines of one connection, one call per line and
+ * in order (`CLIENT_RANDOM <random> <secret>` for TLS 1.2,
+ * `CLIENT_HANDSHAKE_TRAFFIC_SECRET ...`, `SERVER_TRAFFIC_SECRET_0 ...`,
+ * `EXPORTER_SECRET ...` and the rest for TLS 1.3), without the line
+ * break. The handshake's lines are with the sink before `connect`,
+ * `accept` or `upgrade` hands out the connection (also when the handshake
+ * fails: then before its scope has finished closing); lines that come
+ * after the connection's scope closed are dropped. A connection waits for
+ * its sink, so a slow one slows only its own handshake. A sink that dies
+ * is reported (without the line) and the connection goes on.
+ * `NodeKeylog.file(path)` (`BunKeylog.file` on Bun) appends to a file.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export type Keylog = (line: string) => Effect.Effect<void>
 
 /**
  * @since 0.1.0
@@ -222,6 +249,13 @@ export interface ResolvedCommon {
   readonly closeGrace: Duration.Duration
   /** A FIN without close_notify reads as a clean end (and the native path may be taken). */
   readonly allowTruncation: boolean
+  /**
+   * Where the connection's NSS key log lines go; undefined (the default)
+   * asks the engine for none.
+   *
+   * @since 0.3.0
+   */
+  readonly keylog: Keylog | undefined
 }
 
 /**

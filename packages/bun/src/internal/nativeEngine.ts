@@ -37,7 +37,7 @@
  *
  * @internal
  */
-import type { ConnectionInfo, EngineImmediate, PeerCertificate, TlsEngine } from "@effect-tls/core/TlsEngine"
+import type { ConnectionInfo, EngineImmediate, EngineSecrets, PeerCertificate, TlsEngine } from "@effect-tls/core/TlsEngine"
 import {
   TlsAlertError,
   TlsCertificateError,
@@ -234,6 +234,17 @@ export class NativeEngine implements TlsEngine {
         return
       }
     }
+    if (this.options.keylog !== undefined) {
+      // Bun calls the `keylog` handler after `handshake` (a client's traffic
+      // secrets), with microtasks run in between: the handshake is taken on
+      // the next turn, so that its lines are with the sink when it completes.
+      setImmediate(() => {
+        if (this.closedByUs || this.failure !== undefined) return
+        this.secure = true
+        this.bump()
+      })
+      return
+    }
     this.secure = true
     this.bump()
   }
@@ -421,6 +432,49 @@ export class NativeEngine implements TlsEngine {
     }
   }
 
+  /**
+   * Exported keying material from Bun's socket, and (with the `keylog`
+   * option) the key log lines of its `keylog` handler (see
+   * `keylogHandlers`).
+   */
+  #secrets: EngineSecrets | undefined = undefined
+  get secrets(): EngineSecrets {
+    return this.#secrets ??= {
+      exportKeyingMaterial: (length, label, context) =>
+        Effect.try({
+          try: () => {
+            const socket = this.socket
+            if (socket === undefined) throw new Error("no socket")
+            // No context at all is the call without one (Bun refuses `undefined`).
+            const out = context === undefined
+              ? (socket.exportKeyingMaterial as (length: number, label: string) => Buffer)(length, label)
+              : socket.exportKeyingMaterial(length, label, Buffer.from(context.buffer, context.byteOffset, context.byteLength))
+            return new Uint8Array(out.buffer, out.byteOffset, out.byteLength)
+          },
+          catch: (e): TlsError =>
+            new TlsProtocolError({
+              code: errorCode(e) ?? "ERR_TLS_EXPORTER",
+              reason: (e instanceof Error ? e.message : String(e)).slice(0, 200),
+              cause: e
+            })
+        }),
+      onKeylog: this.options.keylog === undefined ? undefined : (listener) => {
+        this.keylogListener = listener
+        for (const line of this.keylogLines.splice(0)) listener(line)
+      }
+    }
+  }
+
+  /** Key log lines Bun reported before the driver listened, and its listener. */
+  private keylogLines: Array<string> = []
+  private keylogListener: ((line: string) => void) | undefined = undefined
+
+  onKeylog(line: Uint8Array | string) {
+    const text = (typeof line === "string" ? line : Buffer.from(line).toString("latin1")).replace(/\r?\n$/, "")
+    if (this.keylogListener === undefined) this.keylogLines.push(text)
+    else this.keylogListener(text)
+  }
+
   #close: Effect.Effect<void> | undefined = undefined
   get close(): Effect.Effect<void> {
     return this.#close ??= Effect.sync(() => this.closeNow())
@@ -484,9 +538,21 @@ const handlers: Bun.SocketHandler<NativeEngine> = {
 }
 
 /**
+ * The handlers of a connection with the `keylog` option: also Bun's
+ * `keylog` handler, called with each NSS key log line (a Buffer, with its
+ * line break) as BoringSSL produces it. Bun 1.4.5 calls it; bun-types
+ * 1.4.4 does not declare it. Only these sockets have it, so no other
+ * connection has its secrets cross into JS.
+ */
+const keylogHandlers = {
+  ...handlers,
+  keylog: (s: NativeSocket, line: Uint8Array) => s.data.onKeylog(line)
+} as Bun.SocketHandler<NativeEngine>
+
+/**
  * Whether Bun's native client can honour these options exactly: anything
  * but `ciphers` (BoringSSL's cipher strings and TLS 1.3 suites differ from
- * node:tls's, so a cipher list takes the engine path).
+ * node:tls's, so a cipher list takes the engine path) and `crl`.
  * @internal
  */
 export const supportsClient = (o: ResolvedClientConnect): boolean => o.ciphers === undefined && o.crl === undefined
@@ -529,7 +595,7 @@ export const connect = (
           allowHalfOpen: true,
           data: engine,
           tls: tlsOptions,
-          socket: handlers
+          socket: o.keylog === undefined ? handlers : keylogHandlers
         }).then(
           (socket) => {
             engine.socket ??= socket
@@ -585,7 +651,11 @@ export const listen = (
   if (o.ca !== undefined) tlsOptions.ca = [...o.ca]
   if (o.alpnProtocols.length > 0) tlsOptions.ALPNProtocols = alpnWire(o.alpnProtocols)
   return Effect.map(
-    listenSockets({ hostname: o.host, port: o.port, tls: tlsOptions }, () => new NativeEngine(o), handlers),
+    listenSockets(
+      { hostname: o.host, port: o.port, tls: tlsOptions },
+      () => new NativeEngine(o),
+      o.keylog === undefined ? handlers : keylogHandlers
+    ),
     ({ address, next }) => ({
       address,
       accept: Effect.map(next, (engine) => engine.activityTransport()),

@@ -113,6 +113,7 @@ export const withIdleTimeout = (
       info: connection.info,
       remoteAddress: connection.remoteAddress,
       abort: connection.abort,
+      exportKeyingMaterial: connection.exportKeyingMaterial,
       // Built now: a read is the hot path, and takes no extra step.
       read: idle.read,
       write: (data) => idle.write(data),

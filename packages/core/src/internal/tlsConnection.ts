@@ -85,6 +85,7 @@ import type { ResolvedClient, ResolvedServer } from "../TlsOptions.js"
 import type { Immediate, Transport } from "../Transport.js"
 import { concat, utf8Encode } from "./bytes.js"
 import * as deadline from "./deadline.js"
+import * as secrets from "./secrets.js"
 
 type State =
   | { readonly _tag: "Handshaking" }
@@ -830,6 +831,8 @@ export const make = (
       // Whatever the engine produced before it had a listener.
       driver.flushNow()
     }
+    // Key log lines go to the sink the options name (none by default).
+    const keylogSettled = options.keylog === undefined ? undefined : yield* secrets.attachKeylog(engine, options.keylog)
     // Added after the fibers, so it runs before they are interrupted.
     yield* Scope.addFinalizerExit(scope, (exit) => driver.close(exit))
     const millis = Duration.toMillis(options.handshakeTimeout)
@@ -854,6 +857,8 @@ export const make = (
       Effect.onExit((exit) => (exit._tag === "Failure" ? driver.close(exit) : Effect.void))
     )
     driver.state = { _tag: "Open" }
+    // The handshake's key log lines are with the sink before the connection is handed out.
+    if (keylogSettled !== undefined) yield* keylogSettled
     const info: ConnectionInfo = yield* engine.info
     // `shutdown` and `abort` are built when first run: most connections
     // never shut down by themselves.
@@ -863,7 +868,15 @@ export const make = (
       read: driver.read,
       write: (data) => driver.write(data),
       shutdown: Effect.suspend(() => driver.shutdown),
-      abort: Effect.suspend(() => driver.abort)
+      abort: Effect.suspend(() => driver.abort),
+      exportKeyingMaterial: secrets.exporter(engine, () => {
+        const s = driver.state
+        return s._tag === "Broken"
+          ? s.error
+          : s._tag === "Closed"
+          ? new TlsClosedError({ operation: "exportKeyingMaterial" })
+          : undefined
+      })
     })
   })
 

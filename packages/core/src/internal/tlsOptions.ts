@@ -165,6 +165,9 @@ const common = (options: O.CommonOptions, role: "client" | "server"): O.Resolved
   if (options.allowTruncation !== undefined && typeof options.allowTruncation !== "boolean") {
     fail("allowTruncation", "expected a boolean")
   }
+  if (options.keylog !== undefined && typeof options.keylog !== "function") {
+    fail("keylog", "expected a function that takes one key log line")
+  }
   return {
     ca: options.ca === undefined ? undefined : certificates("ca", options.ca),
     crl: options.crl === undefined ? undefined : crls(options.crl),
@@ -177,7 +180,8 @@ const common = (options: O.CommonOptions, role: "client" | "server"): O.Resolved
     handshakeTimeout: duration("handshakeTimeout", options.handshakeTimeout, DEFAULT_HANDSHAKE_TIMEOUT),
     retryPolicy: options.retryPolicy ?? RetryPolicy.defaultPolicy,
     closeGrace: duration("closeGrace", options.closeGrace, DEFAULT_CLOSE_GRACE),
-    allowTruncation: options.allowTruncation === true
+    allowTruncation: options.allowTruncation === true,
+    keylog: options.keylog
   }
 }
 
@@ -294,7 +298,8 @@ const contextOptions = (context: O.ServerContext, server: O.ResolvedServer | und
     handshakeTimeout: server?.handshakeTimeout,
     retryPolicy: server?.retryPolicy,
     closeGrace: server?.closeGrace,
-    allowTruncation: server?.allowTruncation
+    allowTruncation: server?.allowTruncation,
+    keylog: server?.keylog
   }
 }
 

@@ -48,6 +48,7 @@ import type {
   ConnectionInfo,
   EngineImmediate,
   EngineParameters,
+  EngineSecrets,
   PeerCertificate,
   TlsEngine,
   TlsEngineFactory
@@ -60,6 +61,7 @@ import {
   TlsClosedError,
   TlsConfigError,
   type TlsError,
+  TlsProtocolError,
   TlsUnexpectedEof,
   type TlsWantRead,
   type TlsWantWrite,
@@ -755,6 +757,49 @@ class NodeEngine implements TlsEngine {
     })
   }
 
+  /** Exported keying material; key log lines too once `logKeys` ran (the `keylog` option). */
+  secrets: EngineSecrets = { exportKeyingMaterial: (length, label, context) => this.exportKeyingMaterial(length, label, context) }
+
+  private exportKeyingMaterial(length: number, label: string, context: Uint8Array | undefined) {
+    return Effect.try({
+      try: () => {
+        const out = this.socket.exportKeyingMaterial(
+          length,
+          label,
+          // No context at all (node:tls takes it as optional; its types do not say so).
+          context === undefined
+            ? undefined as unknown as Buffer
+            : Buffer.from(context.buffer, context.byteOffset, context.byteLength)
+        )
+        return new Uint8Array(out.buffer, out.byteOffset, out.byteLength)
+      },
+      catch: (e): TlsError => new TlsProtocolError({ code: errorCode(e) ?? "ERR_TLS_EXPORTER", reason: describe(e), cause: e })
+    })
+  }
+
+  /**
+   * Ask node:tls for the connection's NSS key log lines, kept until the
+   * driver registers its listener: the TLSSocket emits 'keylog' for either
+   * role once it has a listener (node:tls then enables OpenSSL's key log
+   * callback; Bun's node:tls likewise).
+   */
+  logKeys(): void {
+    const lines: Array<string> = []
+    let listener: ((line: string) => void) | undefined
+    this.socket.on("keylog", (line: Buffer | string) => {
+      const text = (typeof line === "string" ? line : line.toString("latin1")).replace(/\r?\n$/, "")
+      if (listener === undefined) lines.push(text)
+      else listener(text)
+    })
+    this.secrets = {
+      exportKeyingMaterial: this.secrets.exportKeyingMaterial,
+      onKeylog: (f) => {
+        listener = f
+        for (const line of lines.splice(0)) f(line)
+      }
+    }
+  }
+
   /** On the native path: the transport that carries no bytes, only news (core's `NativeNews`). */
   activity(): Transport {
     const socket = this.socket
@@ -1002,7 +1047,9 @@ export const clientEngines = (options: ResolvedClient): Effect.Effect<TlsEngineF
           if (options.alpnProtocols.length > 0) connectOptions.ALPNProtocols = [...options.alpnProtocols]
           return tls.connect(connectOptions)
         }
-        return new NodeEngine("client", options.verifyHost, connect, false, tcp)
+        const made = new NodeEngine("client", options.verifyHost, connect, false, tcp)
+        if (options.keylog !== undefined) made.logKeys()
+        return made
     }
     return { make: () => Effect.sync(() => engine(undefined)), [kNative]: (tcp) => engine(tcp) }
   })
@@ -1029,7 +1076,9 @@ export const serverEngines = (options: ResolvedServer): Effect.Effect<TlsEngineF
           if (typeof socket.disableRenegotiation === "function") socket.disableRenegotiation()
           return socket
         }
-        return new NodeEngine("server", peer.remoteAddress ?? "unknown peer", accept, options.requestCert, tcp)
+        const made = new NodeEngine("server", peer.remoteAddress ?? "unknown peer", accept, options.requestCert, tcp)
+        if (options.keylog !== undefined) made.logKeys()
+        return made
     }
     return { make: (peer) => Effect.sync(() => engine(peer, undefined)), [kNative]: (tcp, peer) => engine(peer, tcp) }
   })
