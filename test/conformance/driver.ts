@@ -275,6 +275,24 @@ export const driverConformance = (
           }))
       })
 
+      describe("reads that wait", () => {
+        it.scoped("a waiting reader gets a message that fills whole TLS records (16 KiB, 64 KiB), then one a byte longer", () =>
+          Effect.gen(function*() {
+            const { port, result } = yield* acceptOne(serverOptions())
+            const client = yield* Tls.connect(clientOptions(port))
+            const server = yield* result.pipe(Effect.flatten)
+            for (const size of [16 * 1024, 64 * 1024, 16 * 1024 + 1]) {
+              // The reader waits before the message is written.
+              const reading = yield* Effect.fork(collect(server, size))
+              yield* Effect.yieldNow()
+              yield* client.write(Buffer.alloc(size, size & 0xff))
+              const got = yield* Fiber.join(reading)
+              expect(got.length).toBe(size)
+              expect(got.every((b) => b === (size & 0xff))).toBe(true)
+            }
+          }))
+      })
+
       describe("events that are not data", () => {
         it.scoped("a pending read spends no retry on socket events of a concurrent upload", () =>
           Effect.gen(function*() {
