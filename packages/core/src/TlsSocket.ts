@@ -38,13 +38,13 @@
 import type * as Socket from "@effect/platform/Socket"
 import type * as Channel from "effect/Channel"
 import type * as Chunk from "effect/Chunk"
-import type * as Context from "effect/Context"
 import type * as Effect from "effect/Effect"
 import type * as Layer from "effect/Layer"
+import type * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as internal from "./internal/tlsSocket.js"
 import type * as Tls from "./Tls.js"
-import type { TlsConnection as Connection_, TlsConnectionError } from "./TlsConnection.js"
+import type { TlsConnection, TlsConnectionError } from "./TlsConnection.js"
 import type { ClientOptions } from "./TlsOptions.js"
 
 /**
@@ -63,22 +63,15 @@ export interface SocketOptions {
 }
 
 /**
- * The TLS connection under the socket, in the context of the Effects a
- * `run` handler returns (and of a `TlsSocketServer` handler): the peer's
- * certificate, the negotiated protocol and ALPN.
+ * The TLS connection under a socket made here: the peer's certificate,
+ * what was negotiated. For a socket of `TlsSocketServer`, the connection
+ * it was accepted with; for a dialing socket, the connection of the `run`
+ * in progress (`None` between runs). `None` for any other socket.
  *
  * @since 0.3.0
- * @category tags
+ * @category accessors
  */
-export interface Connection {
-  readonly _: unique symbol
-}
-
-/**
- * @since 0.3.0
- * @category tags
- */
-export const Connection: Context.Tag<Connection, Connection_> = internal.Connection
+export const connection: (socket: Socket.Socket) => Option.Option<TlsConnection> = internal.connection
 
 /**
  * A `Socket` that dials `options` with `Tls.connect` on every `run`.
@@ -99,7 +92,7 @@ export const make: (options: ClientOptions, socketOptions?: SocketOptions) => Ef
  * @category constructors
  */
 export const fromConnection: <R>(
-  open: Effect.Effect<Connection_, TlsConnectionError, R>,
+  open: Effect.Effect<TlsConnection, TlsConnectionError, R>,
   socketOptions?: SocketOptions
 ) => Effect.Effect<Socket.Socket, never, Exclude<R, Scope.Scope>> = internal.fromConnection
 

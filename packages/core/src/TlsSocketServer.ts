@@ -11,8 +11,8 @@
  * handed to `handler` in its own fiber (a handshake that fails never
  * reaches it). That socket's `run` reads the connection once (see
  * `TlsSocket` for how TLS outcomes surface); the connection is closed
- * (close_notify) when `handler` ends. `TlsSocket.Connection` is in the
- * handler's context.
+ * (close_notify) when `handler` ends. `TlsSocket.connection(socket)` gives
+ * the connection (the client's certificate, what was negotiated).
  *
  * Requires `@effect/platform` (an optional peer dependency of
  * `@effect-tls/core`).

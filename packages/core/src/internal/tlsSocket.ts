@@ -9,17 +9,22 @@ import * as Exit from "effect/Exit"
 import * as FiberSet from "effect/FiberSet"
 import { constVoid } from "effect/Function"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import * as Tls from "../Tls.js"
 import type { TlsConnection, TlsConnectionError } from "../TlsConnection.js"
 import { TlsClosedError } from "../TlsError.js"
 import type { ClientOptions } from "../TlsOptions.js"
-import type * as TlsSocket from "../TlsSocket.js"
+
+const ConnectionKey: unique symbol = Symbol.for("@effect-tls/core/TlsSocket/connection")
+
+interface WithConnection {
+  readonly [ConnectionKey]: () => TlsConnection | undefined
+}
 
 /** @internal */
-export const Connection: Context.Tag<TlsSocket.Connection, TlsConnection> = Context.GenericTag(
-  "@effect-tls/core/TlsSocket/Connection"
-)
+export const connection = (socket: Socket.Socket): Option.Option<TlsConnection> =>
+  ConnectionKey in socket ? Option.fromNullable((socket as unknown as WithConnection)[ConnectionKey]()) : Option.none()
 
 /** @internal */
 export interface SocketOptions {
@@ -43,6 +48,8 @@ interface Current {
   readonly connection: TlsConnection
   /** Completing it ends the run (a local CloseEvent; a handler's failure completes it too). */
   readonly ended: Deferred.Deferred<void, unknown>
+  /** The CloseEvent written to end the run, if one was. */
+  closing: Socket.SocketCloseError | undefined
 }
 
 /**
@@ -80,13 +87,15 @@ export const fromAccepted = (connection: TlsConnection, options?: SocketOptions)
       used = true
       return Effect.succeed(connection)
     }),
-    options
+    options,
+    connection
   )
 }
 
 const unsafeMake = (
   open: Effect.Effect<TlsConnection, TlsConnectionError, Scope.Scope>,
-  options: SocketOptions | undefined
+  options: SocketOptions | undefined,
+  accepted?: TlsConnection
 ): Socket.Socket => {
   const closeCodeIsError = options?.closeCodeIsError ?? Socket.defaultCloseCodeIsError
   const isCleanClose = Socket.SocketCloseError.isClean((code) => !closeCodeIsError(code))
@@ -109,8 +118,9 @@ const unsafeMake = (
       return Effect.gen(function*() {
         const handlers = yield* Scope.extend(FiberSet.make<unknown, E | Socket.SocketError>(), scope)
         const connection = yield* Scope.extend(open, scope).pipe(Effect.mapError(openError))
-        const runFork = yield* Effect.provideService(FiberSet.runtime(handlers)<R>(), Connection, connection)
-        mine = { connection, ended: handlers.deferred }
+        const runFork = yield* FiberSet.runtime(handlers)<R>()
+        mine = { connection, ended: handlers.deferred, closing: undefined }
+        const run = mine
         current = mine
         yield* latch.open
         if (opts?.onOpen) yield* opts.onOpen
@@ -135,9 +145,17 @@ const unsafeMake = (
             return FiberSet.awaitEmpty(handlers)
           }))
         )
-        return yield* Effect.raceFirst(reader, FiberSet.join(handlers)).pipe(
-          Effect.catchIf(isCleanClose, () => Effect.void)
-        )
+        const exit = yield* Effect.exit(Effect.raceFirst(reader, FiberSet.join(handlers)))
+        // A CloseEvent ends the run whatever the reader saw meanwhile. Its
+        // code 1000 is a normal close (the run's scope sends close_notify
+        // after what was written); any other code is an error: the
+        // connection is cut off without close_notify, so the peer sees it.
+        const closing = run.closing
+        if (closing !== undefined) {
+          if (closing.code !== 1000) yield* run.connection.abort
+          return yield* isCleanClose(closing) ? Effect.void : Effect.fail(closing)
+        }
+        return yield* Effect.catchIf(exit, isCleanClose, () => Effect.void)
       }).pipe(
         // No write reaches this connection once the run is over, even while
         // its scope is still closing it.
@@ -153,16 +171,9 @@ const unsafeMake = (
       if (run === undefined) return write(chunk)
       if (Socket.isCloseEvent(chunk)) {
         release(run)
-        // 1000 is a normal close: the run's scope sends close_notify after
-        // what was written. Any other code is an error: no close_notify, so
-        // the peer sees the connection cut off.
-        return Effect.zipRight(
-          chunk.code === 1000 ? Effect.void : run.connection.abort,
-          Deferred.done(
-            run.ended,
-            Exit.fail(new Socket.SocketCloseError({ reason: "Close", code: chunk.code, closeReason: chunk.reason }))
-          )
-        )
+        const closing = new Socket.SocketCloseError({ reason: "Close", code: chunk.code, closeReason: chunk.reason })
+        run.closing = closing
+        return Deferred.done(run.ended, Exit.fail(closing))
       }
       return Effect.mapError(run.connection.write(chunk), writeError)
     }))
@@ -174,12 +185,14 @@ const unsafeMake = (
     () => Effect.suspend(() => current === undefined ? Effect.void : Effect.ignore(current.connection.shutdown))
   )
 
-  return Socket.Socket.of({
+  const socket: Socket.Socket & WithConnection = {
     [Socket.TypeId]: Socket.TypeId,
+    [ConnectionKey]: () => accepted ?? current?.connection,
     run: runRaw,
     runRaw: runRaw as Socket.Socket["runRaw"],
     writer
-  })
+  }
+  return socket
 }
 
 /** @internal */

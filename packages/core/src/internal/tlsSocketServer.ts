@@ -20,9 +20,7 @@ export const make = (
     const run = <R, E, _>(
       handler: (socket: Socket.Socket) => Effect.Effect<_, E, R>
     ): Effect.Effect<never, SocketServer.SocketServerError, R> =>
-      server.serve((connection) =>
-        Effect.provideService(handler(tlsSocket.fromAccepted(connection, socketOptions)), tlsSocket.Connection, connection)
-      ).pipe(Effect.mapError((cause) => new SocketServer.SocketServerError({ reason: "Unknown", cause })))
+      server.serve((connection) => handler(tlsSocket.fromAccepted(connection, socketOptions))).pipe(Effect.mapError((cause) => new SocketServer.SocketServerError({ reason: "Unknown", cause })))
     return SocketServer.SocketServer.of({
       address: { _tag: "TcpAddress", hostname: server.address.host, port: server.address.port },
       run

@@ -1,0 +1,16 @@
+/**
+ * The Socket / SocketServer / RPC suite on Bun. It runs only inside Bun
+ * (scripts/test-matrix.mjs runs it with `bun --bun vitest`).
+ */
+import * as BunTls from "@effect-tls/bun/BunTls"
+import { describe, it } from "vitest"
+import { socketConformance } from "./socket/suite.js"
+
+if ("Bun" in globalThis) {
+  // Bun's node:tls over a Duplex has no TLS half-close (see the conformance suite).
+  socketConformance("BunTls.layer", BunTls.layer, { differences: { noHalfClose: true } })
+} else {
+  describe("BunTls", () => {
+    it.skip("runs only inside Bun (npm test runs it with bun --bun vitest)", () => {})
+  })
+}
