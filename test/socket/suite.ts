@@ -333,6 +333,7 @@ export const socketConformance = (name: string, tlsLayer: Layer.Layer<Tls.Tls>, 
               alert: "certificate_required",
               direction: "received"
             })
+            expect(TlsSocket.findTlsError(error)).toEqual(Option.some((socketError as Socket.SocketGenericError).cause))
           }))
 
         it.scoped("without a certificate (TLS 1.2) the call fails: RpcClientError Protocol, SocketError Open, TlsAlertError handshake_failure", () =>
@@ -362,6 +363,7 @@ export const socketConformance = (name: string, tlsLayer: Layer.Layer<Tls.Tls>, 
               reason: "Protocol",
               cause: { _tag: "SocketError", reason: "Read", cause: { _tag: "TlsUnexpectedEof" } }
             })
+            expect(TlsSocket.findTlsError(error)).toMatchObject(Option.some({ _tag: "TlsUnexpectedEof", phase: "read" }))
           }))
 
         it.scoped("the client's reconnect schedule survives a server restart on the same port", () =>
@@ -377,6 +379,8 @@ export const socketConformance = (name: string, tlsLayer: Layer.Layer<Tls.Tls>, 
               Effect.repeat({ until: () => false })
             ))
             expect(down).toBeInstanceOf(RpcClientError.RpcClientError)
+            // A clean close (the server's close_notify) or a refused reconnect.
+            expect(Option.map(TlsSocket.findTlsError(down), (e) => e._tag)).not.toEqual(Option.some("TlsUnexpectedEof"))
 
             yield* rpcServer(mutual({ port }))
             const after = yield* client.Greet({ name: "after" }).pipe(

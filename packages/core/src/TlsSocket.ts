@@ -45,6 +45,7 @@ import type * as Scope from "effect/Scope"
 import * as internal from "./internal/tlsSocket.js"
 import type * as Tls from "./Tls.js"
 import type { TlsConnection, TlsConnectionError } from "./TlsConnection.js"
+import type { TlsError } from "./TlsError.js"
 import type { ClientOptions } from "./TlsOptions.js"
 
 /**
@@ -72,6 +73,18 @@ export interface SocketOptions {
  * @category accessors
  */
 export const connection: (socket: Socket.Socket) => Option.Option<TlsConnection> = internal.connection
+
+/**
+ * The `TlsError` behind an error from a `Socket` consumer, found by
+ * following `cause` (and squashing any `Cause` on the way): for
+ * `@effect/rpc`, `RpcClientError` (reason `Protocol`) -> `SocketError` ->
+ * `TlsError`. `None` when no TLS failure is behind it (a clean close, a
+ * decoding error).
+ *
+ * @since 0.3.0
+ * @category accessors
+ */
+export const findTlsError: (error: unknown) => Option.Option<TlsError> = internal.findTlsError
 
 /**
  * A `Socket` that dials `options` with `Tls.connect` on every `run`.

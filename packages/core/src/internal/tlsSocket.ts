@@ -1,5 +1,6 @@
 /** @internal */
 import * as Socket from "@effect/platform/Socket"
+import * as Cause from "effect/Cause"
 import * as Channel from "effect/Channel"
 import type * as Chunk from "effect/Chunk"
 import * as Context from "effect/Context"
@@ -13,7 +14,7 @@ import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import * as Tls from "../Tls.js"
 import type { TlsConnection, TlsConnectionError } from "../TlsConnection.js"
-import { TlsClosedError } from "../TlsError.js"
+import { isTlsError, TlsClosedError, type TlsError } from "../TlsError.js"
 import type { ClientOptions } from "../TlsOptions.js"
 
 const ConnectionKey: unique symbol = Symbol.for("@effect-tls/core/TlsSocket/connection")
@@ -29,6 +30,19 @@ export const connection = (socket: Socket.Socket): Option.Option<TlsConnection> 
 /** @internal */
 export interface SocketOptions {
   readonly closeCodeIsError?: ((code: number) => boolean) | undefined
+}
+
+/** @internal */
+export const findTlsError = (u: unknown): Option.Option<TlsError> => {
+  let current = u
+  // An error's `cause`, a `Cause`'s squashed error: a few links at most.
+  for (let depth = 0; depth < 16; depth++) {
+    if (isTlsError(current)) return Option.some(current)
+    if (Cause.isCause(current)) current = Cause.squash(current)
+    else if (typeof current === "object" && current !== null && "cause" in current) current = current.cause
+    else break
+  }
+  return Option.none()
 }
 
 /** A failed open; a connect or handshake that ran out of time is `OpenTimeout`. */
