@@ -153,7 +153,11 @@ const unsafeMake = (
         // The peer's close_notify ends the run cleanly, once the handlers of
         // what came before it are done; truncation is a Read error.
         const reader = Effect.whileLoop({ while: () => reading, body: () => readOnce, step: constVoid }).pipe(
-          Effect.mapError(readError),
+          // A failed connection takes no more writes (they wait for the next run).
+          Effect.mapError((cause) => {
+            release(mine)
+            return readError(cause)
+          }),
           Effect.zipRight(Effect.suspend(() => {
             release(mine)
             return FiberSet.awaitEmpty(handlers)
