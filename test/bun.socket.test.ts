@@ -7,8 +7,13 @@ import { describe, it } from "vitest"
 import { socketConformance } from "./socket/suite.js"
 
 if ("Bun" in globalThis) {
-  // Bun's node:tls over a Duplex has no TLS half-close (see the conformance suite).
-  socketConformance("BunTls.layer", BunTls.layer, { differences: { noHalfClose: true } })
+  // Bun's node:tls over a Duplex has no TLS half-close (as in the conformance suite).
+  socketConformance("BunTls.layer (sans-IO)", BunTls.layer, { differences: { noHalfClose: true } })
+  // Bun's native TLS sockets, where the options allow truncation.
+  socketConformance("BunTls.layer with allowTruncation (Bun's native TLS sockets)", BunTls.layer, {
+    differences: { truncationLooksClean: true },
+    common: { allowTruncation: true }
+  })
 } else {
   describe("BunTls", () => {
     it.skip("runs only inside Bun (npm test runs it with bun --bun vitest)", () => {})

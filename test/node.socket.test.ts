@@ -1,4 +1,10 @@
 import * as NodeTls from "@effect-tls/node/NodeTls"
 import { socketConformance } from "./socket/suite.js"
 
-socketConformance("NodeTls.layer", NodeTls.layer)
+/** The default: strict close semantics, the sans-IO path. */
+socketConformance("NodeTls.layer (sans-IO)", NodeTls.layer)
+
+/** The opt-in: a bare FIN reads as a clean end, node:tls on the TCP handle. */
+socketConformance("NodeTls.layer with allowTruncation (node:tls on the TCP handle)", NodeTls.layer, {
+  common: { allowTruncation: true }
+})
