@@ -3,8 +3,9 @@
  * (scripts/test-matrix.mjs runs it with `bun --bun vitest`).
  */
 import * as BunTls from "@effect-tls/bun/BunTls"
+import * as BunTlsSocket from "@effect-tls/bun/BunTlsSocket"
 import { describe, it } from "vitest"
-import { socketConformance } from "./socket/suite.js"
+import { runtimeSocketLayers, socketConformance } from "./socket/suite.js"
 
 if ("Bun" in globalThis) {
   // Bun's node:tls over a Duplex has no TLS half-close (as in the conformance suite).
@@ -14,6 +15,8 @@ if ("Bun" in globalThis) {
     differences: { truncationLooksClean: true },
     common: { allowTruncation: true }
   })
+  // `@effect-tls/bun/BunTlsSocket`: the same with `BunTls.layer` provided.
+  runtimeSocketLayers("BunTlsSocket", BunTlsSocket)
 } else {
   describe("BunTls", () => {
     it.skip("runs only inside Bun (npm test runs it with bun --bun vitest)", () => {})

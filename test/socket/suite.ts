@@ -6,7 +6,7 @@
  * Real sockets on 127.0.0.1, port 0, and a PKI generated when the suite
  * starts.
  */
-import { describe, expect, layer } from "@effect/vitest"
+import { describe, expect, it, layer } from "@effect/vitest"
 import * as Socket from "@effect/platform/Socket"
 import * as SocketServer from "@effect/platform/SocketServer"
 import { Rpc, RpcClient, RpcClientError, RpcGroup, RpcSerialization, RpcServer } from "@effect/rpc"
@@ -15,7 +15,7 @@ import type { TlsConnection } from "@effect-tls/core/TlsConnection"
 import type * as TlsOptions from "@effect-tls/core/TlsOptions"
 import * as TlsSocket from "@effect-tls/core/TlsSocket"
 import * as TlsSocketServer from "@effect-tls/core/TlsSocketServer"
-import { Chunk, Deferred, Effect, Exit, Fiber, Layer, Option, Schedule, Schema, Scope, Stream } from "effect"
+import { Chunk, Context, Deferred, Effect, Exit, Fiber, Layer, Option, Schedule, Schema, Scope, Stream } from "effect"
 import { afterAll } from "vitest"
 import { generatePki } from "../src/pki.js"
 import {
@@ -421,5 +421,50 @@ export const socketConformance = (name: string, tlsLayer: Layer.Layer<Tls.Tls>, 
           }))
       })
     })
+  })
+}
+
+/** What a runtime package gives: `NodeTlsSocket`, `BunTlsSocket`. */
+export interface RuntimeSocketLayers {
+  readonly layer: (options: TlsOptions.ClientOptions) => Layer.Layer<Socket.Socket>
+  readonly layerServer: (options: TlsOptions.ServerOptions) => Layer.Layer<SocketServer.SocketServer, SocketServer.SocketServerError>
+}
+
+/** The runtime's own layers (its `Tls` already provided), end to end: an RPC call over mutual TLS. */
+export const runtimeSocketLayers = (name: string, layers: RuntimeSocketLayers) => {
+  const pki = generatePki()
+  afterAll(() => pki.cleanup())
+  const { clientOptions, serverOptions } = optionsFor(pki)
+  describe(`${name}.layer and ${name}.layerServer`, () => {
+    it.scopedLive("an RPC call over mutual TLS; without a certificate, TlsAlertError certificate_required", () =>
+      Effect.gen(function*() {
+        const server = yield* Layer.build(layers.layerServer(serverOptions({ requestCert: true, ca: pki.root.cert })))
+        const { port } = Context.get(server, SocketServer.SocketServer).address as SocketServer.TcpAddress
+        yield* Layer.build(
+          RpcServer.layer(Greeter).pipe(
+            Layer.provide(greeterHandlers),
+            Layer.provide(RpcServer.layerProtocolSocketServer),
+            Layer.provide(Layer.succeedContext(server)),
+            Layer.provide(RpcSerialization.layerNdjson)
+          )
+        )
+        const client = (options: TlsOptions.ClientOptions) =>
+          Effect.flatMap(
+            Layer.build(
+              RpcClient.layerProtocolSocket().pipe(
+                Layer.provide(layers.layer(options)),
+                Layer.provide(RpcSerialization.layerNdjson)
+              )
+            ),
+            (protocol) => RpcClient.make(Greeter).pipe(Effect.provide(protocol))
+          )
+        const trusted = yield* client(clientOptions(port, { cert: pki.client.chain, key: pki.client.key }))
+        expect(yield* trusted.Greet({ name: name })).toBe(`hello ${name}`)
+        const anonymous = yield* client(clientOptions(port))
+        const error = yield* Effect.flip(anonymous.Greet({ name: "anonymous" }))
+        expect(TlsSocket.findTlsError(error)).toMatchObject(
+          Option.some({ _tag: "TlsAlertError", alert: "certificate_required", direction: "received" })
+        )
+      }), { timeout: 60_000 })
   })
 }
