@@ -13,7 +13,8 @@
  *
  * How each TLS outcome reaches a `Socket` consumer:
  *
- * - the peer's close_notify: `run` succeeds;
+ * - the peer's close_notify: `run` succeeds, once the Effects the handler
+ *   returned for the chunks before it are done;
  * - a connect or handshake failure: `SocketGenericError` reason `Open`
  *   (`OpenTimeout` for a `TlsTimeoutError` of phase `connect` or
  *   `handshake`), with the `TlsError` as its `cause`;
