@@ -117,6 +117,17 @@ export interface TlsEngine {
    */
   readonly secrets?: EngineSecrets | undefined
   /**
+   * Optional, clients: registers the one function that receives each
+   * resumable session the server gives (TLS 1.3 tickets come after the
+   * handshake, often several), synchronously, as the library reports it.
+   * Sessions reported before a function was registered are kept and handed
+   * to it when it is. An engine reports what reached it before `destroy`,
+   * so the driver feeds what the transport already holds when closing.
+   *
+   * @since 0.3.0
+   */
+  readonly onSession?: ((listener: (session: EngineSession) => void) => void) | undefined
+  /**
    * After `write` or `shutdown` answered `TlsWantWrite`: completes once the
    * engine may accept bytes again (its outgoing buffer was drained below
    * its bound, it failed, or it was destroyed). The driver drains the
@@ -177,6 +188,21 @@ export interface EngineImmediate {
 }
 
 /**
+ * A resumable session a client engine reports. Secret: never logged.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface EngineSession {
+  /** The library's encoding, given back as `EngineParameters.session`. */
+  readonly data: Uint8Array
+  /** The lifetime the server gave it, when the library says. */
+  readonly lifetimeSeconds: number | undefined
+  /** A TLS 1.3 ticket: offered once only. */
+  readonly singleUse: boolean
+}
+
+/**
  * What an engine's TLS library gives out about the connection's secrets.
  *
  * @since 0.3.0
@@ -232,4 +258,11 @@ export interface TlsEngineFactory {
 export interface EngineParameters {
   readonly remoteAddress: string | undefined
   readonly alpnProtocols?: ReadonlyArray<string> | undefined
+  /**
+   * A client's session to offer for resumption (an `EngineSession`'s
+   * `data`). Data the library cannot decode is ignored: a full handshake.
+   *
+   * @since 0.3.0
+   */
+  readonly session?: Uint8Array | undefined
 }

@@ -66,3 +66,8 @@ export * as TlsRuntime from "./TlsRuntime.js"
  * @since 0.1.0
  */
 export * as Transport from "./Transport.js"
+
+/**
+ * @since 0.3.0
+ */
+export * as SessionCache from "./SessionCache.js"

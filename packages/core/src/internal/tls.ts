@@ -13,11 +13,12 @@ import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Scope from "effect/Scope"
 import * as Readiness from "../Readiness.js"
 import { AlpnSelector } from "../AlpnSelector.js"
+import { SessionCache, type SessionCacheService, type SessionKey } from "../SessionCache.js"
 import { SniResolver } from "../SniResolver.js"
 import type { Address, TlsServer, TlsService } from "../Tls.js"
 import type { TlsRuntime } from "../TlsRuntime.js"
 import * as TlsConnection from "../TlsConnection.js"
-import type { TlsEngineFactory } from "../TlsEngine.js"
+import type { TlsEngine, TlsEngineFactory } from "../TlsEngine.js"
 import { type TlsTransportError, TlsTimeoutError } from "../TlsError.js"
 import type * as O from "../TlsOptions.js"
 import type { Transport } from "../Transport.js"
@@ -26,14 +27,37 @@ import * as options from "./tlsOptions.js"
 import * as resource from "./resource.js"
 import * as deadline from "./deadline.js"
 import * as serverHandshake from "./serverHandshake.js"
+import * as sessionCache from "./sessionCache.js"
+
+/** A client's sessions: where they are kept, under which key, and the one offered now. */
+interface ClientSessions {
+  readonly cache: SessionCacheService
+  readonly key: SessionKey
+  readonly offered: Uint8Array | undefined
+}
+
+/** Keep the sessions the engine reports, then run the handshake. */
+const clientConnection = (
+  engine: TlsEngine,
+  transport: Transport,
+  resolved: O.ResolvedClient,
+  sessions: ClientSessions | undefined
+) =>
+  sessions === undefined
+    ? TlsConnection.make(engine, transport, resolved)
+    : Effect.zipRight(sessionCache.attach(engine, sessions.cache, sessions.key), TlsConnection.make(engine, transport, resolved))
 
 const handshakeOver = (
   factory: TlsEngineFactory,
   transport: Transport,
-  resolved: O.ResolvedClient
+  resolved: O.ResolvedClient,
+  sessions: ClientSessions | undefined
 ) =>
-  resource.acquireRelease(factory.make({ remoteAddress: transport.remoteAddress }), (engine) => engine.destroy).pipe(
-    Effect.flatMap((engine) => TlsConnection.make(engine, transport, resolved))
+  resource.acquireRelease(
+    factory.make({ remoteAddress: transport.remoteAddress, session: sessions?.offered }),
+    (engine) => engine.destroy
+  ).pipe(
+    Effect.flatMap((engine) => clientConnection(engine, transport, resolved, sessions))
   )
 
 /**
@@ -228,16 +252,36 @@ const EMPTY = new Uint8Array(0)
 export const make = (runtime: TlsRuntime): TlsService => {
   const serverEngines = serverHandshake.cachedEngines(runtime)
   const clientEngines = cachedClientEngines(runtime)
+  /** Resumption is on by default: this service's own cache, unless the context has a `SessionCache`. */
+  const defaultSessions = sessionCache.makeMemoryUnsafe()
+  /** The cache, the key and a session to offer (`host` undefined: none, for an upgrade to an unknown peer). */
+  const sessionsFor = (
+    resolved: O.ResolvedClient,
+    host: string | undefined,
+    port: number | undefined
+  ): Effect.Effect<ClientSessions | undefined> =>
+    host === undefined ? Effect.succeed(undefined) : Effect.flatMap(Effect.serviceOption(SessionCache), (service) => {
+      const cache = Option.getOrElse(service, () => defaultSessions)
+      const key = sessionCache.key(resolved, host, port)
+      return Effect.map(sessionCache.offer(cache, key), (offered): ClientSessions => ({ cache, key, offered }))
+    })
   /** The runtime's `adopt`, for connections that allow truncation (the native path). */
   const adoptFor = (resolved: O.ResolvedCommon) => resolved.allowTruncation ? runtime.native?.adopt : undefined
   /** A client on the native path through `adopt`, if the runtime can take this transport over. */
-  const adopted = (transport: Transport, factory: TlsEngineFactory, resolved: O.ResolvedClient) =>
+  const adopted = (
+    transport: Transport,
+    factory: TlsEngineFactory,
+    resolved: O.ResolvedClient,
+    sessions: ClientSessions | undefined
+  ) =>
     Option.map(
       Option.flatMap(
         Option.fromNullable(adoptFor(resolved)),
-        (adopt) => adopt(transport, factory, { remoteAddress: transport.remoteAddress, received: EMPTY })
+        (adopt) =>
+          adopt(transport, factory, { remoteAddress: transport.remoteAddress, received: EMPTY, session: sessions?.offered })
       ),
-      (native) => Effect.flatMap(native, ({ engine, transport }) => TlsConnection.make(engine, transport, resolved))
+      (native) =>
+        Effect.flatMap(native, ({ engine, transport }) => clientConnection(engine, transport, resolved, sessions))
     )
   const listen = (input: O.ServerOptions) =>
     Effect.gen(function*() {
@@ -276,9 +320,10 @@ export const make = (runtime: TlsRuntime): TlsService => {
           return yield* TlsConnection.make(engine, transport, resolved)
         }
         const transport = yield* withinConnectTimeout(runtime.connect(resolved.host, resolved.port))
-        const viaAdopt = adopted(transport, factory, resolved)
+        const sessions = yield* sessionsFor(resolved, resolved.host, resolved.port)
+        const viaAdopt = adopted(transport, factory, resolved, sessions)
         if (Option.isSome(viaAdopt)) return yield* viaAdopt.value
-        return yield* handshakeOver(factory, transport, resolved)
+        return yield* handshakeOver(factory, transport, resolved, sessions)
       })),
     upgrade: (transport, input) =>
       Effect.gen(function*() {
@@ -287,9 +332,10 @@ export const make = (runtime: TlsRuntime): TlsService => {
           yield* warnIfUnverified(input, resolved, undefined)
           const factory = yield* clientEngines(resolved)
           const t = yield* owned(transport)
-          const viaAdopt = adopted(t, factory, resolved)
+          const sessions = yield* sessionsFor(resolved, t.remoteAddress, undefined)
+          const viaAdopt = adopted(t, factory, resolved, sessions)
           if (Option.isSome(viaAdopt)) return yield* viaAdopt.value
-          return yield* handshakeOver(factory, t, resolved)
+          return yield* handshakeOver(factory, t, resolved, sessions)
         }
         const handshake = yield* serverHandshake.make(serverEngines, resolved, adoptFor(resolved))
         const t = yield* owned(transport)

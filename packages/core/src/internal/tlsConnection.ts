@@ -775,10 +775,25 @@ class Driver {
           ).pipe(Effect.annotateLogs("exit", exit._tag))
         }),
         Effect.ignore,
-        Effect.ensuring(this.release),
+        Effect.ensuring(Effect.zipRight(Effect.sync(() => this.absorbArrived(wasHealthy)), this.release)),
         Effect.uninterruptible
       )
     })
+  }
+
+  /**
+   * On close, hand the engine what the transport already holds (without
+   * waiting for more), for an engine that reports sessions: TLS 1.3
+   * tickets come after the handshake, and a client that never read would
+   * otherwise close without them. Only where callers read the transport
+   * themselves (no reader fiber feeds it meanwhile).
+   */
+  private absorbArrived(wasHealthy: boolean): void {
+    const immediate = this.immediate
+    if (!wasHealthy || immediate === undefined || this.engine.onSession === undefined || this.inputEnded) return
+    for (let chunk = immediate.tryRead(); chunk !== undefined && Option.isSome(chunk); chunk = immediate.tryRead()) {
+      if (chunk.value.length > 0) this.engine.feed(chunk.value)
+    }
   }
 
   /** Closed from now on: the fibers stop, the transport and the engine are released. */

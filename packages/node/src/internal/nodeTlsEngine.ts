@@ -49,6 +49,7 @@ import type {
   EngineImmediate,
   EngineParameters,
   EngineSecrets,
+  EngineSession,
   PeerCertificate,
   TlsEngine,
   TlsEngineFactory
@@ -800,6 +801,29 @@ class NodeEngine implements TlsEngine {
     }
   }
 
+  /** Clients: the sessions node:tls reports (see `reportSessions`). */
+  onSession: ((listener: (session: EngineSession) => void) => void) | undefined = undefined
+
+  /**
+   * Report the sessions node:tls gives (its 'session' event, which turns
+   * on OpenSSL's new-session callback; after the server was verified;
+   * several times for TLS 1.3, as tickets arrive), kept until the driver
+   * registers its listener. Session data is secret: it goes nowhere else.
+   */
+  reportSessions(): void {
+    const kept: Array<EngineSession> = []
+    let listener: ((session: EngineSession) => void) | undefined
+    this.socket.on("session", (data: Buffer) => {
+      const session = engineSession(data)
+      if (listener === undefined) kept.push(session)
+      else listener(session)
+    })
+    this.onSession = (f) => {
+      listener = f
+      for (const session of kept.splice(0)) f(session)
+    }
+  }
+
   /** On the native path: the transport that carries no bytes, only news (core's `NativeNews`). */
   activity(): Transport {
     const socket = this.socket
@@ -1022,10 +1046,72 @@ const checkServerIdentity = (host: string, cert: tls.PeerCertificate): Error | u
   return tls.checkServerIdentity(host, cert)
 }
 
+/**
+ * What a session's encoding says (OpenSSL's and BoringSSL's `SSL_SESSION`
+ * in DER: a SEQUENCE of version, protocol version, cipher, session id,
+ * master key, then `[1] time` and `[2] timeout`): whether it is a TLS 1.3
+ * ticket, and its lifetime. An encoding it cannot read says neither.
+ * @internal
+ */
+export const sessionFacts = (der: Uint8Array): { readonly tls13: boolean; readonly lifetimeSeconds: number | undefined } => {
+  let offset = 0
+  /** One TLV: its tag, and where its contents start and end. */
+  const next = (end: number) => {
+    if (offset + 2 > end) return undefined
+    const tag = der[offset]!
+    let length = der[offset + 1]!
+    let start = offset + 2
+    if (length & 0x80) {
+      const bytes = length & 0x7f
+      if (bytes === 0 || bytes > 3 || start + bytes > end) return undefined
+      length = 0
+      for (let i = 0; i < bytes; i++) length = length * 256 + der[start + i]!
+      start += bytes
+    }
+    if (start + length > end) return undefined
+    offset = start + length
+    return { tag, start, end: start + length }
+  }
+  const integer = (start: number, end: number) => {
+    if (end - start < 1 || end - start > 6) return undefined
+    let n = 0
+    for (let i = start; i < end; i++) n = n * 256 + der[i]!
+    return n
+  }
+  const sequence = next(der.length)
+  if (sequence === undefined || sequence.tag !== 0x30) return { tls13: false, lifetimeSeconds: undefined }
+  offset = sequence.start
+  let tls13 = false
+  let lifetimeSeconds: number | undefined
+  for (let index = 0; offset < sequence.end; index++) {
+    const field = next(sequence.end)
+    if (field === undefined) break
+    if (index === 1 && field.tag === 0x02) tls13 = integer(field.start, field.end) === 0x0304
+    if (field.tag === 0xa2) {
+      const saved = offset
+      offset = field.start
+      const inner = next(field.end)
+      if (inner !== undefined && inner.tag === 0x02) lifetimeSeconds = integer(inner.start, inner.end)
+      offset = saved
+    }
+    if (index > 8) break
+  }
+  return { tls13, lifetimeSeconds }
+}
+
+const engineSession = (data: Buffer): EngineSession => {
+  const facts = sessionFacts(data)
+  return {
+    data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+    lifetimeSeconds: facts.lifetimeSeconds !== undefined && facts.lifetimeSeconds > 0 ? facts.lifetimeSeconds : undefined,
+    singleUse: facts.tls13
+  }
+}
+
 /** @internal */
 export const clientEngines = (options: ResolvedClient): Effect.Effect<TlsEngineFactory, TlsConfigError> =>
   Effect.map(secureContext(options), (context): NodeFactory => {
-    const engine = (tcp: Socket | undefined) => {
+    const engine = (tcp: Socket | undefined, session: Uint8Array | undefined) => {
         const connect = (under: Duplex, engine: NodeEngine) => {
           let checked = false
           const connectOptions: tls.ConnectionOptions = {
@@ -1045,13 +1131,21 @@ export const clientEngines = (options: ResolvedClient): Effect.Effect<TlsEngineF
           }
           if (options.sni !== undefined) connectOptions.servername = options.sni
           if (options.alpnProtocols.length > 0) connectOptions.ALPNProtocols = [...options.alpnProtocols]
+          // A session node:tls cannot decode is ignored (a full handshake).
+          if (session !== undefined) {
+            connectOptions.session = Buffer.from(session.buffer, session.byteOffset, session.byteLength)
+          }
           return tls.connect(connectOptions)
         }
         const made = new NodeEngine("client", options.verifyHost, connect, false, tcp)
         if (options.keylog !== undefined) made.logKeys()
+        made.reportSessions()
         return made
     }
-    return { make: () => Effect.sync(() => engine(undefined)), [kNative]: (tcp) => engine(tcp) }
+    return {
+      make: (peer) => Effect.sync(() => engine(undefined, peer.session)),
+      [kNative]: (tcp, peer) => engine(tcp, peer.session)
+    }
   })
 
 /** @internal */

@@ -1,0 +1,252 @@
+/**
+ * Client sessions, written once and run against every layer: a second
+ * connection to the same server resumes by default (both ends say so), a
+ * client that closes without reading keeps the tickets that reached it, a
+ * session never crosses trust settings or server names, a session the
+ * server cannot use is a full handshake without a word, and our client
+ * resumes against `openssl s_server` (TLS 1.3 tickets, TLS 1.2 tickets and
+ * session ids).
+ */
+import { describe, expect, layer } from "@effect/vitest"
+import * as SessionCache from "@effect-tls/core/SessionCache"
+import * as Tls from "@effect-tls/core/Tls"
+import type { TlsConnection } from "@effect-tls/core/TlsConnection"
+import type * as TlsOptions from "@effect-tls/core/TlsOptions"
+import { Deferred, Effect, Fiber, type Layer, Option, Redacted } from "effect"
+import * as tls from "node:tls"
+import { afterAll } from "vitest"
+import { generatePki } from "../src/pki.js"
+import { readUntil } from "../src/reading.js"
+import { sServer } from "../interop/peers.js"
+
+export interface SessionSuiteOptions {
+  /** Options every connection gets (`allowTruncation`: the runtime's native path). */
+  readonly common?: Partial<TlsOptions.CommonOptions>
+  /**
+   * Where the path cannot resume yet: the suite pins that a second
+   * connection is a full handshake (and the reason is in the README).
+   */
+  readonly noResumption?: string | undefined
+}
+
+/** One turn of the event loop (no timer). */
+const turn = Effect.promise(() => new Promise<void>((resolve) => setImmediate(resolve)))
+
+/** Read until the peer's end (or a failure): the server's side of a round. */
+const drain = (c: TlsConnection): Effect.Effect<void> =>
+  Effect.ignore(Effect.repeat(c.read, { while: Option.isSome }))
+
+export const sessionSuite = (name: string, tlsLayer: Layer.Layer<Tls.Tls>, options: SessionSuiteOptions = {}) => {
+  const pki = generatePki()
+  afterAll(() => pki.cleanup())
+  const common = options.common ?? {}
+  const resumes = options.noResumption === undefined
+
+  const listen = (extra: Partial<TlsOptions.ServerOptions> = {}) =>
+    Tls.listen({ ...common, host: "127.0.0.1", port: 0, cert: pki.server.chain, key: pki.server.key, ...extra })
+
+  /**
+   * One connection: the server writes "hi" and the client reads it (so
+   * every ticket sent before it has arrived), or, with `withoutReading`,
+   * the client writes, waits until the server has read it, and closes
+   * without reading anything. Whether each end says it resumed.
+   */
+  const round = (
+    server: Tls.TlsServer,
+    client: Partial<TlsOptions.ClientOptions> = {},
+    withoutReading = false
+  ) =>
+    Effect.gen(function*() {
+      const serverRead = yield* Deferred.make<void>()
+      const serverSide = yield* Effect.fork(Effect.scoped(Effect.gen(function*() {
+        const c = yield* server.accept
+        if (withoutReading) {
+          yield* readUntil(c, "ping")
+          yield* Deferred.succeed(serverRead, undefined)
+        } else {
+          yield* c.write("hi")
+        }
+        yield* drain(c)
+        return c.info.sessionReused
+      })))
+      const clientReused = yield* Effect.scoped(Effect.gen(function*() {
+        const c = yield* Tls.connect({
+          ...common,
+          host: "127.0.0.1",
+          port: server.address.port,
+          servername: "localhost",
+          ca: pki.root.cert,
+          ...client
+        })
+        if (withoutReading) {
+          yield* c.write("ping")
+          yield* Deferred.await(serverRead)
+          // The server sent its tickets before it read "ping": two turns of
+          // the event loop (one poll in between) and they are off the kernel,
+          // with the client's socket, unread by TLS. Closing must take them.
+          yield* turn
+          yield* turn
+        } else {
+          expect(yield* readUntil(c, "hi")).toBe("hi")
+        }
+        return c.info.sessionReused
+      }))
+      const serverReused = yield* Fiber.join(serverSide)
+      return { client: clientReused, server: serverReused }
+    })
+
+  describe(`client sessions: ${name}`, () => {
+    layer(tlsLayer, { timeout: 60_000, excludeTestServices: true })((it) => {
+      if (!resumes) {
+        it.scoped(`a second connection is a full handshake here (${options.noResumption})`, () =>
+          Effect.gen(function*() {
+            const s = yield* listen()
+            expect(yield* round(s)).toEqual({ client: false, server: false })
+            expect(yield* round(s)).toEqual({ client: false, server: false })
+          }))
+        return
+      }
+
+      it.scoped("TLS 1.3: a second connection to the same server resumes by default, and both ends say so", () =>
+        Effect.gen(function*() {
+          const s = yield* listen()
+          expect(yield* round(s)).toEqual({ client: false, server: false })
+          expect(yield* round(s)).toEqual({ client: true, server: true })
+        }))
+
+      it.scoped("TLS 1.2 session tickets: a second connection resumes, and a third", () =>
+        Effect.gen(function*() {
+          const s = yield* listen({ maxVersion: "TLSv1.2" })
+          expect(yield* round(s)).toEqual({ client: false, server: false })
+          expect(yield* round(s)).toEqual({ client: true, server: true })
+          // A TLS 1.2 session is not single-use: it stays until it expires.
+          expect(yield* round(s)).toEqual({ client: true, server: true })
+        }))
+
+      it.scoped("a client that writes and closes without reading keeps the tickets that reached it", () =>
+        Effect.gen(function*() {
+          const s = yield* listen()
+          expect(yield* round(s, {}, true)).toEqual({ client: false, server: false })
+          expect(yield* round(s, {}, true)).toEqual({ client: true, server: true })
+        }))
+
+      it.scoped("a session never crosses trust settings: another CA list makes a full handshake", () =>
+        Effect.gen(function*() {
+          const s = yield* listen()
+          yield* round(s)
+          expect(yield* round(s, { ca: [pki.root.cert, pki.otherRoot.cert] })).toEqual({ client: false, server: false })
+          // The session made under the first settings was kept for them.
+          expect(yield* round(s)).toEqual({ client: true, server: true })
+        }))
+
+      it.scoped("a session never crosses server names (or verify: false)", () =>
+        Effect.gen(function*() {
+          const s = yield* listen()
+          yield* round(s)
+          expect(yield* round(s, { servername: "other.test", verify: false })).toEqual({ client: false, server: false })
+          expect(yield* round(s, { verify: false })).toEqual({ client: false, server: false })
+          expect(yield* round(s)).toEqual({ client: true, server: true })
+        }))
+
+      it.scoped("garbage session data is a full handshake, silently", () =>
+        Effect.gen(function*() {
+          const s = yield* listen()
+          const garbage: SessionCache.SessionCacheService = {
+            take: () =>
+              Effect.succeedSome({
+                data: Redacted.make(new Uint8Array([0x30, 0x82, 0x01, 0x00, 1, 2, 3, 4, 5])),
+                expiresAt: Number.MAX_SAFE_INTEGER,
+                singleUse: true
+              }),
+            put: () => Effect.void
+          }
+          const result = yield* round(s).pipe(Effect.provideService(SessionCache.SessionCache, garbage))
+          expect(result).toEqual({ client: false, server: false })
+        }))
+
+      it.scoped("a session the server no longer takes (other ticket keys) is a full handshake, silently", () =>
+        Effect.gen(function*() {
+          // node:tls's own server with the same certificate: ticket keys of its own.
+          const other = yield* Effect.acquireRelease(
+            Effect.async<tls.Server>((resume) => {
+              const server = tls.createServer({ cert: pki.server.chain, key: pki.server.key }, (socket) => {
+                socket.on("error", () => {})
+                socket.end("hi")
+              })
+              server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
+            }),
+            (server) => Effect.async<void>((resume) => void server.close(() => resume(Effect.void)))
+          )
+          const port = (other.address() as { port: number }).port
+          const kept: Array<SessionCache.Session> = []
+          const recording: SessionCache.SessionCacheService = {
+            take: () => Effect.sync(() => Option.fromNullable(kept.shift())),
+            put: (_key, session) => Effect.sync(() => void kept.push(session))
+          }
+          const s = yield* listen()
+          yield* round(s).pipe(Effect.provideService(SessionCache.SessionCache, recording))
+          expect(kept.length).toBeGreaterThan(0)
+          const reused = yield* Effect.scoped(Effect.gen(function*() {
+            const c = yield* Tls.connect({ ...common, host: "127.0.0.1", port, servername: "localhost", ca: pki.root.cert })
+            expect(yield* readUntil(c, "hi")).toBe("hi")
+            return c.info.sessionReused
+          })).pipe(Effect.provideService(SessionCache.SessionCache, recording))
+          expect(reused).toBe(false)
+        }))
+
+      it.scoped("SessionCache.layerDisabled turns resumption off", () =>
+        Effect.gen(function*() {
+          const s = yield* listen()
+          const twice = Effect.zipRight(round(s), round(s))
+          expect(yield* twice.pipe(Effect.provide(SessionCache.layerDisabled))).toEqual({ client: false, server: false })
+        }))
+
+      describe("our client, openssl s_server", () => {
+        const serverFiles = ["-cert", pki.server.certFile, "-key", pki.server.keyFile, "-cert_chain", pki.intermediate.certFile]
+        /**
+         * Two connections to one s_server in `-www` mode: each sends a GET
+         * and reads s_server's status page, which starts "New," or
+         * "Reused," (then the protocol): the server's own word.
+         */
+        const viaOpenssl = (args: ReadonlyArray<string>) =>
+          Effect.gen(function*() {
+            const { port } = yield* sServer([...serverFiles, "-www", ...args])
+            const once = Effect.scoped(Effect.gen(function*() {
+              const c = yield* Tls.connect({ ...common, host: "localhost", port, ca: pki.root.cert })
+              yield* c.write("GET / HTTP/1.0\r\n\r\n")
+              const page = yield* readUntil(c, "Cipher is")
+              return {
+                reused: c.info.sessionReused,
+                protocol: c.info.protocol,
+                server: /(New|Reused), (TLSv1\.[23])/.exec(page)?.slice(1, 3).join(" ")
+              }
+            }))
+            const first = yield* once
+            const second = yield* once
+            return { first, second }
+          })
+
+        it.scoped("TLS 1.3 tickets: the second connection resumes (s_server says Reused)", () =>
+          Effect.gen(function*() {
+            const { first, second } = yield* viaOpenssl([])
+            expect(first).toEqual({ reused: false, protocol: "TLSv1.3", server: "New TLSv1.3" })
+            expect(second).toEqual({ reused: true, protocol: "TLSv1.3", server: "Reused TLSv1.3" })
+          }))
+
+        it.scoped("TLS 1.2 session tickets: the second connection resumes", () =>
+          Effect.gen(function*() {
+            const { first, second } = yield* viaOpenssl(["-tls1_2"])
+            expect(first).toEqual({ reused: false, protocol: "TLSv1.2", server: "New TLSv1.2" })
+            expect(second).toEqual({ reused: true, protocol: "TLSv1.2", server: "Reused TLSv1.2" })
+          }))
+
+        it.scoped("TLS 1.2 without tickets: the second connection resumes by session id", () =>
+          Effect.gen(function*() {
+            const { first, second } = yield* viaOpenssl(["-tls1_2", "-no_ticket"])
+            expect(first).toEqual({ reused: false, protocol: "TLSv1.2", server: "New TLSv1.2" })
+            expect(second).toEqual({ reused: true, protocol: "TLSv1.2", server: "Reused TLSv1.2" })
+          }))
+      })
+    })
+  })
+}
