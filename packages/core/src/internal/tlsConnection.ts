@@ -763,8 +763,10 @@ class Driver {
       // Finalizers run uninterruptibly; the farewell alone is made
       // interruptible so that the grace period can cut it short when the
       // peer stopped reading and the flush cannot complete.
-      return deadline.within(Effect.asSome(Effect.interruptible(this.farewell)), this.closeGrace, () =>
-        Effect.succeedNone).pipe(
+      return Effect.zipRight(
+        this.absorbArrived(wasHealthy),
+        deadline.within(Effect.asSome(Effect.interruptible(this.farewell)), this.closeGrace, () => Effect.succeedNone)
+      ).pipe(
         Effect.flatMap((done) => {
           const left = this.unflushed()
           if (Option.isSome(done) || (left === 0 && !wasHealthy)) return Effect.void
@@ -775,7 +777,7 @@ class Driver {
           ).pipe(Effect.annotateLogs("exit", exit._tag))
         }),
         Effect.ignore,
-        Effect.ensuring(Effect.zipRight(Effect.sync(() => this.absorbArrived(wasHealthy)), this.release)),
+        Effect.ensuring(this.release),
         Effect.uninterruptible
       )
     })
@@ -786,14 +788,25 @@ class Driver {
    * waiting for more), for an engine that reports sessions: TLS 1.3
    * tickets come after the handshake, and a client that never read would
    * otherwise close without them. Only where callers read the transport
-   * themselves (no reader fiber feeds it meanwhile).
+   * themselves (no reader fiber feeds it meanwhile). Then the engine reads
+   * until it wants more input (plaintext is dropped), which is when a
+   * library that works after the call (Bun's) has taken in what was fed;
+   * bounded by the close grace.
    */
-  private absorbArrived(wasHealthy: boolean): void {
+  private absorbArrived(wasHealthy: boolean): Effect.Effect<void> {
     const immediate = this.immediate
-    if (!wasHealthy || immediate === undefined || this.engine.onSession === undefined || this.inputEnded) return
-    for (let chunk = immediate.tryRead(); chunk !== undefined && Option.isSome(chunk); chunk = immediate.tryRead()) {
-      if (chunk.value.length > 0) this.engine.feed(chunk.value)
+    if (!wasHealthy || immediate === undefined || this.engine.onSession === undefined || this.inputEnded) {
+      return Effect.void
     }
+    let fed = false
+    for (let chunk = immediate.tryRead(); chunk !== undefined && Option.isSome(chunk); chunk = immediate.tryRead()) {
+      if (chunk.value.length === 0) continue
+      this.engine.feed(chunk.value)
+      fed = true
+    }
+    if (!fed) return Effect.void
+    const taken = Effect.ignore(Effect.repeat(this.engine.read, { while: Option.isSome }))
+    return Effect.ignore(deadline.within(Effect.interruptible(taken), this.closeGrace, () => Effect.void))
   }
 
   /** Closed from now on: the fibers stop, the transport and the engine are released. */
