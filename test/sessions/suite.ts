@@ -22,11 +22,6 @@ import { sServer } from "../interop/peers.js"
 export interface SessionSuiteOptions {
   /** Options every connection gets (`allowTruncation`: the runtime's native path). */
   readonly common?: Partial<TlsOptions.CommonOptions>
-  /**
-   * Where the path cannot resume yet: the suite pins that a second
-   * connection is a full handshake (and the reason is in the README).
-   */
-  readonly noResumption?: string | undefined
 }
 
 /** One turn of the event loop (no timer). */
@@ -40,7 +35,6 @@ export const sessionSuite = (name: string, tlsLayer: Layer.Layer<Tls.Tls>, optio
   const pki = generatePki()
   afterAll(() => pki.cleanup())
   const common = options.common ?? {}
-  const resumes = options.noResumption === undefined
 
   const listen = (extra: Partial<TlsOptions.ServerOptions> = {}) =>
     Tls.listen({ ...common, host: "127.0.0.1", port: 0, cert: pki.server.chain, key: pki.server.key, ...extra })
@@ -79,16 +73,6 @@ export const sessionSuite = (name: string, tlsLayer: Layer.Layer<Tls.Tls>, optio
 
   describe(`client sessions: ${name}`, () => {
     layer(tlsLayer, { timeout: 60_000, excludeTestServices: true })((it) => {
-      if (!resumes) {
-        it.scoped(`a second connection is a full handshake here (${options.noResumption})`, () =>
-          Effect.gen(function*() {
-            const s = yield* listen()
-            expect(yield* round(s)).toEqual({ client: false, server: false })
-            expect(yield* round(s)).toEqual({ client: false, server: false })
-          }))
-        return
-      }
-
       it.scoped("TLS 1.3: a second connection to the same server resumes by default, and both ends say so", () =>
         Effect.gen(function*() {
           const s = yield* listen()

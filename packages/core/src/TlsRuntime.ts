@@ -105,7 +105,9 @@ export interface AdoptParameters extends EngineParameters {
  */
 export interface NativePath {
   readonly connect?: (
-    options: ResolvedClientConnect
+    options: ResolvedClientConnect,
+    /** @since 0.3.0: a session to offer (see `EngineParameters.session`). */
+    parameters?: { readonly session?: Uint8Array | undefined }
   ) => Option.Option<Effect.Effect<NativeConnection, TlsError, Scope.Scope>>
   readonly listen?: (
     options: ResolvedServerListen

@@ -4,7 +4,7 @@
  *
  * @since 0.1.0
  */
-import type { PeerCertificate, TlsEngineFactory } from "@effect-tls/core/TlsEngine"
+import type { EngineSession, PeerCertificate, TlsEngineFactory } from "@effect-tls/core/TlsEngine"
 import type { TlsConfigError } from "@effect-tls/core/TlsError"
 import type { ResolvedClient, ResolvedServer } from "@effect-tls/core/TlsOptions"
 import type * as Effect from "effect/Effect"
@@ -40,6 +40,18 @@ export const makeServerFactory: (options: ResolvedServer) => Effect.Effect<TlsEn
  * @category conversions
  */
 export const toPeerCertificate: (certificate: X509Certificate) => PeerCertificate = internal.toPeerCertificate
+
+/**
+ * A session as OpenSSL or BoringSSL encoded it (`SSL_SESSION` in DER, what
+ * node:tls's 'session' event and Bun's `getSession()` give), as core's
+ * `EngineSession`: the lifetime the server gave, and whether it is a TLS
+ * 1.3 ticket (single-use). `undefined` for a TLS 1.3 session that holds no
+ * ticket (it cannot resume). Shared with Bun's native engine.
+ *
+ * @since 0.3.0
+ * @category conversions
+ */
+export const toEngineSession: (data: Uint8Array) => EngineSession | undefined = internal.engineSession
 
 /**
  * A certificate's chain as node:crypto links it (`issuerCertificate`), leaf

@@ -16,11 +16,14 @@ import * as native from "./nativeEngine.js"
 
 /** @internal */
 export const nativePath: NativePath = {
-  connect: (options) =>
+  connect: (options, parameters) =>
     native.supportsClient(options)
       ? Option.some(
         // Core checked the options (TlsConfigError before any socket) already.
-        Effect.map(native.connect(options), (engine) => ({ engine, transport: engine.activityTransport() }))
+        Effect.map(
+          native.connect(options, parameters?.session),
+          (engine) => ({ engine, transport: engine.activityTransport() })
+        )
       )
       : Option.none(),
   listen: (options) =>

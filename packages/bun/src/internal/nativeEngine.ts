@@ -37,7 +37,14 @@
  *
  * @internal
  */
-import type { ConnectionInfo, EngineImmediate, EngineSecrets, PeerCertificate, TlsEngine } from "@effect-tls/core/TlsEngine"
+import type {
+  ConnectionInfo,
+  EngineImmediate,
+  EngineSecrets,
+  EngineSession,
+  PeerCertificate,
+  TlsEngine
+} from "@effect-tls/core/TlsEngine"
 import {
   TlsAlertError,
   TlsCertificateError,
@@ -61,7 +68,7 @@ import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import type { X509Certificate } from "node:crypto"
 import * as tls from "node:tls"
-import { toPeerCertificate, toPeerCertificateChain } from "@effect-tls/node/NodeTlsEngine"
+import { toEngineSession, toPeerCertificate, toPeerCertificateChain } from "@effect-tls/node/NodeTlsEngine"
 import { errorCode, listenSockets, transportError } from "./bunTransport.js"
 import { SocketInbox, SocketOutbox } from "./socketQueues.js"
 
@@ -141,8 +148,50 @@ export class NativeEngine implements TlsEngine {
   /** Any event of the socket. */
   private readonly events = Readiness.make()
 
-  constructor(private readonly options: ResolvedClientConnect | ResolvedServerListen) {
+  constructor(
+    private readonly options: ResolvedClientConnect | ResolvedServerListen,
+    /** A client's session to offer (set in `open`, before the handshake starts). */
+    private readonly offeredSession?: Uint8Array | undefined
+  ) {
     this.role = options.role
+  }
+
+  /**
+   * Clients: Bun has no event for new sessions (node:tls's 'session');
+   * `getSession()` gives the latest one. It is read once, when the
+   * connection ends (the peer's end, or ours): every ticket processed by
+   * then, the newest one only (Bun keeps one).
+   */
+  onSession: ((listener: (session: EngineSession) => void) => void) | undefined = undefined
+  private sessionListener: ((session: EngineSession) => void) | undefined = undefined
+  private sessionRead = false
+  private keptSession: EngineSession | undefined = undefined
+
+  private readSession(): void {
+    if (this.role !== "client" || this.sessionRead || !this.secure || this.failure !== undefined || this.socket === undefined) {
+      return
+    }
+    this.sessionRead = true
+    let data: unknown
+    try {
+      data = (this.socket as unknown as { getSession(): unknown }).getSession()
+    } catch {
+      return
+    }
+    if (!(data instanceof Uint8Array) || data.length === 0) return
+    const session = toEngineSession(data)
+    if (session === undefined) return
+    if (this.sessionListener === undefined) this.keptSession = session
+    else this.sessionListener(session)
+  }
+
+  private enableSessions(): void {
+    this.onSession = (listener) => {
+      this.sessionListener = listener
+      const kept = this.keptSession
+      this.keptSession = undefined
+      if (kept !== undefined) listener(kept)
+    }
   }
 
   private bump() {
@@ -161,6 +210,18 @@ export class NativeEngine implements TlsEngine {
     this.socket = socket
     this.opened = true
     socket.setNoDelay(true)
+    if (this.role === "client") {
+      this.enableSessions()
+      // Bun takes it here only (in `open`, before any write, with a
+      // `handshake` handler); data it cannot decode is a full handshake.
+      if (this.offeredSession !== undefined) {
+        try {
+          socket.setSession(this.offeredSession)
+        } catch {
+          // A full handshake.
+        }
+      }
+    }
     this.bump()
   }
 
@@ -262,6 +323,7 @@ export class NativeEngine implements TlsEngine {
   }
 
   onEnd() {
+    this.readSession()
     this.ended = true
     this.bump()
   }
@@ -482,6 +544,7 @@ export class NativeEngine implements TlsEngine {
 
   closeNow() {
     if (this.closedByUs) return
+    this.readSession()
     this.closedByUs = true
     this.outbox.clear()
     // Closed without our close_notify having been asked for (a broken
@@ -571,9 +634,10 @@ const versionOptions = (o: ResolvedClientConnect | ResolvedServerListen): number
  * @internal
  */
 export const connect = (
-  o: ResolvedClientConnect
+  o: ResolvedClientConnect,
+  session?: Uint8Array | undefined
 ): Effect.Effect<NativeEngine, TlsTransportError, Scope.Scope> =>
-  Effect.acquireRelease(Effect.sync(() => new NativeEngine(o)), (engine) => engine.close).pipe(
+  Effect.acquireRelease(Effect.sync(() => new NativeEngine(o, session)), (engine) => engine.close).pipe(
     Effect.flatMap((engine) =>
       Effect.async<NativeEngine, TlsTransportError>((resume) => {
         let cancelled = false

@@ -312,15 +312,17 @@ export const make = (runtime: TlsRuntime): TlsService => {
         // The same TlsConfigError on every path, before any socket (and the
         // engine factory is cached, so this costs nothing the second time).
         const factory = yield* clientEngines(resolved)
-        const native = !resolved.allowTruncation
+        const connectNative = resolved.allowTruncation ? runtime.native?.connect : undefined
+        // Taken once, before any socket: the session goes to whichever path connects.
+        const sessions = yield* sessionsFor(resolved, resolved.host, resolved.port)
+        const native = connectNative === undefined
           ? Option.none()
-          : Option.flatMap(Option.fromNullable(runtime.native?.connect), (connect) => connect(resolved))
+          : connectNative(resolved, { session: sessions?.offered })
         if (Option.isSome(native)) {
           const { engine, transport } = yield* withinConnectTimeout(native.value)
-          return yield* TlsConnection.make(engine, transport, resolved)
+          return yield* clientConnection(engine, transport, resolved, sessions)
         }
         const transport = yield* withinConnectTimeout(runtime.connect(resolved.host, resolved.port))
-        const sessions = yield* sessionsFor(resolved, resolved.host, resolved.port)
         const viaAdopt = adopted(transport, factory, resolved, sessions)
         if (Option.isSome(viaAdopt)) return yield* viaAdopt.value
         return yield* handshakeOver(factory, transport, resolved, sessions)

@@ -815,6 +815,7 @@ class NodeEngine implements TlsEngine {
     let listener: ((session: EngineSession) => void) | undefined
     this.socket.on("session", (data: Buffer) => {
       const session = engineSession(data)
+      if (session === undefined) return
       if (listener === undefined) kept.push(session)
       else listener(session)
     })
@@ -1049,11 +1050,14 @@ const checkServerIdentity = (host: string, cert: tls.PeerCertificate): Error | u
 /**
  * What a session's encoding says (OpenSSL's and BoringSSL's `SSL_SESSION`
  * in DER: a SEQUENCE of version, protocol version, cipher, session id,
- * master key, then `[1] time` and `[2] timeout`): whether it is a TLS 1.3
- * ticket, and its lifetime. An encoding it cannot read says neither.
+ * master key, then `[1] time`, `[2] timeout`, ... `[10] ticket`): whether it
+ * is TLS 1.3, its lifetime, and whether it holds a ticket. An encoding it
+ * cannot read says none of these.
  * @internal
  */
-export const sessionFacts = (der: Uint8Array): { readonly tls13: boolean; readonly lifetimeSeconds: number | undefined } => {
+export const sessionFacts = (
+  der: Uint8Array
+): { readonly tls13: boolean; readonly lifetimeSeconds: number | undefined; readonly ticket: boolean } => {
   let offset = 0
   /** One TLV: its tag, and where its contents start and end. */
   const next = (end: number) => {
@@ -1079,10 +1083,11 @@ export const sessionFacts = (der: Uint8Array): { readonly tls13: boolean; readon
     return n
   }
   const sequence = next(der.length)
-  if (sequence === undefined || sequence.tag !== 0x30) return { tls13: false, lifetimeSeconds: undefined }
+  if (sequence === undefined || sequence.tag !== 0x30) return { tls13: false, lifetimeSeconds: undefined, ticket: false }
   offset = sequence.start
   let tls13 = false
   let lifetimeSeconds: number | undefined
+  let ticket = false
   for (let index = 0; offset < sequence.end; index++) {
     const field = next(sequence.end)
     if (field === undefined) break
@@ -1094,13 +1099,19 @@ export const sessionFacts = (der: Uint8Array): { readonly tls13: boolean; readon
       if (inner !== undefined && inner.tag === 0x02) lifetimeSeconds = integer(inner.start, inner.end)
       offset = saved
     }
-    if (index > 8) break
+    if (field.tag === 0xaa) ticket = true
   }
-  return { tls13, lifetimeSeconds }
+  return { tls13, lifetimeSeconds, ticket }
 }
 
-const engineSession = (data: Buffer): EngineSession => {
+/**
+ * A session as core's `EngineSession`; none for a TLS 1.3 session without
+ * a ticket (what a client holds before any ticket came: it cannot resume).
+ * @internal
+ */
+export const engineSession = (data: Uint8Array): EngineSession | undefined => {
   const facts = sessionFacts(data)
+  if (facts.tls13 && !facts.ticket) return undefined
   return {
     data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
     lifetimeSeconds: facts.lifetimeSeconds !== undefined && facts.lifetimeSeconds > 0 ? facts.lifetimeSeconds : undefined,
