@@ -1050,8 +1050,9 @@ const checkServerIdentity = (host: string, cert: tls.PeerCertificate): Error | u
 /**
  * What a session's encoding says (OpenSSL's and BoringSSL's `SSL_SESSION`
  * in DER: a SEQUENCE of version, protocol version, cipher, session id,
- * master key, then `[1] time`, `[2] timeout`, ... `[10] ticket`): whether it
- * is TLS 1.3, its lifetime, and whether it holds a ticket. An encoding it
+ * master key, then `[1] time`, `[2] timeout`, ... `[9]` the ticket lifetime
+ * hint, `[10] ticket`): whether it is TLS 1.3, its lifetime (the shorter of
+ * the timeout and the hint), and whether it holds a ticket. An encoding it
  * cannot read says none of these.
  * @internal
  */
@@ -1092,11 +1093,15 @@ export const sessionFacts = (
     const field = next(sequence.end)
     if (field === undefined) break
     if (index === 1 && field.tag === 0x02) tls13 = integer(field.start, field.end) === 0x0304
-    if (field.tag === 0xa2) {
+    // [2] the session's timeout, [9] the server's ticket lifetime hint: the shorter one that is set.
+    if (field.tag === 0xa2 || field.tag === 0xa9) {
       const saved = offset
       offset = field.start
       const inner = next(field.end)
-      if (inner !== undefined && inner.tag === 0x02) lifetimeSeconds = integer(inner.start, inner.end)
+      const seconds = inner !== undefined && inner.tag === 0x02 ? integer(inner.start, inner.end) : undefined
+      if (seconds !== undefined && seconds > 0) {
+        lifetimeSeconds = lifetimeSeconds === undefined ? seconds : Math.min(lifetimeSeconds, seconds)
+      }
       offset = saved
     }
     if (field.tag === 0xaa) ticket = true
