@@ -80,6 +80,29 @@ export const sessionSuite = (name: string, tlsLayer: Layer.Layer<Tls.Tls>, optio
           expect(yield* round(s)).toEqual({ client: true, server: true })
         }))
 
+      it.scoped("a resumed connection still reports the server's certificate, verified", () =>
+        Effect.gen(function*() {
+          const s = yield* listen()
+          yield* round(s)
+          const accepting = yield* Effect.fork(Effect.scoped(Effect.flatMap(s.accept, (c) => c.write("hi"))))
+          const info = yield* Effect.scoped(Effect.gen(function*() {
+            const c = yield* Tls.connect({
+              ...common,
+              host: "127.0.0.1",
+              port: s.address.port,
+              servername: "localhost",
+              ca: pki.root.cert
+            })
+            yield* readUntil(c, "hi")
+            return c.info
+          }))
+          yield* Fiber.join(accepting)
+          expect(info.sessionReused).toBe(true)
+          expect(info.authorized).toBe(true)
+          expect(Option.map(info.peerCertificate, (p) => p.subject.CN)).toEqual(Option.some("localhost"))
+          expect(info.peerCertificateChain.length).toBeGreaterThan(0)
+        }))
+
       it.scoped("TLS 1.2 session tickets: a second connection resumes, and a third", () =>
         Effect.gen(function*() {
           const s = yield* listen({ maxVersion: "TLSv1.2" })

@@ -45,13 +45,30 @@ export const toPeerCertificate: (certificate: X509Certificate) => PeerCertificat
  * A session as OpenSSL or BoringSSL encoded it (`SSL_SESSION` in DER, what
  * node:tls's 'session' event and Bun's `getSession()` give), as core's
  * `EngineSession`: the lifetime the server gave, and whether it is a TLS
- * 1.3 ticket (single-use). `undefined` for a TLS 1.3 session that holds no
+ * 1.3 ticket (single-use). Given the server's chain as verified (DER, leaf
+ * first), the data keeps it too, for the connections that resume it. `undefined` for a TLS 1.3 session that holds no
  * ticket (it cannot resume). Shared with Bun's native engine.
  *
  * @since 0.3.0
  * @category conversions
  */
-export const toEngineSession: (data: Uint8Array) => EngineSession | undefined = internal.engineSession
+export const toEngineSession: (
+  data: Uint8Array,
+  peerChain?: ReadonlyArray<Uint8Array> | undefined
+) => EngineSession | undefined = internal.engineSession
+
+/**
+ * The library's session and the server's chain (DER, leaf first) in an
+ * `EngineSession`'s `data` made by `toEngineSession` with a chain; data
+ * made without one is the session alone.
+ *
+ * @since 0.3.0
+ * @category conversions
+ */
+export const fromEngineSession: (data: Uint8Array) => {
+  readonly session: Uint8Array
+  readonly chain: ReadonlyArray<Uint8Array>
+} = internal.openSession
 
 /**
  * A certificate's chain as node:crypto links it (`issuerCertificate`), leaf

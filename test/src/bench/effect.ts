@@ -4,7 +4,7 @@
  * provided at the edge. Only the packages' public API is used, so the bench
  * keeps working while their internals change.
  */
-import { Tls } from "@effect-tls/core"
+import { SessionCache, Tls } from "@effect-tls/core"
 import type { TlsConnection } from "@effect-tls/core/TlsConnection"
 import { Deferred, Duration, Effect, Fiber, type Layer, Option, Ref, type Scope } from "effect"
 import type { Impl, Pems, Sizes } from "./types.js"
@@ -21,8 +21,12 @@ export const ours = (
   const clientOptions = (port: number) => ({ host: "127.0.0.1", port, servername: "localhost", ca: pems.ca, ...extra })
   const payload = new Uint8Array(sizes.chunk).fill(0x61)
 
-  const run = <A, E>(program: Effect.Effect<A, E, Tls.Tls | Scope.Scope>): Promise<A> =>
-    Effect.runPromise(program.pipe(Effect.scoped, Effect.provide(layer)))
+  /**
+   * Resumption is off here (`SessionCache.layerDisabled`): every handshake
+   * is a full one, as the raw baselines make them.
+   */
+  const run = <A, E>(program: Effect.Effect<A, E, Tls.Tls | SessionCache.SessionCache | Scope.Scope>): Promise<A> =>
+    Effect.runPromise(program.pipe(Effect.scoped, Effect.provide(layer), Effect.provide(SessionCache.layerDisabled)))
 
   /** A server and one client connected to it; `accepted` is the server's end. */
   const pair = Effect.gen(function*() {

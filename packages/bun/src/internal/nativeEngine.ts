@@ -68,7 +68,12 @@ import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import type { X509Certificate } from "node:crypto"
 import * as tls from "node:tls"
-import { toEngineSession, toPeerCertificate, toPeerCertificateChain } from "@effect-tls/node/NodeTlsEngine"
+import {
+  fromEngineSession,
+  toEngineSession,
+  toPeerCertificate,
+  toPeerCertificateChain
+} from "@effect-tls/node/NodeTlsEngine"
 import { errorCode, listenSockets, transportError } from "./bunTransport.js"
 import { SocketInbox, SocketOutbox } from "./socketQueues.js"
 
@@ -216,7 +221,8 @@ export class NativeEngine implements TlsEngine {
       // `handshake` handler); data it cannot decode is a full handshake.
       if (this.offeredSession !== undefined) {
         try {
-          socket.setSession(this.offeredSession)
+          // (A session kept by the node:tls path carries the server's chain too.)
+          socket.setSession(fromEngineSession(this.offeredSession).session)
         } catch {
           // A full handshake.
         }

@@ -178,6 +178,8 @@ class NodeEngine implements TlsEngine {
    * decoded objects (a few KiB of strings per connection).
    */
   peerChainDer: ReadonlyArray<Buffer> | undefined = undefined
+  /** The server's chain (DER) kept with the session this client offered. */
+  sessionChainDer: ReadonlyArray<Buffer> | undefined = undefined
   /** The TLSSocket emitted 'close' (after its 'error', if any). */
   private closed = false
   /** Bytes of ciphertext node:tls wrote, in all. */
@@ -727,7 +729,9 @@ class NodeEngine implements TlsEngine {
       // The certificate is captured now (the socket may be gone later) but
       // parsed and decoded only when someone looks at it. A verified client
       // already holds it, with its issuers, from the host name check.
-      const ders = this.peerChainDer
+      // node:tls checks no host name on a resumed session (and OpenSSL
+      // gives no peer chain then): the chain kept with the session it is.
+      const ders = this.peerChainDer ?? (socket.isSessionReused() ? this.sessionChainDer : undefined)
       const raw = ders?.[0]
       const x509 = raw === undefined ? socket.getPeerX509Certificate() : undefined
       let decoded: Option.Option<PeerCertificate> | undefined
@@ -814,7 +818,8 @@ class NodeEngine implements TlsEngine {
     const kept: Array<EngineSession> = []
     let listener: ((session: EngineSession) => void) | undefined
     this.socket.on("session", (data: Buffer) => {
-      const session = engineSession(data)
+      const chain = this.peerChainDer ?? this.sessionChainDer
+      const session = engineSession(data, chain)
       if (session === undefined) return
       if (listener === undefined) kept.push(session)
       else listener(session)
@@ -1114,14 +1119,62 @@ export const sessionFacts = (
  * a ticket (what a client holds before any ticket came: it cannot resume).
  * @internal
  */
-export const engineSession = (data: Uint8Array): EngineSession | undefined => {
+export const engineSession = (
+  data: Uint8Array,
+  peerChain?: ReadonlyArray<Uint8Array> | undefined
+): EngineSession | undefined => {
   const facts = sessionFacts(data)
   if (facts.tls13 && !facts.ticket) return undefined
   return {
-    data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+    data: peerChain === undefined || peerChain.length === 0
+      ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
+      : sealSession(data, peerChain),
     lifetimeSeconds: facts.lifetimeSeconds !== undefined && facts.lifetimeSeconds > 0 ? facts.lifetimeSeconds : undefined,
     singleUse: facts.tls13
   }
+}
+
+/** What starts a session kept with the server's chain: "ETLS" and a version byte. */
+const SEALED = [0x45, 0x54, 0x4c, 0x53, 0x01]
+
+/**
+ * A session and the server's chain as it was verified, in one buffer:
+ * `SEALED`, then length-prefixed (u32) pieces, the session first. A
+ * resumed connection reports the chain from here (node:tls and Bun give
+ * none on resumption).
+ * @internal
+ */
+export const sealSession = (session: Uint8Array, chain: ReadonlyArray<Uint8Array>): Uint8Array => {
+  const pieces = [session, ...chain]
+  const out = new Uint8Array(SEALED.length + pieces.reduce((n, p) => n + 4 + p.length, 0))
+  out.set(SEALED, 0)
+  let offset = SEALED.length
+  for (const piece of pieces) {
+    new DataView(out.buffer).setUint32(offset, piece.length)
+    out.set(piece, offset + 4)
+    offset += 4 + piece.length
+  }
+  return out
+}
+
+/**
+ * The session and the chain of `sealSession`'s output; anything else is
+ * taken as a session on its own.
+ * @internal
+ */
+export const openSession = (data: Uint8Array): { readonly session: Buffer; readonly chain: Array<Buffer> } => {
+  const whole = Buffer.from(data.buffer, data.byteOffset, data.byteLength)
+  if (data.length < SEALED.length || SEALED.some((b, i) => data[i] !== b)) return { session: whole, chain: [] }
+  const pieces: Array<Buffer> = []
+  let offset = SEALED.length
+  while (offset + 4 <= whole.length) {
+    const length = whole.readUInt32BE(offset)
+    if (offset + 4 + length > whole.length) return { session: whole, chain: [] }
+    pieces.push(whole.subarray(offset + 4, offset + 4 + length))
+    offset += 4 + length
+  }
+  if (offset !== whole.length || pieces.length === 0) return { session: whole, chain: [] }
+  return { session: pieces[0]!, chain: pieces.slice(1) }
 }
 
 /** @internal */
@@ -1149,7 +1202,9 @@ export const clientEngines = (options: ResolvedClient): Effect.Effect<TlsEngineF
           if (options.alpnProtocols.length > 0) connectOptions.ALPNProtocols = [...options.alpnProtocols]
           // A session node:tls cannot decode is ignored (a full handshake).
           if (session !== undefined) {
-            connectOptions.session = Buffer.from(session.buffer, session.byteOffset, session.byteLength)
+            const opened = openSession(session)
+            connectOptions.session = opened.session
+            if (opened.chain.length > 0) engine.sessionChainDer = opened.chain
           }
           return tls.connect(connectOptions)
         }
