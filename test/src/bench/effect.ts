@@ -81,6 +81,39 @@ export const ours = (
         )
         return performance.now() - start
       })),
+    resumed: (n) =>
+      run(Effect.gen(function*() {
+        const server = yield* Tls.listen(serverOptions)
+        // The server writes a byte after each handshake: a client that reads
+        // it has every ticket sent before it.
+        yield* Effect.forkScoped(server.serve((c) => c.write("x")))
+        const memory = yield* SessionCache.makeMemory({ capacity: 4 * n + 64, perKey: 4 * n + 64 })
+        let kept = 0
+        const cache: SessionCache.SessionCacheService = {
+          take: (key) => Effect.tap(memory.take(key), (s) => Effect.sync(() => void (Option.isSome(s) && kept--))),
+          put: (key, session) => Effect.zipRight(memory.put(key, session), Effect.sync(() => void kept++))
+        }
+        const connect = Tls.connect(clientOptions(server.address.port)).pipe(
+          Effect.provideService(SessionCache.SessionCache, cache)
+        )
+        const gather = Effect.scoped(Effect.flatMap(connect, (c) => c.read))
+        while (kept < n) {
+          yield* Effect.forEach(Array.from({ length: sizes.concurrency }), () => gather, {
+            concurrency: sizes.concurrency,
+            discard: true
+          })
+        }
+        let reused = 0
+        const start = performance.now()
+        yield* Effect.forEach(
+          Array.from({ length: n }),
+          () => Effect.scoped(Effect.map(connect, (c) => void (c.info.sessionReused && reused++))),
+          { concurrency: sizes.concurrency, discard: true }
+        )
+        const ms = performance.now() - start
+        if (reused < n) return yield* Effect.dieMessage(`${n - reused} of ${n} handshakes did not resume`)
+        return ms
+      })),
     writes: (n) => oneWay(new Uint8Array(sizes.writeSize).fill(0x62), n),
     echo: (n, warmup) =>
       run(Effect.gen(function*() {

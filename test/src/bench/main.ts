@@ -266,6 +266,9 @@ const main = async (options: Options) => {
         } else if (c === "handshakes") {
           const ms = await impl.handshakes!(warm ? Math.max(sizes.concurrency, Math.round(sizes.handshakes / 4)) : sizes.handshakes)
           if (!warm) slot("handshakes", impl.name).samples.push(ms)
+        } else if (c === "resumed") {
+          const ms = await impl.resumed!(warm ? Math.max(sizes.concurrency, Math.round(sizes.handshakes / 4)) : sizes.handshakes)
+          if (!warm) slot("resumed", impl.name).samples.push(ms)
         } else if (c === "writes") {
           const ms = await impl.writes!(warm ? Math.max(1000, Math.round(sizes.writes / 10)) : sizes.writes)
           if (!warm) slot("writes", impl.name).samples.push(ms)

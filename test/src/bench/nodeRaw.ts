@@ -17,7 +17,8 @@ import { type Impl, type Pems, roundTrips, type Sizes, sleep } from "./types.js"
 /** How a baseline opens TLS sockets: a server, and clients resolved once their handshake completed. */
 interface Net {
   readonly listen: (onSecure: (socket: tls.TLSSocket) => void) => Promise<{ readonly port: number; readonly close: () => void }>
-  readonly connect: (port: number) => Promise<tls.TLSSocket>
+  /** `session`: a session to offer (from the 'session' event). */
+  readonly connect: (port: number, session?: Buffer) => Promise<tls.TLSSocket>
 }
 
 const ignore = () => {}
@@ -36,9 +37,9 @@ const direct = (pems: Pems): Net => ({
         resolve({ port: (server.address() as AddressInfo).port, close: () => server.close() })
       )
     }),
-  connect: (port) =>
+  connect: (port, session) =>
     new Promise((resolve, reject) => {
-      const client = tls.connect({ host: "127.0.0.1", port, servername: "localhost", ca: pems.ca }, () => {
+      const client = tls.connect({ host: "127.0.0.1", port, servername: "localhost", ca: pems.ca, session }, () => {
         client.off("error", reject)
         client.on("error", ignore)
         resolve(client)
@@ -92,11 +93,11 @@ const duplexed = (pems: Pems): Net => {
           resolve({ port: (server.address() as AddressInfo).port, close: () => server.close() })
         )
       }),
-    connect: (port) =>
+    connect: (port, session) =>
       new Promise((resolve, reject) => {
         const socket = net.connect(port, "127.0.0.1")
         socket.on("error", ignore)
-        const client = tls.connect({ socket: overDuplex(socket), servername: "localhost", ca: pems.ca }, () => {
+        const client = tls.connect({ socket: overDuplex(socket), servername: "localhost", ca: pems.ca, session }, () => {
           client.off("error", reject)
           client.on("error", ignore)
           resolve(client)
@@ -197,6 +198,38 @@ const make = (name: string, network: Net, sizes: Sizes): Impl => {
       await Promise.all(Array.from({ length: sizes.concurrency }, worker))
       const ms = performance.now() - start
       server.close()
+      return ms
+    },
+    resumed: async (n) => {
+      // The server writes a byte after each handshake: a client that reads
+      // it has every ticket sent before it.
+      const server = await network.listen((socket) => socket.end("x"))
+      const tickets: Array<Buffer> = []
+      const gather = async () => {
+        const client = await network.connect(server.port)
+        client.on("session", (session: Buffer) => tickets.push(session))
+        await new Promise<void>((resolve) => {
+          client.on("data", ignore)
+          client.once("end", () => resolve())
+          client.once("close", () => resolve())
+        })
+        client.destroy()
+      }
+      while (tickets.length < n) await Promise.all(Array.from({ length: sizes.concurrency }, gather))
+      const start = performance.now()
+      let next = 0
+      let reused = 0
+      const worker = async () => {
+        while (next++ < n) {
+          const client = await network.connect(server.port, tickets.pop())
+          if (client.isSessionReused()) reused++
+          client.end()
+        }
+      }
+      await Promise.all(Array.from({ length: sizes.concurrency }, worker))
+      const ms = performance.now() - start
+      server.close()
+      if (reused < n) throw new Error(`${n - reused} of ${n} handshakes did not resume`)
       return ms
     },
     writes: async (n) => {

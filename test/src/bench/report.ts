@@ -12,10 +12,10 @@
  */
 import { KiB, MiB, type Sizes } from "./types.js"
 
-export type CaseName = "bulk" | "handshakes" | "writes" | "echo" | "idle" | "peak"
-export const caseNames: ReadonlyArray<CaseName> = ["bulk", "handshakes", "writes", "echo", "idle", "peak"]
+export type CaseName = "bulk" | "handshakes" | "resumed" | "writes" | "echo" | "idle" | "peak"
+export const caseNames: ReadonlyArray<CaseName> = ["bulk", "handshakes", "resumed", "writes", "echo", "idle", "peak"]
 
-export type MetricKey = "bulk" | "handshakes" | "writes" | "echo-p50" | "echo-p99" | "idle" | "peak"
+export type MetricKey = "bulk" | "handshakes" | "resumed" | "writes" | "echo-p50" | "echo-p99" | "idle" | "peak"
 
 export interface Metric {
   readonly key: MetricKey
@@ -56,6 +56,14 @@ export const metrics: ReadonlyArray<Metric> = [
     case: "handshakes",
     short: () => "full handshakes",
     label: (s) => `handshakes: ${int(s.handshakes)} full, ${s.concurrency} at a time`,
+    unit: ms,
+    rate: (v, s) => `${int(s.handshakes / (v / 1000))}/s`
+  },
+  {
+    key: "resumed",
+    case: "resumed",
+    short: () => "resumed handshakes",
+    label: (s) => `resumed: ${int(s.handshakes)} resumed handshakes (TLS 1.3 tickets), ${s.concurrency} at a time`,
     unit: ms,
     rate: (v, s) => `${int(s.handshakes / (v / 1000))}/s`
   },

@@ -60,6 +60,12 @@ export interface Impl {
   readonly bulk?: (bytes: number) => Promise<number>
   /** Milliseconds for `n` full handshakes, `concurrency` at a time (each client closes after its handshake). */
   readonly handshakes?: (n: number) => Promise<number>
+  /**
+   * Milliseconds for `n` resumed handshakes, `concurrency` at a time, each
+   * offering a TLS 1.3 ticket gathered (untimed) from full handshakes
+   * first; fails unless every one resumed.
+   */
+  readonly resumed?: (n: number) => Promise<number>
   /** Milliseconds from the first of `n` writes until the reader has all their bytes. */
   readonly writes?: (n: number) => Promise<number>
   /** Microseconds of each of `n` sequential round trips (after `warmup` more). */
