@@ -121,8 +121,11 @@ export interface TlsEngine {
    * resumable session the server gives (TLS 1.3 tickets come after the
    * handshake, often several), synchronously, as the library reports it.
    * Sessions reported before a function was registered are kept and handed
-   * to it when it is. An engine reports what reached it before `destroy`,
-   * so the driver feeds what the transport already holds when closing.
+   * to it when it is; an engine may also start asking its library for
+   * sessions only then (so that a client that keeps none pays nothing), so
+   * register it before the handshake. An engine reports what reached it
+   * before `destroy`, so the driver feeds what the transport already holds
+   * when closing.
    *
    * @since 0.3.0
    */

@@ -89,14 +89,15 @@ export const ours = (
         yield* Effect.forkScoped(server.serve((c) => c.write("x")))
         const memory = yield* SessionCache.makeMemory({ capacity: 4 * n + 64, perKey: 4 * n + 64 })
         let kept = 0
-        const cache: SessionCache.SessionCacheService = {
-          take: (key) => Effect.tap(memory.take(key), (s) => Effect.sync(() => void (Option.isSome(s) && kept--))),
+        // Gathering makes full handshakes only (it offers nothing), and counts what it keeps.
+        const gathering: SessionCache.SessionCacheService = {
+          take: () => Effect.succeedNone,
           put: (key, session) => Effect.zipRight(memory.put(key, session), Effect.sync(() => void kept++))
         }
-        const connect = Tls.connect(clientOptions(server.address.port)).pipe(
-          Effect.provideService(SessionCache.SessionCache, cache)
-        )
-        const gather = Effect.scoped(Effect.flatMap(connect, (c) => c.read))
+        const connectWith = (cache: SessionCache.SessionCacheService) =>
+          Tls.connect(clientOptions(server.address.port)).pipe(Effect.provideService(SessionCache.SessionCache, cache))
+        const connect = connectWith(memory)
+        const gather = Effect.scoped(Effect.flatMap(connectWith(gathering), (c) => c.read))
         while (kept < n) {
           yield* Effect.forEach(Array.from({ length: sizes.concurrency }), () => gather, {
             concurrency: sizes.concurrency,

@@ -173,7 +173,11 @@ export class NativeEngine implements TlsEngine {
   private keptSession: EngineSession | undefined = undefined
 
   private readSession(): void {
-    if (this.role !== "client" || this.sessionRead || !this.secure || this.failure !== undefined || this.socket === undefined) {
+    // (No listener: nobody keeps sessions; Bun is not asked.)
+    if (
+      this.role !== "client" || this.sessionRead || this.sessionListener === undefined || !this.secure ||
+      this.failure !== undefined || this.socket === undefined
+    ) {
       return
     }
     this.sessionRead = true

@@ -262,6 +262,8 @@ export const make = (runtime: TlsRuntime): TlsService => {
   ): Effect.Effect<ClientSessions | undefined> =>
     host === undefined ? Effect.succeed(undefined) : Effect.flatMap(Effect.serviceOption(SessionCache), (service) => {
       const cache = Option.getOrElse(service, () => defaultSessions)
+      // Resumption turned off: nothing to offer, nothing to keep.
+      if (cache === sessionCache.disabled) return Effect.succeed(undefined)
       const key = sessionCache.key(resolved, host, port)
       return Effect.map(sessionCache.offer(cache, key), (offered): ClientSessions => ({ cache, key, offered }))
     })

@@ -811,22 +811,17 @@ class NodeEngine implements TlsEngine {
   /**
    * Report the sessions node:tls gives (its 'session' event, which turns
    * on OpenSSL's new-session callback; after the server was verified;
-   * several times for TLS 1.3, as tickets arrive), kept until the driver
-   * registers its listener. Session data is secret: it goes nowhere else.
+   * several times for TLS 1.3, as tickets arrive). The event is listened to
+   * once the driver registers its listener (before the handshake), so a
+   * client that keeps no sessions pays nothing for them. Session data is
+   * secret: it goes nowhere else.
    */
   reportSessions(): void {
-    const kept: Array<EngineSession> = []
-    let listener: ((session: EngineSession) => void) | undefined
-    this.socket.on("session", (data: Buffer) => {
-      const chain = this.peerChainDer ?? this.sessionChainDer
-      const session = engineSession(data, chain)
-      if (session === undefined) return
-      if (listener === undefined) kept.push(session)
-      else listener(session)
-    })
-    this.onSession = (f) => {
-      listener = f
-      for (const session of kept.splice(0)) f(session)
+    this.onSession = (listener) => {
+      this.socket.on("session", (data: Buffer) => {
+        const session = engineSession(data, this.peerChainDer ?? this.sessionChainDer)
+        if (session !== undefined) listener(session)
+      })
     }
   }
 
