@@ -1049,7 +1049,7 @@ const checkServerIdentity = (host: string, cert: tls.PeerCertificate): Error | u
 
 /**
  * What a session's encoding says (OpenSSL's and BoringSSL's `SSL_SESSION`
- * in DER: a SEQUENCE of version, protocol version, cipher, session id,
+ * in DER, after node:tls's own header where it adds one: a SEQUENCE of version, protocol version, cipher, session id,
  * master key, then `[1] time`, `[2] timeout`, ... `[9]` the ticket lifetime
  * hint, `[10] ticket`): whether it is TLS 1.3, its lifetime (the shorter of
  * the timeout and the hint), and whether it holds a ticket. An encoding it
@@ -1083,8 +1083,20 @@ export const sessionFacts = (
     for (let i = start; i < end; i++) n = n * 256 + der[i]!
     return n
   }
-  const sequence = next(der.length)
-  if (sequence === undefined || sequence.tag !== 0x30) return { tls13: false, lifetimeSeconds: undefined, ticket: false }
+  // Newer node:tls (Node 24) puts a header of its own before the DER
+  // ("nodejs:tls:session:1" and the server name): the DER is the SEQUENCE
+  // that runs to the end.
+  let sequence: ReturnType<typeof next>
+  for (let start = 0; start < Math.min(der.length, 1024); start++) {
+    if (der[start] !== 0x30) continue
+    offset = start
+    const candidate = next(der.length)
+    if (candidate !== undefined && candidate.end === der.length) {
+      sequence = candidate
+      break
+    }
+  }
+  if (sequence === undefined) return { tls13: false, lifetimeSeconds: undefined, ticket: false }
   offset = sequence.start
   let tls13 = false
   let lifetimeSeconds: number | undefined
