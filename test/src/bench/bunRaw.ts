@@ -10,11 +10,15 @@ import { type Impl, type Pems, roundTrips, type Sizes, sleep } from "./types.js"
 interface BunSocket {
   write(data: Uint8Array): number
   end(): void
+  setSession(session: Uint8Array): void
+  getSession(): Uint8Array | undefined
+  isSessionReused(): boolean
   pause(): void
   resume(): void
 }
 
 interface Handlers {
+  readonly open?: (socket: BunSocket) => void
   readonly handshake?: (socket: BunSocket, success: boolean, authorizationError: Error | null) => void
   readonly data?: (socket: BunSocket, data: Uint8Array) => void
   readonly drain?: (socket: BunSocket) => void
@@ -118,6 +122,30 @@ export const raw = (pems: Pems, sizes: Sizes): Impl => {
       }).catch(reject)
     })
 
+  /**
+   * A client that offers `session` (set in `open`, where Bun takes it), and
+   * resolves with its socket and whether it resumed; `onData` sees its data.
+   */
+  const connectResuming = (port: number, session: Uint8Array | undefined, onData: (socket: BunSocket) => void = ignore) =>
+    new Promise<{ readonly socket: BunSocket; readonly reused: boolean }>((resolve, reject) => {
+      Bun.connect({
+        hostname: "127.0.0.1",
+        port,
+        tls: { ca: pems.ca, serverName: "localhost" },
+        socket: {
+          open: (socket) => {
+            if (session !== undefined) socket.setSession(session)
+          },
+          handshake: (socket, success, authorizationError) => {
+            if (!success || authorizationError !== null) reject(authorizationError ?? new Error("handshake failed"))
+            else resolve({ socket, reused: socket.isSessionReused() })
+          },
+          data: (socket) => onData(socket),
+          error: (_, e) => reject(e)
+        }
+      }).catch(reject)
+    })
+
   /** Resolves once `k` Ends were produced in all. */
   const counter = () => {
     const ends: Array<End> = []
@@ -187,6 +215,40 @@ export const raw = (pems: Pems, sizes: Sizes): Impl => {
       await Promise.all(Array.from({ length: sizes.concurrency }, worker))
       const ms = performance.now() - start
       server.stop(true)
+      return ms
+    },
+    resumed: async (n) => {
+      // The server writes a byte after each handshake; Bun keeps one session
+      // per connection, read with getSession() once the byte is in.
+      const server = listen((end) => {
+        end.socket.write(new Uint8Array([0x78]))
+        end.socket.end()
+      })
+      const tickets: Array<Uint8Array> = []
+      const gather = () =>
+        new Promise<void>((resolve, reject) => {
+          connectResuming(server.port, undefined, (socket) => {
+            const session = socket.getSession()
+            if (session !== undefined) tickets.push(session)
+            socket.end()
+            resolve()
+          }).catch(reject)
+        })
+      while (tickets.length < n) await Promise.all(Array.from({ length: sizes.concurrency }, gather))
+      const start = performance.now()
+      let next = 0
+      let reused = 0
+      const worker = async () => {
+        while (next++ < n) {
+          const client = await connectResuming(server.port, tickets.pop())
+          if (client.reused) reused++
+          client.socket.end()
+        }
+      }
+      await Promise.all(Array.from({ length: sizes.concurrency }, worker))
+      const ms = performance.now() - start
+      server.stop(true)
+      if (reused < n) throw new Error(`${n - reused} of ${n} handshakes did not resume`)
       return ms
     },
     writes: async (n) => {
