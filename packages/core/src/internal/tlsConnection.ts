@@ -29,7 +29,11 @@
  *   once that batch is gone, so the engine's bound bounds both. Without
  *   `onOutput` or `immediate` the flusher does all of this from the start.
  * - TlsWantWrite: the operation waits until the engine is writable again,
- *   which happens as its output is flushed.
+ *   which happens as its output is flushed. A write the engine refused
+ *   whole while nobody else writes (`roomWrite`) waits for that and asks
+ *   again for all of it, without the full path: each wait is still one
+ *   retry of a counted policy (`recurs`, the default), and nothing of the
+ *   write is taken before the step that takes all of it.
  * - RetryPolicy. Before each retry the policy decides (it may sleep); when
  *   it gives up, the connection breaks with the last Want (or
  *   TlsTimeoutError for `within`). A read that finds nothing has arrived
