@@ -659,13 +659,20 @@ class Driver {
           return Effect.void
         },
         onFailure: (cause) => {
-          this.writeLock.release()
-          const failure = Cause.failureOption(cause)
-          if (Option.isSome(failure)) this.breakWith(failure.value)
+          this.writeFailed(cause)
           return Effect.failCause(cause)
         }
       })
     })
+  }
+
+  /** A write holding the lock ended in `cause`: the lock is released, and a failure becomes the connection's (true). */
+  private writeFailed(cause: Cause.Cause<TlsConnectionError>): boolean {
+    this.writeLock.release()
+    const failure = Cause.failureOption(cause)
+    if (Option.isNone(failure)) return false
+    this.breakWith(failure.value)
+    return true
   }
 
   private lockedWrite(bytes: Uint8Array): Effect.Effect<void, TlsConnectionError> {
@@ -707,10 +714,7 @@ class Driver {
           return Effect.void
         },
         onFailure: (cause) => {
-          this.writeLock.release()
-          const failure = Cause.failureOption(cause)
-          if (Option.isSome(failure)) this.breakWith(failure.value)
-          else if (Cause.isInterrupted(cause) && offset > 0 && offset < bytes.length) {
+          if (!this.writeFailed(cause) && Cause.isInterrupted(cause) && offset > 0 && offset < bytes.length) {
             this.breakWith(
               new TlsClosedError({ operation: "write", reason: "WriteInterrupted", written: offset, size: bytes.length })
             )
