@@ -26,14 +26,19 @@ import * as options from "./tlsOptions.js"
 import * as resource from "./resource.js"
 import * as deadline from "./deadline.js"
 import * as serverHandshake from "./serverHandshake.js"
+import * as telemetry from "./telemetry.js"
 
 const handshakeOver = (
   factory: TlsEngineFactory,
   transport: Transport,
   resolved: O.ResolvedClient
 ) =>
-  resource.acquireRelease(factory.make({ remoteAddress: transport.remoteAddress }), (engine) => engine.destroy).pipe(
-    Effect.flatMap((engine) => TlsConnection.make(engine, transport, resolved))
+  telemetry.handshake(
+    "client",
+    transport.remoteAddress,
+    resource.acquireRelease(factory.make({ remoteAddress: transport.remoteAddress }), (engine) => engine.destroy).pipe(
+      Effect.flatMap((engine) => TlsConnection.make(engine, transport, resolved))
+    )
   )
 
 /**
@@ -72,8 +77,13 @@ const makeServer = <C>(
   handshakeOnly: Handshake<C>,
   limits: O.ResolvedServerListen
 ): TlsServer => {
-  const handshake: Handshake<C> = (accepted) =>
-    Effect.flatMap(handshakeOnly(accepted), (connection) => idle.withIdleTimeout(connection, limits.idleTimeout))
+  const handshake: Handshake<C> = (accepted) => {
+    const peer = transportOf(accepted).remoteAddress
+    return Effect.flatMap(
+      telemetry.accept(address.port, peer, telemetry.handshake("server", peer, handshakeOnly(accepted))),
+      (connection) => idle.withIdleTimeout(connection, limits.idleTimeout)
+    )
+  }
   // What is accepted is owned by a scope before anything interruptible
   // runs, so an interruption at any point releases it.
   const own = (accepted: C) => Effect.as(owned(transportOf(accepted)), accepted)
@@ -237,7 +247,12 @@ export const make = (runtime: TlsRuntime): TlsService => {
         Option.fromNullable(adoptFor(resolved)),
         (adopt) => adopt(transport, factory, { remoteAddress: transport.remoteAddress, received: EMPTY })
       ),
-      (native) => Effect.flatMap(native, ({ engine, transport }) => TlsConnection.make(engine, transport, resolved))
+      (native) =>
+        telemetry.handshake(
+          "client",
+          transport.remoteAddress,
+          Effect.flatMap(native, ({ engine, transport }) => TlsConnection.make(engine, transport, resolved))
+        )
     )
   const listen = (input: O.ServerOptions) =>
     Effect.gen(function*() {
@@ -259,7 +274,7 @@ export const make = (runtime: TlsRuntime): TlsService => {
     })
   return {
     connect: (input) =>
-      releasingOnFailure(Effect.gen(function*() {
+      telemetry.connect(input.host, input.port, releasingOnFailure(Effect.gen(function*() {
         const resolved = yield* options.decodeClient(input)
         yield* warnIfUnverified(input, resolved, resolved.host)
         const millis = Duration.toMillis(resolved.connectTimeout)
@@ -273,13 +288,13 @@ export const make = (runtime: TlsRuntime): TlsService => {
           : Option.flatMap(Option.fromNullable(runtime.native?.connect), (connect) => connect(resolved))
         if (Option.isSome(native)) {
           const { engine, transport } = yield* withinConnectTimeout(native.value)
-          return yield* TlsConnection.make(engine, transport, resolved)
+          return yield* telemetry.handshake("client", transport.remoteAddress, TlsConnection.make(engine, transport, resolved))
         }
         const transport = yield* withinConnectTimeout(runtime.connect(resolved.host, resolved.port))
         const viaAdopt = adopted(transport, factory, resolved)
         if (Option.isSome(viaAdopt)) return yield* viaAdopt.value
         return yield* handshakeOver(factory, transport, resolved)
-      })),
+      }))),
     upgrade: (transport, input) =>
       Effect.gen(function*() {
         const resolved = yield* options.decodeUpgrade(input)
@@ -293,7 +308,7 @@ export const make = (runtime: TlsRuntime): TlsService => {
         }
         const handshake = yield* serverHandshake.make(serverEngines, resolved, adoptFor(resolved))
         const t = yield* owned(transport)
-        return yield* handshake(t)
+        return yield* telemetry.handshake("server", t.remoteAddress, handshake(t))
       }),
     listen,
     serve: (input, handler) =>
