@@ -264,8 +264,17 @@ const main = async (options: Options) => {
           const ms = await impl.bulk!(bytes)
           if (!warm) slot("bulk", impl.name).samples.push(ms)
         } else if (c === "handshakes") {
-          const ms = await impl.handshakes!(warm ? Math.max(sizes.concurrency, Math.round(sizes.handshakes / 4)) : sizes.handshakes)
+          const n = warm ? Math.max(sizes.concurrency, Math.round(sizes.handshakes / 4)) : sizes.handshakes
+          const ms = await impl.handshakes!(n)
           if (!warm) slot("handshakes", impl.name).samples.push(ms)
+          // Ours again, with tracing off and with an OpenTelemetry tracer.
+          if (impl.tracedHandshakes !== undefined) {
+            for (const [key, tracing] of [["handshakes-untraced", "off"], ["handshakes-otel", "otel"]] as const) {
+              await collect()
+              const traced = await impl.tracedHandshakes(n, tracing)
+              if (!warm) slot(key, impl.name).samples.push(traced)
+            }
+          }
         } else if (c === "writes") {
           const ms = await impl.writes!(warm ? Math.max(1000, Math.round(sizes.writes / 10)) : sizes.writes)
           if (!warm) slot("writes", impl.name).samples.push(ms)
@@ -284,7 +293,7 @@ const main = async (options: Options) => {
           await within(180, once(impl, warm))
         } catch (e) {
           failed.add(impl)
-          const keys: ReadonlyArray<MetricKey> = c === "echo" ? ["echo-p50", "echo-p99"] : [c]
+          const keys: ReadonlyArray<MetricKey> = metrics.filter((m) => m.case === c).map((m) => m.key)
           for (const key of keys) {
             slot(key, impl.name).errors.push(`${warm ? "warm-up: " : ""}${message(e)}`)
             slot(key, impl.name).samples.length = 0
@@ -298,7 +307,7 @@ const main = async (options: Options) => {
     }
     // Progress: the samples of this case, as measured.
     for (const m of metrics.filter((m) => m.case === c)) {
-      const line = takers.map((i) => {
+      const line = takers.filter((i) => m.baseline === undefined || results[m.key]?.[i.name] !== undefined).map((i) => {
         const s = results[m.key]?.[i.name]
         if (s === undefined || s.samples.length === 0) return `${i.name} failed`
         return `${i.name} ${format(m, median(s.samples))}`

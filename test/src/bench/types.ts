@@ -60,6 +60,13 @@ export interface Impl {
   readonly bulk?: (bytes: number) => Promise<number>
   /** Milliseconds for `n` full handshakes, `concurrency` at a time (each client closes after its handshake). */
   readonly handshakes?: (n: number) => Promise<number>
+  /**
+   * The same handshakes with Effect's tracer disabled (`"off"`), or with an
+   * OpenTelemetry SDK tracer (`"otel"`: a batch span processor into an
+   * in-memory exporter); ours only. Without it, `handshakes` ran under
+   * Effect's default tracer, which makes every span and exports none.
+   */
+  readonly tracedHandshakes?: (n: number, tracing: Tracing) => Promise<number>
   /** Milliseconds from the first of `n` writes until the reader has all their bytes. */
   readonly writes?: (n: number) => Promise<number>
   /** Microseconds of each of `n` sequential round trips (after `warmup` more). */
@@ -69,6 +76,9 @@ export interface Impl {
   /** Writes to a peer that never reads, for `peakSeconds` or until `peakBytes` were attempted. */
   readonly peak?: (hooks: PeakHooks) => Promise<void>
 }
+
+/** How `tracedHandshakes` traces. */
+export type Tracing = "off" | "otel"
 
 export const MiB = 1024 * 1024
 export const KiB = 1024
