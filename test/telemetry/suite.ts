@@ -217,6 +217,32 @@ export const telemetrySuite = (
           expect(yield* handshakeCount("client", "failure", "TlsCertificateError")).toBe(before + 1)
         }))
 
+      it.scoped("serve: every connection is a tls.accept span with its tls.handshake, ended before the handler runs", () =>
+        Effect.gen(function*() {
+          const { spans, tracer } = recordingTracer()
+          const accepts = () => spans.filter((s) => s.name === "tls.accept")
+          let endedBeforeHandler = 0
+          yield* Effect.gen(function*() {
+            const server = yield* Tls.listen(serverOptions())
+            yield* Effect.forkScoped(server.serve((c) =>
+              Effect.suspend(() => {
+                if (accepts().length > 0 && accepts().every((s) => ended(s) === "Success")) endedBeforeHandler++
+                return c.write("hi")
+              })
+            ))
+            for (let i = 0; i < 2; i++) {
+              yield* Effect.scoped(Effect.flatMap(Tls.connect(clientOptions(server.address.port)), (c) => collect(c, 2)))
+            }
+          }).pipe(Effect.withTracer(tracer))
+          expect(accepts()).toHaveLength(2)
+          expect(endedBeforeHandler).toBe(2)
+          for (const accept of accepts()) {
+            const handshake = spans.find((s) => s.name === "tls.handshake" && parentOf(s) === accept)
+            expect(handshake?.attributes.get("effect_tls.role")).toBe("server")
+            expect(handshake?.attributes.get("tls.established")).toBe(true)
+          }
+        }))
+
       it.scoped("an upgrade is one tls.handshake span per side, in the caller's span", () =>
         Effect.gen(function*() {
           const { spans, tracer } = recordingTracer()
