@@ -307,8 +307,12 @@ export const telemetrySuite = (
             const client = yield* Tls.connect(clientOptions(port))
             const server = yield* result.pipe(Effect.flatten)
             expect(yield* countOf(TlsMetrics.openConnections)).toBe(before.open + 2)
+            // A small write the engine takes at once; then writers that
+            // find no room and wait for it, or for the write lock.
             yield* client.write(new Uint8Array(1000).fill(1))
-            yield* collect(server, 1000)
+            const big = new Uint8Array(256 * 1024).fill(3)
+            yield* Effect.forkScoped(Effect.all([client.write(big), client.write(big), client.write(big)], { concurrency: 3 }))
+            yield* collect(server, 1000 + 3 * big.length)
             yield* server.write(new Uint8Array(300).fill(2))
             yield* server.write("0123456789")
             yield* collect(client, 310)
@@ -318,8 +322,9 @@ export const telemetrySuite = (
           expect(yield* durationCount("client", "success")).toBe(before.clientDuration + 1)
           expect(yield* durationCount("server", "success")).toBe(before.serverDuration + 1)
           // Both ends are in this process: what one sent, the other received.
-          expect(yield* countOf(TlsMetrics.bytesSent)).toBe(before.sent + 1310)
-          expect(yield* countOf(TlsMetrics.bytesReceived)).toBe(before.received + 1310)
+          const moved = 1000 + 3 * 256 * 1024 + 310
+          expect(yield* countOf(TlsMetrics.bytesSent)).toBe(before.sent + moved)
+          expect(yield* countOf(TlsMetrics.bytesReceived)).toBe(before.received + moved)
           expect(yield* countOf(TlsMetrics.openConnections)).toBe(before.open)
           // And the registry holds them under their names.
           const names = new Set((yield* Metric.snapshot).map((pair) => pair.metricKey.name))
