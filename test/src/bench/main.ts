@@ -11,7 +11,9 @@
  *
  * On Node: `NodeTls.layer` (strict: the sans-IO path) and `NodeTls.layer`
  * with `allowTruncation` (node:tls on the TCP handle) against node:tls
- * (`--ceiling` adds node:tls over a JS Duplex, the sans-IO path's ceiling).
+ * (`--ceiling` adds node:tls over a JS Duplex, the sans-IO path's ceiling;
+ * `--floor` the thinnest Effect program over node:tls, `effectFloor.ts`, as
+ * a second baseline of the native path for handshakes, echo and idle).
  * On Bun: `BunTls.layer` (strict: the sans-IO path) against Bun's TLS
  * sockets and against Bun's node:tls over a JS Duplex (its ceiling) for bulk
  * and handshakes, and `BunTls.layer` with `allowTruncation` (Bun's own TLS
@@ -26,6 +28,7 @@ import { writeFileSync } from "node:fs"
 import * as os from "node:os"
 import { fileURLToPath } from "node:url"
 import { ours } from "./effect.js"
+import { floor as effectFloor } from "./effectFloor.js"
 import * as nodeRaw from "./nodeRaw.js"
 import { mainUsage, type Options, parseOptions, usage } from "./options.js"
 import {
@@ -66,7 +69,12 @@ const allowTruncation = { allowTruncation: true } as const
  * native TLS), each against the runtime's raw TLS; the default also
  * against its ceiling (node:tls over a JS Duplex) where asked for.
  */
-const setup = async (pems: Pems, sizes: Sizes, ceiling: boolean): Promise<{ impls: Array<Impl>; paths: Array<Path> }> => {
+const setup = async (
+  pems: Pems,
+  sizes: Sizes,
+  ceiling: boolean,
+  floor: boolean
+): Promise<{ impls: Array<Impl>; paths: Array<Path> }> => {
   const duplex = nodeRaw.ceiling(pems, sizes)
   if (bun !== undefined) {
     const { BunTls } = await import("@effect-tls/bun")
@@ -97,7 +105,16 @@ const setup = async (pems: Pems, sizes: Sizes, ceiling: boolean): Promise<{ impl
     ours("NodeTls.layer", NodeTls.layer, pems, sizes),
     ours("NodeTls.layer allowTruncation", NodeTls.layer, pems, sizes, allowTruncation)
   ]
-  const native: Path = { name: "NodeTls.layer allowTruncation", impl: "NodeTls.layer allowTruncation", baselines: [raw.name] }
+  let native: Path = { name: "NodeTls.layer allowTruncation", impl: "NodeTls.layer allowTruncation", baselines: [raw.name] }
+  if (floor) {
+    const lowest = effectFloor(pems, sizes)
+    impls.push(lowest)
+    native = {
+      ...native,
+      baselines: [raw.name, lowest.name],
+      only: { [lowest.name]: ["handshakes", "echo-p50", "echo-p99", "idle"] }
+    }
+  }
   const path: Path = { name: "NodeTls.layer", impl: "NodeTls.layer", baselines: [raw.name] }
   if (!ceiling) return { impls, paths: [path, native] }
   impls.push(duplex)
@@ -132,7 +149,7 @@ const report = (value: unknown): Promise<never> => {
 /** --child: one memory case, one implementation, in this fresh process. */
 const child = async (options: Options) => {
   const pems = await loadPems()
-  const { impls } = await setup(pems, options.sizes, true)
+  const { impls } = await setup(pems, options.sizes, true, true)
   const impl = impls.find((i) => i.name === options.impl)
   if (impl === undefined) throw new Error(`no implementation ${options.impl}`)
   if (options.child === "idle") {
@@ -223,7 +240,7 @@ const main = async (options: Options) => {
   const started = performance.now()
   const pems = await loadPems()
   const { sizes, runs } = options
-  const { impls, paths } = await setup(pems, sizes, options.ceiling)
+  const { impls, paths } = await setup(pems, sizes, options.ceiling, options.floor)
   const version = bun !== undefined ? `Bun ${bun.version}` : `Node ${process.version}`
   const tls = bun !== undefined
     ? `BoringSSL ${(process.versions.boringssl ?? "").slice(0, 10)}`
