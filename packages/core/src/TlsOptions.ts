@@ -206,11 +206,12 @@ export interface ServerOptions extends CommonOptions {
    * `Stream` (each context applies as it comes, for example from a file
    * watcher). A bad replacement is logged as a warning with its
    * `TlsConfigError` (never with key material) and the previous context
-   * keeps serving.
+   * keeps serving. A Stream that fails is logged too, and the server
+   * keeps the context it has.
    *
    * @since 0.3.0
    */
-  readonly reload?: SubscriptionRef.SubscriptionRef<ServerContext> | Stream.Stream<ServerContext> | undefined
+  readonly reload?: SubscriptionRef.SubscriptionRef<ServerContext> | Stream.Stream<ServerContext, unknown> | undefined
 }
 
 /**

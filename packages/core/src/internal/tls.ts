@@ -249,12 +249,12 @@ const cannotReload = new TlsConfigError({
 const reloadSource = (
   input: unknown
 ): Effect.Effect<
-  SubscriptionRef.SubscriptionRef<O.ServerContext> | Stream.Stream<O.ServerContext> | undefined,
+  SubscriptionRef.SubscriptionRef<O.ServerContext> | Stream.Stream<O.ServerContext, unknown> | undefined,
   TlsConfigError
 > => {
   if (input === undefined) return Effect.succeed(undefined)
   if (typeof input === "object" && input !== null && (SubscriptionRef.SubscriptionRefTypeId in input || Stream.StreamTypeId in input)) {
-    return Effect.succeed(input as SubscriptionRef.SubscriptionRef<O.ServerContext> | Stream.Stream<O.ServerContext>)
+    return Effect.succeed(input as SubscriptionRef.SubscriptionRef<O.ServerContext> | Stream.Stream<O.ServerContext, unknown>)
   }
   return Effect.fail(new TlsConfigError({ option: "reload", reason: "expected a SubscriptionRef or a Stream of server contexts" }))
 }
@@ -266,14 +266,21 @@ const reloadSource = (
  * SubscriptionRef is looked at by every handshake instead.)
  */
 const followReloads = (
-  source: SubscriptionRef.SubscriptionRef<O.ServerContext> | Stream.Stream<O.ServerContext> | undefined,
+  source: SubscriptionRef.SubscriptionRef<O.ServerContext> | Stream.Stream<O.ServerContext, unknown> | undefined,
   reload: TlsServer["reload"]
 ): Effect.Effect<void, never, Scope.Scope> =>
   source === undefined || SubscriptionRef.SubscriptionRefTypeId in source
     ? Effect.void
-    : Effect.asVoid(Effect.forkScoped(Stream.runForEach(source as Stream.Stream<O.ServerContext>, (context) =>
-      Effect.catchAll(reload(context), (e) =>
-        Effect.logWarning("TLS server: a context from the reload option is not applied; the previous one keeps serving", e)))))
+    : Effect.asVoid(Effect.forkScoped(
+      Stream.runForEach(source as Stream.Stream<O.ServerContext, unknown>, (context) =>
+        Effect.catchAll(reload(context), (e) =>
+          Effect.logWarning("TLS server: a context from the reload option is not applied; the previous one keeps serving", e))).pipe(
+          Effect.catchAllCause((cause) =>
+            Cause.isInterruptedOnly(cause)
+              ? Effect.void
+              : Effect.logWarning("TLS server: the reload option's Stream failed; the server keeps its context", cause))
+        )
+    ))
 
 /** @internal */
 export const make = (runtime: TlsRuntime): TlsService => {
