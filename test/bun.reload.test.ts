@@ -14,7 +14,7 @@ import { reloadSuite } from "./reload/suite.js"
 const onBun = "Bun" in globalThis
 
 if (onBun) {
-  reloadSuite("BunTls.layer (node:tls engine over Bun sockets)", BunTls.layer, { reusePort: "binds" })
+  reloadSuite("BunTls.layer (node:tls engine over Bun sockets)", BunTls.layer, { reusePort: "binds", processes: "bun" })
   reloadSuite("BunTls.layer with allowTruncation (Bun's native TLS sockets)", BunTls.layer, {
     common: { allowTruncation: true },
     nativeListenerKeepsContext: true,

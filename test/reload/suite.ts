@@ -19,7 +19,9 @@ import type { TlsConnection } from "@effect-tls/core/TlsConnection"
 import type * as TlsOptions from "@effect-tls/core/TlsOptions"
 import { Deferred, Effect, Exit, Fiber, type Layer, Option, Stream, SubscriptionRef } from "effect"
 import { X509Certificate } from "node:crypto"
+import { fileURLToPath } from "node:url"
 import { afterAll, beforeAll } from "vitest"
+import { run, spawnServe } from "../src/cliPeers.js"
 import { generatePki, type KeyPair, type Pki } from "../src/pki.js"
 
 export interface ReloadSuiteOptions {
@@ -33,7 +35,20 @@ export interface ReloadSuiteOptions {
   readonly nativeListenerKeepsContext?: boolean
   /** What `reusePort` does on this runtime. */
   readonly reusePort: "binds" | "TlsConfigError"
+  /** Also bind two server processes of this runtime to one port (`test/reload/idServer.mjs`). */
+  readonly processes?: "node" | "bun"
 }
+
+const idServer = fileURLToPath(new URL("./idServer.mjs", import.meta.url))
+
+/** Build the packages' dist (what idServer.mjs imports) with the repository's TypeScript. */
+const buildPackages = run(process.execPath, [
+  fileURLToPath(new URL("../../node_modules/typescript/bin/tsc", import.meta.url)),
+  "-b",
+  "packages/bun/tsconfig.json"
+], { timeoutMs: 300_000 }).pipe(
+  Effect.flatMap((r) => r.code === 0 ? Effect.void : Effect.dieMessage(`tsc -b packages/bun failed:\n${r.stdout}${r.stderr}`))
+)
 
 export const reloadSuite = (name: string, tlsLayer: Layer.Layer<Tls.Tls>, suiteOptions: ReloadSuiteOptions) => {
   const common = suiteOptions.common ?? {}
@@ -237,6 +252,28 @@ export const reloadSuite = (name: string, tlsLayer: Layer.Layer<Tls.Tls>, suiteO
             }
             expect([...seen].sort()).toEqual(["one", "two"])
           }))
+
+        if (suiteOptions.processes !== undefined) {
+          const runtime = suiteOptions.processes
+          it.scoped("reusePort: two server processes on one port both accept, each telling the client its id", () =>
+            Effect.gen(function*() {
+              yield* buildPackages
+              const spawnId = (id: string, port: number) =>
+                spawnServe(process.execPath, [idServer, runtime, id, String(port), pki.server.chainFile, pki.server.keyFile])
+              const one = yield* spawnId("process one", 0)
+              const port = yield* one.port
+              const two = yield* spawnId("process two", port)
+              expect(yield* two.port).toBe(port)
+              const seen = new Set<string>()
+              for (let i = 0; i < 64 && seen.size < 2; i++) {
+                yield* Effect.scoped(Effect.gen(function*() {
+                  const c = yield* Tls.connect(clientOptions(port))
+                  seen.add(Buffer.from(Option.getOrThrow(yield* c.read)).toString())
+                }))
+              }
+              expect([...seen].sort()).toEqual(["process one", "process two"])
+            }), { timeout: 300_000 })
+        }
 
         it.scoped("without reusePort a second server on the same port fails to bind", () =>
           Effect.gen(function*() {
