@@ -207,7 +207,9 @@ export interface ServerOptions extends CommonOptions {
    * watcher). A bad replacement is logged as a warning with its
    * `TlsConfigError` (never with key material) and the previous context
    * keeps serving. A Stream that fails is logged too, and the server
-   * keeps the context it has.
+   * keeps the context it has. A server given this option is never bound
+   * on a runtime's own TLS listener (Bun's cannot change its context):
+   * with `allowTruncation` on Bun it runs the sans-IO path.
    *
    * @since 0.3.0
    */
