@@ -13,7 +13,7 @@ export const defaultSizes: Sizes = {
   writes: 500_000,
   writeSize: 100,
   echo: 5_000,
-  echoWarmup: 500,
+  echoWarmup: 2000,
   echoSize: 64,
   idle: 1000,
   peakSeconds: 2,
@@ -39,7 +39,7 @@ export const usage = `options:
   --mib N                bulk: MiB one way (128)          --chunk-kib N    bulk: KiB per write (64)
   --handshakes N         full handshakes (300)            --concurrency N  handshakes and connects at a time (16)
   --writes N             small writes (500000)            --write-size N   bytes per small write (100)
-  --echo N               round trips (5000)               --echo-warmup N  uncounted round trips first (500)
+  --echo N               round trips (5000)               --echo-warmup N  uncounted round trips first (2000)
   --echo-size N          bytes per round trip (64)        --idle N         idle connection pairs (1000)
   --peak-seconds N       peak: how long the writer writes (2)
   --peak-mib N           peak: at most this much attempted (256)
