@@ -4,7 +4,7 @@
  *
  * @since 0.1.0
  */
-import type { Listener } from "@effect-tls/core/TlsRuntime"
+import type { Listener, ListenOptions } from "@effect-tls/core/TlsRuntime"
 import type { TlsTransportError } from "@effect-tls/core/TlsError"
 import type { Transport } from "@effect-tls/core/Transport"
 import type * as Effect from "effect/Effect"
@@ -25,7 +25,7 @@ export const connect: (host: string, port: number) => Effect.Effect<Transport, T
 /**
  * Listen on `host:port` with `Bun.listen` (port 0 picks a free port).
  * `backlog` is accepted for symmetry with NodeTransport; Bun does not
- * expose it.
+ * expose it. `reusePort` (since 0.3.0) binds with `SO_REUSEPORT`.
  *
  * @since 0.1.0
  * @category constructors
@@ -33,6 +33,7 @@ export const connect: (host: string, port: number) => Effect.Effect<Transport, T
 export const listen: (
   host: string,
   port: number,
-  backlog?: number | undefined
-) => Effect.Effect<Listener, TlsTransportError, Scope.Scope> = (host, port, backlog) =>
-  internal.listen(host, port, backlog)
+  backlog?: number | undefined,
+  options?: ListenOptions
+) => Effect.Effect<Listener, TlsTransportError, Scope.Scope> = (host, port, backlog, options) =>
+  internal.listen(host, port, backlog, options)

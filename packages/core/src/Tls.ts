@@ -14,8 +14,8 @@ import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import * as internal from "./internal/tls.js"
 import type { TlsConnection, TlsConnectionError } from "./TlsConnection.js"
-import type { TlsError, TlsTransportError } from "./TlsError.js"
-import type { ClientOptions, ServerOptions, UpgradeOptions } from "./TlsOptions.js"
+import type { TlsConfigError, TlsError, TlsTransportError } from "./TlsError.js"
+import type { ClientOptions, ServerContext, ServerOptions, UpgradeOptions } from "./TlsOptions.js"
 import type { TlsRuntime } from "./TlsRuntime.js"
 import type { Transport } from "./Transport.js"
 
@@ -56,6 +56,24 @@ export interface TlsServer {
   readonly serve: <E, R>(
     handler: (connection: TlsConnection) => Effect.Effect<unknown, E, R>
   ) => Effect.Effect<never, TlsTransportError, R>
+  /**
+   * Replace the server's own certificate context (certificate and key, and
+   * with them the CA for client certificates, `requestCert`, versions,
+   * ciphers, ALPN; fields left out are the server's options' own) without
+   * a restart: handshakes that start after this completes use it,
+   * connections already established (or handshaking) keep theirs. A bad
+   * replacement (PEM that does not parse, a key that does not match its
+   * certificate) fails with `TlsConfigError` and the previous context keeps
+   * serving. Contexts an `SniResolver` picks are its own.
+   *
+   * A server on Bun's own TLS listener (`allowTruncation: true` without
+   * resolvers) cannot: Bun's listener keeps the TLS context it was bound
+   * with, and this fails with `TlsConfigError`; give the `reload` option at
+   * `listen` and the server runs where it can.
+   *
+   * @since 0.3.0
+   */
+  readonly reload: (context: ServerContext) => Effect.Effect<void, TlsConfigError>
 }
 
 /**

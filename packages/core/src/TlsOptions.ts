@@ -12,6 +12,8 @@
 import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
 import type * as Redacted from "effect/Redacted"
+import type * as Stream from "effect/Stream"
+import type * as SubscriptionRef from "effect/SubscriptionRef"
 import * as internal from "./internal/tlsOptions.js"
 import type { RetryPolicy } from "./RetryPolicy.js"
 import type { TlsConfigError } from "./TlsError.js"
@@ -187,6 +189,31 @@ export interface ServerOptions extends CommonOptions {
    * Default 5 minutes.
    */
   readonly idleTimeout?: Duration.DurationInput | undefined
+  /**
+   * Bind with `SO_REUSEPORT`, so that several servers (processes) can
+   * listen on one port and the kernel spreads connections among them.
+   * Where the runtime cannot (Node.js before 22.12, which would ignore it
+   * silently), `listen` fails with `TlsConfigError`. Default `false`.
+   *
+   * @since 0.3.0
+   */
+  readonly reusePort?: boolean | undefined
+  /**
+   * Replace the server's certificate context while it runs, as
+   * `TlsServer.reload` does, from a `SubscriptionRef` (its value at
+   * `listen` applies before binding, and a bad one fails `listen`; after
+   * that, the next handshake after a change uses the new value) or a
+   * `Stream` (each context applies as it comes, for example from a file
+   * watcher). A bad replacement is logged as a warning with its
+   * `TlsConfigError` (never with key material) and the previous context
+   * keeps serving. A Stream that fails is logged too, and the server
+   * keeps the context it has. A server given this option is never bound
+   * on a runtime's own TLS listener (Bun's cannot change its context):
+   * with `allowTruncation` on Bun it runs the sans-IO path.
+   *
+   * @since 0.3.0
+   */
+  readonly reload?: SubscriptionRef.SubscriptionRef<ServerContext> | Stream.Stream<ServerContext, unknown> | undefined
 }
 
 /**
@@ -303,6 +330,8 @@ export interface ResolvedServerListen extends ResolvedServer {
   readonly maxConnections: number
   readonly maxHandshakes: number
   readonly idleTimeout: Duration.Duration
+  /** @since 0.3.0 */
+  readonly reusePort: boolean
 }
 
 /**

@@ -59,6 +59,31 @@ export interface NativeListener {
   readonly address: Address
   /** The next accepted connection, before its handshake. The caller owns it. */
   readonly accept: Effect.Effect<NativeConnection, TlsTransportError>
+  /**
+   * Make `options` (the server's, with a replacement certificate context)
+   * the context of the handshakes that start from now on, leaving
+   * established connections as they are; a bad one fails with
+   * `TlsConfigError` and changes nothing. Missing where the runtime's
+   * listener cannot (`TlsServer.reload` then fails with `TlsConfigError`,
+   * and core never asks `listen` for a server given the `reload` option).
+   *
+   * @since 0.3.0
+   */
+  readonly reload?: ((options: ResolvedServer) => Effect.Effect<void, TlsConfigError>) | undefined
+}
+
+/**
+ * How a runtime's `listen` binds, besides its address and backlog.
+ *
+ * @since 0.3.0
+ * @category runtime
+ */
+export interface ListenOptions {
+  /**
+   * Bind with `SO_REUSEPORT`. A runtime that cannot fails with
+   * `TlsConfigError`: it never ignores it.
+   */
+  readonly reusePort?: boolean | undefined
 }
 
 /**
@@ -136,8 +161,9 @@ export interface TlsRuntime {
   readonly listen: (
     host: string,
     port: number,
-    backlog: number | undefined
-  ) => Effect.Effect<Listener, TlsTransportError, Scope.Scope>
+    backlog: number | undefined,
+    options?: ListenOptions
+  ) => Effect.Effect<Listener, TlsTransportError | TlsConfigError, Scope.Scope>
 }
 
 /**

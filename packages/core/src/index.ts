@@ -53,6 +53,11 @@ export * as TlsEngine from "./TlsEngine.js"
 export * as TlsError from "./TlsError.js"
 
 /**
+ * @since 0.3.0
+ */
+export * as TlsMetrics from "./TlsMetrics.js"
+
+/**
  * @since 0.1.0
  */
 export * as TlsOptions from "./TlsOptions.js"

@@ -8,6 +8,7 @@
  */
 import * as Tls from "@effect-tls/core/Tls"
 import type * as TlsRuntime from "@effect-tls/core/TlsRuntime"
+import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as NodeTlsEngine from "./NodeTlsEngine.js"
 import * as NodeTransport from "./NodeTransport.js"
@@ -25,7 +26,10 @@ export const runtime: TlsRuntime.TlsRuntime = {
   clientEngines: NodeTlsEngine.makeClientFactory,
   serverEngines: NodeTlsEngine.makeServerFactory,
   connect: NodeTransport.connect,
-  listen: NodeTransport.listen
+  listen: (host, port, backlog, options) =>
+    options?.reusePort === true && !internalTransport.supportsReusePort()
+      ? Effect.fail(internalTransport.reusePortUnsupported())
+      : NodeTransport.listen(host, port, backlog, options)
 }
 
 /**

@@ -3,7 +3,7 @@
  *
  * @since 0.1.0
  */
-import type { Listener } from "@effect-tls/core/TlsRuntime"
+import type { Listener, ListenOptions } from "@effect-tls/core/TlsRuntime"
 import type { TlsTransportError } from "@effect-tls/core/TlsError"
 import type { Transport } from "@effect-tls/core/Transport"
 import type * as Effect from "effect/Effect"
@@ -31,7 +31,10 @@ export const connect: (host: string, port: number) => Effect.Effect<Transport, T
   internal.connect
 
 /**
- * Listen on `host:port` (port 0 picks a free port).
+ * Listen on `host:port` (port 0 picks a free port). `reusePort` (since
+ * 0.3.0) binds with `SO_REUSEPORT` on Node.js 22.12, 23.1 and later; on
+ * older versions (which would ignore it) this fails with `ListenFailed`
+ * (and `NodeTls`'s `listen` with `TlsConfigError`, before binding).
  *
  * @since 0.1.0
  * @category constructors
@@ -39,5 +42,6 @@ export const connect: (host: string, port: number) => Effect.Effect<Transport, T
 export const listen: (
   host: string,
   port: number,
-  backlog?: number | undefined
+  backlog?: number | undefined,
+  options?: ListenOptions
 ) => Effect.Effect<Listener, TlsTransportError, Scope.Scope> = internal.listen

@@ -15,7 +15,7 @@ const fixed = (n: number) => Number(n.toFixed(1)).toString()
 
 export const chart = (results: ReadonlyArray<RuntimeResult>, subtitle: ReadonlyArray<string>): string => {
   const all = series(results)
-  const used = metrics.filter((m) => all.some((s) => s.ratios[m.key] !== undefined))
+  const used = metrics.filter((m) => m.chartless !== true && all.some((s) => s.ratios[m.key] !== undefined))
   const values = all
     .flatMap((s) => Object.values(s.ratios).flatMap((r) => [r.min, r.max, r.ratio]))
     .filter((v) => Number.isFinite(v) && v > 0)

@@ -6,8 +6,25 @@
  */
 import { SessionCache, Tls } from "@effect-tls/core"
 import type { TlsConnection } from "@effect-tls/core/TlsConnection"
-import { Deferred, Duration, Effect, Fiber, type Layer, Option, Ref, type Scope } from "effect"
-import type { Impl, Pems, Sizes } from "./types.js"
+import { Deferred, Duration, Effect, Fiber, Layer, Option, Ref, type Scope } from "effect"
+import type { Impl, Pems, Sizes, Tracing } from "./types.js"
+
+/**
+ * An OpenTelemetry SDK tracer for one run: @effect/opentelemetry's
+ * NodeSdk with a batch span processor into an in-memory exporter (what an
+ * application exporting its spans pays, short of the network). Loaded on
+ * first use.
+ */
+const otelTracer = async (): Promise<Layer.Layer<never>> => {
+  const [{ NodeSdk }, { BatchSpanProcessor, InMemorySpanExporter }] = await Promise.all([
+    import("@effect/opentelemetry"),
+    import("@opentelemetry/sdk-trace-base")
+  ])
+  return NodeSdk.layer(() => ({
+    resource: { serviceName: "effect-tls-bench" },
+    spanProcessor: new BatchSpanProcessor(new InMemorySpanExporter())
+  })) as Layer.Layer<never>
+}
 
 export const ours = (
   name: string,
@@ -23,10 +40,34 @@ export const ours = (
 
   /**
    * Resumption is off here (`SessionCache.layerDisabled`): every handshake
-   * is a full one, as the raw baselines make them.
+   * is a full one, as the raw baselines make them (`resumed` provides its
+   * own cache).
    */
-  const run = <A, E>(program: Effect.Effect<A, E, Tls.Tls | SessionCache.SessionCache | Scope.Scope>): Promise<A> =>
-    Effect.runPromise(program.pipe(Effect.scoped, Effect.provide(layer), Effect.provide(SessionCache.layerDisabled)))
+  const run = <A, E>(
+    program: Effect.Effect<A, E, Tls.Tls | SessionCache.SessionCache | Scope.Scope>,
+    tracing?: Layer.Layer<never>
+  ): Promise<A> =>
+    Effect.runPromise(
+      program.pipe(
+        Effect.scoped,
+        Effect.provide(tracing === undefined ? layer : Layer.merge(layer, tracing)),
+        Effect.provide(SessionCache.layerDisabled)
+      )
+    )
+
+  /** `n` full handshakes, `concurrency` at a time: milliseconds. */
+  const handshakes = (n: number) =>
+    Effect.gen(function*() {
+      const server = yield* Tls.listen(serverOptions)
+      yield* Effect.forkScoped(server.serve(() => Effect.void))
+      const start = performance.now()
+      yield* Effect.forEach(
+        Array.from({ length: n }),
+        () => Tls.connect(clientOptions(server.address.port)).pipe(Effect.scoped),
+        { concurrency: sizes.concurrency, discard: true }
+      )
+      return performance.now() - start
+    })
 
   /** A server and one client connected to it; `accepted` is the server's end. */
   const pair = Effect.gen(function*() {
@@ -69,18 +110,11 @@ export const ours = (
   return {
     name,
     bulk: (bytes) => oneWay(payload, Math.ceil(bytes / sizes.chunk)),
-    handshakes: (n) =>
-      run(Effect.gen(function*() {
-        const server = yield* Tls.listen(serverOptions)
-        yield* Effect.forkScoped(server.serve(() => Effect.void))
-        const start = performance.now()
-        yield* Effect.forEach(
-          Array.from({ length: n }),
-          () => Tls.connect(clientOptions(server.address.port)).pipe(Effect.scoped),
-          { concurrency: sizes.concurrency, discard: true }
-        )
-        return performance.now() - start
-      })),
+    handshakes: (n) => run(handshakes(n)),
+    tracedHandshakes: async (n: number, tracing: Tracing) =>
+      tracing === "off"
+        ? run(Effect.withTracerEnabled(handshakes(n), false))
+        : run(handshakes(n), await otelTracer()),
     resumed: (n) =>
       run(Effect.gen(function*() {
         const server = yield* Tls.listen(serverOptions)

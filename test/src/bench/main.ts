@@ -11,7 +11,9 @@
  *
  * On Node: `NodeTls.layer` (strict: the sans-IO path) and `NodeTls.layer`
  * with `allowTruncation` (node:tls on the TCP handle) against node:tls
- * (`--ceiling` adds node:tls over a JS Duplex, the sans-IO path's ceiling).
+ * (`--ceiling` adds node:tls over a JS Duplex, the sans-IO path's ceiling;
+ * `--floor` the thinnest Effect program over node:tls, `effectFloor.ts`, as
+ * a second baseline of the native path for handshakes, echo and idle).
  * On Bun: `BunTls.layer` (strict: the sans-IO path) against Bun's TLS
  * sockets and against Bun's node:tls over a JS Duplex (its ceiling) for bulk
  * and handshakes, and `BunTls.layer` with `allowTruncation` (Bun's own TLS
@@ -26,6 +28,7 @@ import { writeFileSync } from "node:fs"
 import * as os from "node:os"
 import { fileURLToPath } from "node:url"
 import { ours } from "./effect.js"
+import { floor as effectFloor } from "./effectFloor.js"
 import * as nodeRaw from "./nodeRaw.js"
 import { mainUsage, type Options, parseOptions, usage } from "./options.js"
 import {
@@ -66,7 +69,12 @@ const allowTruncation = { allowTruncation: true } as const
  * native TLS), each against the runtime's raw TLS; the default also
  * against its ceiling (node:tls over a JS Duplex) where asked for.
  */
-const setup = async (pems: Pems, sizes: Sizes, ceiling: boolean): Promise<{ impls: Array<Impl>; paths: Array<Path> }> => {
+const setup = async (
+  pems: Pems,
+  sizes: Sizes,
+  ceiling: boolean,
+  floor: boolean
+): Promise<{ impls: Array<Impl>; paths: Array<Path> }> => {
   const duplex = nodeRaw.ceiling(pems, sizes)
   if (bun !== undefined) {
     const { BunTls } = await import("@effect-tls/bun")
@@ -97,7 +105,16 @@ const setup = async (pems: Pems, sizes: Sizes, ceiling: boolean): Promise<{ impl
     ours("NodeTls.layer", NodeTls.layer, pems, sizes),
     ours("NodeTls.layer allowTruncation", NodeTls.layer, pems, sizes, allowTruncation)
   ]
-  const native: Path = { name: "NodeTls.layer allowTruncation", impl: "NodeTls.layer allowTruncation", baselines: [raw.name] }
+  let native: Path = { name: "NodeTls.layer allowTruncation", impl: "NodeTls.layer allowTruncation", baselines: [raw.name] }
+  if (floor) {
+    const lowest = effectFloor(pems, sizes)
+    impls.push(lowest)
+    native = {
+      ...native,
+      baselines: [raw.name, lowest.name],
+      only: { [lowest.name]: ["handshakes", "echo-p50", "echo-p99", "idle"] }
+    }
+  }
   const path: Path = { name: "NodeTls.layer", impl: "NodeTls.layer", baselines: [raw.name] }
   if (!ceiling) return { impls, paths: [path, native] }
   impls.push(duplex)
@@ -132,7 +149,7 @@ const report = (value: unknown): Promise<never> => {
 /** --child: one memory case, one implementation, in this fresh process. */
 const child = async (options: Options) => {
   const pems = await loadPems()
-  const { impls } = await setup(pems, options.sizes, true)
+  const { impls } = await setup(pems, options.sizes, true, true)
   const impl = impls.find((i) => i.name === options.impl)
   if (impl === undefined) throw new Error(`no implementation ${options.impl}`)
   if (options.child === "idle") {
@@ -223,7 +240,7 @@ const main = async (options: Options) => {
   const started = performance.now()
   const pems = await loadPems()
   const { sizes, runs } = options
-  const { impls, paths } = await setup(pems, sizes, options.ceiling)
+  const { impls, paths } = await setup(pems, sizes, options.ceiling, options.floor)
   const version = bun !== undefined ? `Bun ${bun.version}` : `Node ${process.version}`
   const tls = bun !== undefined
     ? `BoringSSL ${(process.versions.boringssl ?? "").slice(0, 10)}`
@@ -264,8 +281,17 @@ const main = async (options: Options) => {
           const ms = await impl.bulk!(bytes)
           if (!warm) slot("bulk", impl.name).samples.push(ms)
         } else if (c === "handshakes") {
-          const ms = await impl.handshakes!(warm ? Math.max(sizes.concurrency, Math.round(sizes.handshakes / 4)) : sizes.handshakes)
+          const n = warm ? Math.max(sizes.concurrency, Math.round(sizes.handshakes / 4)) : sizes.handshakes
+          const ms = await impl.handshakes!(n)
           if (!warm) slot("handshakes", impl.name).samples.push(ms)
+          // Ours again, with tracing off and with an OpenTelemetry tracer.
+          if (impl.tracedHandshakes !== undefined) {
+            for (const [key, tracing] of [["handshakes-untraced", "off"], ["handshakes-otel", "otel"]] as const) {
+              await collect()
+              const traced = await impl.tracedHandshakes(n, tracing)
+              if (!warm) slot(key, impl.name).samples.push(traced)
+            }
+          }
         } else if (c === "resumed") {
           const ms = await impl.resumed!(warm ? Math.max(sizes.concurrency, Math.round(sizes.handshakes / 4)) : sizes.handshakes)
           if (!warm) slot("resumed", impl.name).samples.push(ms)
@@ -287,7 +313,7 @@ const main = async (options: Options) => {
           await within(180, once(impl, warm))
         } catch (e) {
           failed.add(impl)
-          const keys: ReadonlyArray<MetricKey> = c === "echo" ? ["echo-p50", "echo-p99"] : [c]
+          const keys: ReadonlyArray<MetricKey> = metrics.filter((m) => m.case === c).map((m) => m.key)
           for (const key of keys) {
             slot(key, impl.name).errors.push(`${warm ? "warm-up: " : ""}${message(e)}`)
             slot(key, impl.name).samples.length = 0
@@ -301,7 +327,7 @@ const main = async (options: Options) => {
     }
     // Progress: the samples of this case, as measured.
     for (const m of metrics.filter((m) => m.case === c)) {
-      const line = takers.map((i) => {
+      const line = takers.filter((i) => m.baseline === undefined || results[m.key]?.[i.name] !== undefined).map((i) => {
         const s = results[m.key]?.[i.name]
         if (s === undefined || s.samples.length === 0) return `${i.name} failed`
         return `${i.name} ${format(m, median(s.samples))}`

@@ -15,7 +15,7 @@ import * as tls from "node:tls"
 import { type Impl, type Pems, roundTrips, type Sizes, sleep } from "./types.js"
 
 /** How a baseline opens TLS sockets: a server, and clients resolved once their handshake completed. */
-interface Net {
+export interface Net {
   readonly listen: (onSecure: (socket: tls.TLSSocket) => void) => Promise<{ readonly port: number; readonly close: () => void }>
   /** `session`: a session to offer (from the 'session' event). */
   readonly connect: (port: number, session?: Buffer) => Promise<tls.TLSSocket>
@@ -24,7 +24,7 @@ interface Net {
 const ignore = () => {}
 
 /** node:tls on its own sockets. */
-const direct = (pems: Pems): Net => ({
+export const direct = (pems: Pems): Net => ({
   listen: (onSecure) =>
     new Promise((resolve, reject) => {
       const server = tls.createServer({ cert: pems.cert, key: pems.key }, (socket) => {

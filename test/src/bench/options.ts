@@ -13,7 +13,7 @@ export const defaultSizes: Sizes = {
   writes: 500_000,
   writeSize: 100,
   echo: 5_000,
-  echoWarmup: 500,
+  echoWarmup: 2000,
   echoSize: 64,
   idle: 1000,
   peakSeconds: 2,
@@ -39,11 +39,13 @@ export const usage = `options:
   --mib N                bulk: MiB one way (128)          --chunk-kib N    bulk: KiB per write (64)
   --handshakes N         full handshakes (300)            --concurrency N  handshakes and connects at a time (16)
   --writes N             small writes (500000)            --write-size N   bytes per small write (100)
-  --echo N               round trips (5000)               --echo-warmup N  uncounted round trips first (500)
+  --echo N               round trips (5000)               --echo-warmup N  uncounted round trips first (2000)
   --echo-size N          bytes per round trip (64)        --idle N         idle connection pairs (1000)
   --peak-seconds N       peak: how long the writer writes (2)
   --peak-mib N           peak: at most this much attempted (256)
-  --ceiling              on Node too: node:tls over a JS Duplex (bulk, handshakes, writes, echo, idle)`
+  --ceiling              on Node too: node:tls over a JS Duplex (bulk, handshakes, writes, echo, idle)
+  --floor                on Node: the thinnest Effect program over node:tls, no effect-tls (handshakes,
+                         echo, idle), a second baseline of the allowTruncation path`
 
 /** Options of main.js alone (the driver passes them). */
 export const mainUsage = `  --runtime NAME         the driver's name for this runtime (node, node24, bun)
@@ -54,6 +56,7 @@ export interface Options {
   readonly runs: number
   readonly cases: ReadonlyArray<CaseName>
   readonly ceiling: boolean
+  readonly floor: boolean
   readonly runtime: string | undefined
   readonly json: string | undefined
   readonly child: CaseName | undefined
@@ -71,7 +74,7 @@ export const parseOptions = (argv: ReadonlyArray<string>): Options => {
   const flags = new Set<string>()
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!
-    if (arg === "--quick" || arg === "--ceiling") flags.add(arg.slice(2))
+    if (arg === "--quick" || arg === "--ceiling" || arg === "--floor") flags.add(arg.slice(2))
     else if (arg.startsWith("--") && i + 1 < argv.length) values.set(arg.slice(2), argv[++i]!)
     else fail(`unknown argument ${arg}`)
   }
@@ -112,6 +115,7 @@ export const parseOptions = (argv: ReadonlyArray<string>): Options => {
     runs: Math.round(num("runs", 3)),
     cases: caseNames.filter((c) => cases.includes(c)),
     ceiling: flags.has("ceiling"),
+    floor: flags.has("floor"),
     runtime: values.get("runtime"),
     json: values.get("json"),
     child: child as CaseName | undefined,

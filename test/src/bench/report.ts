@@ -15,7 +15,17 @@ import { KiB, MiB, type Sizes } from "./types.js"
 export type CaseName = "bulk" | "handshakes" | "resumed" | "writes" | "echo" | "idle" | "peak"
 export const caseNames: ReadonlyArray<CaseName> = ["bulk", "handshakes", "resumed", "writes", "echo", "idle", "peak"]
 
-export type MetricKey = "bulk" | "handshakes" | "resumed" | "writes" | "echo-p50" | "echo-p99" | "idle" | "peak"
+export type MetricKey =
+  | "bulk"
+  | "handshakes"
+  | "handshakes-untraced"
+  | "handshakes-otel"
+  | "resumed"
+  | "writes"
+  | "echo-p50"
+  | "echo-p99"
+  | "idle"
+  | "peak"
 
 export interface Metric {
   readonly key: MetricKey
@@ -35,6 +45,13 @@ export interface Metric {
    * almost nothing (or to a negative delta) says nothing.
    */
   readonly floor?: number
+  /**
+   * The baselines' samples are those of this metric (a variant of ours
+   * measured in the same runs, compared with the same raw figure).
+   */
+  readonly baseline?: MetricKey
+  /** Left out of the chart (tables and the summary show it). */
+  readonly chartless?: boolean
 }
 
 const int = (n: number) => Math.round(n).toLocaleString("en-US")
@@ -58,6 +75,29 @@ export const metrics: ReadonlyArray<Metric> = [
     label: (s) => `handshakes: ${int(s.handshakes)} full, ${s.concurrency} at a time`,
     unit: ms,
     rate: (v, s) => `${int(s.handshakes / (v / 1000))}/s`
+  },
+  {
+    // The same handshakes, Effect's tracer disabled (the row above runs
+    // under its default tracer, which makes every span and exports none).
+    key: "handshakes-untraced",
+    case: "handshakes",
+    short: () => "handshakes, tracing off",
+    label: (s) => `handshakes, tracing off: ${int(s.handshakes)} full`,
+    unit: ms,
+    rate: (v, s) => `${int(s.handshakes / (v / 1000))}/s`,
+    baseline: "handshakes",
+    chartless: true
+  },
+  {
+    // ... and with an OpenTelemetry SDK tracer (batch processor, in-memory exporter).
+    key: "handshakes-otel",
+    case: "handshakes",
+    short: () => "handshakes, OpenTelemetry",
+    label: (s) => `handshakes, OpenTelemetry tracer: ${int(s.handshakes)} full`,
+    unit: ms,
+    rate: (v, s) => `${int(s.handshakes / (v / 1000))}/s`,
+    baseline: "handshakes",
+    chartless: true
   },
   {
     key: "resumed",
@@ -114,6 +154,10 @@ export const format = (m: Metric, value: number, median = value): string => {
 }
 
 export const metric = (key: MetricKey): Metric => metrics.find((m) => m.key === key)!
+
+/** The samples of baseline `b` that metric `m` of ours is compared with. */
+const baseSamples = (result: RuntimeResult, m: Metric, b: string): Samples | undefined =>
+  result.metrics[m.baseline ?? m.key]?.[b]
 
 /** The samples of one metric for one implementation (one per run), or why there are none. */
 export interface Samples {
@@ -214,9 +258,11 @@ export const pathTable = (result: RuntimeResult, path: Path): string => {
     const ours = byImpl[path.impl]
     return [
       m.label(result.sizes),
-      ...path.baselines.map((b) => (compares(path, b, m.key) ? cell(m, byImpl[b], result.sizes) : "-")),
+      ...path.baselines.map((b) => (compares(path, b, m.key) ? cell(m, baseSamples(result, m, b), result.sizes) : "-")),
       cell(m, ours, result.sizes),
-      ...path.baselines.map((b) => (compares(path, b, m.key) ? formatRatio(ratio(ours, byImpl[b], m.floor)) : "-"))
+      ...path.baselines.map((b) =>
+        compares(path, b, m.key) ? formatRatio(ratio(ours, baseSamples(result, m, b), m.floor)) : "-"
+      )
     ]
   })
   const errors = keys.flatMap((m) =>
@@ -251,7 +297,7 @@ export const series = (results: ReadonlyArray<RuntimeResult>): Array<Series> =>
           metrics.flatMap((m) => {
             const byImpl = r.metrics[m.key]
             if (byImpl === undefined || !compares(path, b, m.key)) return []
-            const x = ratio(byImpl[path.impl], byImpl[b], m.floor)
+            const x = ratio(byImpl[path.impl], baseSamples(r, m, b), m.floor)
             return x === undefined ? [] : [[m.key, x]]
           })
         )

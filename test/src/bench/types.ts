@@ -61,6 +61,13 @@ export interface Impl {
   /** Milliseconds for `n` full handshakes, `concurrency` at a time (each client closes after its handshake). */
   readonly handshakes?: (n: number) => Promise<number>
   /**
+   * The same handshakes with Effect's tracer disabled (`"off"`), or with an
+   * OpenTelemetry SDK tracer (`"otel"`: a batch span processor into an
+   * in-memory exporter); ours only. Without it, `handshakes` ran under
+   * Effect's default tracer, which makes every span and exports none.
+   */
+  readonly tracedHandshakes?: (n: number, tracing: Tracing) => Promise<number>
+  /**
    * Milliseconds for `n` resumed handshakes, `concurrency` at a time, each
    * offering a TLS 1.3 ticket gathered (untimed) from full handshakes
    * first; fails unless every one resumed.
@@ -75,6 +82,9 @@ export interface Impl {
   /** Writes to a peer that never reads, for `peakSeconds` or until `peakBytes` were attempted. */
   readonly peak?: (hooks: PeakHooks) => Promise<void>
 }
+
+/** How `tracedHandshakes` traces. */
+export type Tracing = "off" | "otel"
 
 export const MiB = 1024 * 1024
 export const KiB = 1024

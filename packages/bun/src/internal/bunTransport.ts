@@ -19,7 +19,7 @@
  * @internal
  */
 import type { Address } from "@effect-tls/core/Tls"
-import type { Listener } from "@effect-tls/core/TlsRuntime"
+import type { Listener, ListenOptions } from "@effect-tls/core/TlsRuntime"
 import { TlsTransportError } from "@effect-tls/core/TlsError"
 import type { Immediate, Transport } from "@effect-tls/core/Transport"
 import * as Readiness from "@effect-tls/core/Readiness"
@@ -321,7 +321,12 @@ export interface SocketOwner {
  * @internal
  */
 export const listenSockets = <S extends SocketOwner>(
-  options: { readonly hostname: string; readonly port: number; readonly tls?: Bun.TLSOptions },
+  options: {
+    readonly hostname: string
+    readonly port: number
+    readonly tls?: Bun.TLSOptions
+    readonly reusePort?: boolean
+  },
   create: () => S,
   socketHandlers: Bun.SocketHandler<S>
 ): Effect.Effect<{ readonly address: Address; readonly next: Effect.Effect<S> }, TlsTransportError, Scope.Scope> =>
@@ -373,9 +378,10 @@ export const listenSockets = <S extends SocketOwner>(
 export const listen = (
   host: string,
   port: number,
-  _backlog: number | undefined
+  _backlog: number | undefined,
+  options?: ListenOptions
 ): Effect.Effect<Listener, TlsTransportError, Scope.Scope> =>
   Effect.map(
-    listenSockets({ hostname: host, port }, () => new SocketState(), handlers),
+    listenSockets({ hostname: host, port, reusePort: options?.reusePort === true }, () => new SocketState(), handlers),
     ({ address, next }) => ({ address, accept: Effect.map(next, (state) => state.transport()) })
   )

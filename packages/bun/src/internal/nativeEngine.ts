@@ -726,7 +726,7 @@ export const listen = (
   if (o.alpnProtocols.length > 0) tlsOptions.ALPNProtocols = alpnWire(o.alpnProtocols)
   return Effect.map(
     listenSockets(
-      { hostname: o.host, port: o.port, tls: tlsOptions },
+      { hostname: o.host, port: o.port, tls: tlsOptions, reusePort: o.reusePort },
       () => new NativeEngine(o),
       o.keylog === undefined ? handlers : keylogHandlers
     ),

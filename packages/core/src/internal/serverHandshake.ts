@@ -33,6 +33,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Runtime from "effect/Runtime"
+import * as SubscriptionRef from "effect/SubscriptionRef"
 import type * as Scope from "effect/Scope"
 import { AlpnSelector } from "../AlpnSelector.js"
 import * as ClientHello from "../ClientHello.js"
@@ -144,9 +145,35 @@ export const make = (
 ): Effect.Effect<
   (transport: Transport) => Effect.Effect<TlsConnection.TlsConnection, TlsConnection.TlsConnectionError, Scope.Scope>,
   TlsConfigError
+> => Effect.map(makeReloadable(engines, serverOptions, adopt), (server) => server.handshake)
+
+/**
+ * A server's handshake whose own context (the one used when no resolver
+ * picks another) can be replaced while it runs: `reload` decodes the
+ * context and builds its engine factory first, so a bad one fails with
+ * `TlsConfigError` and changes nothing; handshakes that decide after it
+ * use the new one, engines already made keep theirs. Given `source`, its
+ * value at start applies first (a bad one fails here), and every handshake
+ * looks at it before deciding: a changed value is applied then (a bad one
+ * is logged and the previous context keeps serving).
+ * @internal
+ */
+export const makeReloadable = (
+  engines: ServerEngines,
+  serverOptions: ResolvedServer,
+  adopt?: NativePath["adopt"],
+  source?: SubscriptionRef.SubscriptionRef<ServerContext>
+): Effect.Effect<
+  {
+    readonly handshake: (
+      transport: Transport
+    ) => Effect.Effect<TlsConnection.TlsConnection, TlsConnection.TlsConnectionError, Scope.Scope>
+    readonly reload: (context: ServerContext) => Effect.Effect<void, TlsConfigError>
+  },
+  TlsConfigError
 > =>
   Effect.gen(function*() {
-    const own: Prepared = { options: serverOptions, factory: yield* engines(serverOptions) }
+    let own: Prepared = { options: serverOptions, factory: yield* engines(serverOptions) }
     const resolver = yield* Effect.serviceOption(SniResolver)
     const selector = yield* Effect.serviceOption(AlpnSelector)
     // Contexts this server has already decoded, by identity.
@@ -168,6 +195,26 @@ export const make = (
           Effect.tap((prepared) => Effect.sync(() => known.set(context, prepared)))
         )
       })
+
+    // Reloads apply one at a time, in the order they were asked for.
+    const reloading = yield* Effect.makeSemaphore(1)
+    const reload = (context: ServerContext): Effect.Effect<void, TlsConfigError> =>
+      reloading.withPermits(1)(Effect.flatMap(prepare(context, "reload"), (prepared) =>
+        Effect.sync(() => {
+          own = prepared
+        })))
+    /** The value of `source` last looked at. */
+    let seen: ServerContext | undefined
+    if (source !== undefined) {
+      seen = yield* SubscriptionRef.get(source)
+      yield* reload(seen)
+    }
+    const follow = source === undefined ? undefined : Effect.flatMap(SubscriptionRef.get(source), (context) => {
+      if (context === seen) return Effect.void
+      seen = context
+      return Effect.catchAll(reload(context), (e) =>
+        Effect.logWarning("TLS server: the reload option's new context is not applied; the previous one keeps serving", e))
+    })
 
     /** Whether deciding runs user code (a resolver or a selector). */
     const resolving = Option.isSome(resolver) || Option.isSome(selector)
@@ -214,6 +261,7 @@ export const make = (
           })
         }
 
+        if (follow !== undefined) yield* follow
         let prepared = own
         if (Option.isSome(resolver)) {
           const context = yield* consult(
@@ -253,7 +301,7 @@ export const make = (
         return { prepared, alpnProtocols, bytes }
       })
 
-    return (transport: Transport) =>
+    const handshake = (transport: Transport) =>
       Effect.gen(function*() {
         const budget = Duration.toMillis(serverOptions.handshakeTimeout)
         const started = yield* Clock.currentTimeMillis
@@ -305,4 +353,5 @@ export const make = (
           )
         )
       })
+    return { handshake, reload }
   })

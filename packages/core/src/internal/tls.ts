@@ -11,6 +11,8 @@ import * as Redacted from "effect/Redacted"
 import * as FiberSet from "effect/FiberSet"
 import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import * as SubscriptionRef from "effect/SubscriptionRef"
 import * as Readiness from "../Readiness.js"
 import { AlpnSelector } from "../AlpnSelector.js"
 import { SessionCache, type SessionCacheService, type SessionKey } from "../SessionCache.js"
@@ -19,7 +21,7 @@ import type { Address, TlsServer, TlsService } from "../Tls.js"
 import type { TlsRuntime } from "../TlsRuntime.js"
 import * as TlsConnection from "../TlsConnection.js"
 import type { TlsEngine, TlsEngineFactory } from "../TlsEngine.js"
-import { type TlsTransportError, TlsTimeoutError } from "../TlsError.js"
+import { TlsConfigError, type TlsTransportError, TlsTimeoutError } from "../TlsError.js"
 import type * as O from "../TlsOptions.js"
 import type { Transport } from "../Transport.js"
 import * as idle from "./idle.js"
@@ -28,6 +30,7 @@ import * as resource from "./resource.js"
 import * as deadline from "./deadline.js"
 import * as serverHandshake from "./serverHandshake.js"
 import * as sessionCache from "./sessionCache.js"
+import * as telemetry from "./telemetry.js"
 
 /** A client's sessions: where they are kept, under which key, and the one offered now. */
 interface ClientSessions {
@@ -53,11 +56,15 @@ const handshakeOver = (
   resolved: O.ResolvedClient,
   sessions: ClientSessions | undefined
 ) =>
-  resource.acquireRelease(
-    factory.make({ remoteAddress: transport.remoteAddress, session: sessions?.offered }),
-    (engine) => engine.destroy
-  ).pipe(
-    Effect.flatMap((engine) => clientConnection(engine, transport, resolved, sessions))
+  telemetry.handshake(
+    "client",
+    transport.remoteAddress,
+    resource.acquireRelease(
+      factory.make({ remoteAddress: transport.remoteAddress, session: sessions?.offered }),
+      (engine) => engine.destroy
+    ).pipe(
+      Effect.flatMap((engine) => clientConnection(engine, transport, resolved, sessions))
+    )
   )
 
 /**
@@ -94,15 +101,22 @@ const makeServer = <C>(
   accept: Effect.Effect<C, TlsTransportError>,
   transportOf: (accepted: C) => Transport,
   handshakeOnly: Handshake<C>,
-  limits: O.ResolvedServerListen
+  limits: O.ResolvedServerListen,
+  reload: TlsServer["reload"]
 ): TlsServer => {
-  const handshake: Handshake<C> = (accepted) =>
-    Effect.flatMap(handshakeOnly(accepted), (connection) => idle.withIdleTimeout(connection, limits.idleTimeout))
+  const handshake: Handshake<C> = (accepted) => {
+    const peer = transportOf(accepted).remoteAddress
+    return Effect.flatMap(
+      telemetry.accept(address.port, peer, telemetry.handshake("server", peer, handshakeOnly(accepted))),
+      (connection) => idle.withIdleTimeout(connection, limits.idleTimeout)
+    )
+  }
   // What is accepted is owned by a scope before anything interruptible
   // runs, so an interruption at any point releases it.
   const own = (accepted: C) => Effect.as(owned(transportOf(accepted)), accepted)
   return {
     address,
+    reload,
     accept: Effect.uninterruptibleMask((restore) =>
       restore(accept).pipe(
         Effect.flatMap(own),
@@ -248,6 +262,50 @@ const warnIfUnverified = (input: object, resolved: O.ResolvedClient, host: strin
 
 const EMPTY = new Uint8Array(0)
 
+/** `TlsServer.reload` on a native listener that cannot. */
+const cannotReload = new TlsConfigError({
+  option: "reload",
+  reason: "this server runs on the runtime's own TLS listener, which keeps the TLS context it was bound with " +
+    "(Bun: oven-sh/bun#43815); give the reload option at listen to serve from a listener that can"
+})
+
+/** The `reload` option: a SubscriptionRef, a Stream, or nothing. */
+const reloadSource = (
+  input: unknown
+): Effect.Effect<
+  SubscriptionRef.SubscriptionRef<O.ServerContext> | Stream.Stream<O.ServerContext, unknown> | undefined,
+  TlsConfigError
+> => {
+  if (input === undefined) return Effect.succeed(undefined)
+  if (typeof input === "object" && input !== null && (SubscriptionRef.SubscriptionRefTypeId in input || Stream.StreamTypeId in input)) {
+    return Effect.succeed(input as SubscriptionRef.SubscriptionRef<O.ServerContext> | Stream.Stream<O.ServerContext, unknown>)
+  }
+  return Effect.fail(new TlsConfigError({ option: "reload", reason: "expected a SubscriptionRef or a Stream of server contexts" }))
+}
+
+/**
+ * A Stream given as the `reload` option: each context is applied as it
+ * comes, for as long as the server's scope lasts; a bad one is logged
+ * (never its key) and the previous context keeps serving. (A
+ * SubscriptionRef is looked at by every handshake instead.)
+ */
+const followReloads = (
+  source: SubscriptionRef.SubscriptionRef<O.ServerContext> | Stream.Stream<O.ServerContext, unknown> | undefined,
+  reload: TlsServer["reload"]
+): Effect.Effect<void, never, Scope.Scope> =>
+  source === undefined || SubscriptionRef.SubscriptionRefTypeId in source
+    ? Effect.void
+    : Effect.asVoid(Effect.forkScoped(
+      Stream.runForEach(source as Stream.Stream<O.ServerContext, unknown>, (context) =>
+        Effect.catchAll(reload(context), (e) =>
+          Effect.logWarning("TLS server: a context from the reload option is not applied; the previous one keeps serving", e))).pipe(
+          Effect.catchAllCause((cause) =>
+            Cause.isInterruptedOnly(cause)
+              ? Effect.void
+              : Effect.logWarning("TLS server: the reload option's Stream failed; the server keeps its context", cause))
+        )
+    ))
+
 /** @internal */
 export const make = (runtime: TlsRuntime): TlsService => {
   const serverEngines = serverHandshake.cachedEngines(runtime)
@@ -283,29 +341,47 @@ export const make = (runtime: TlsRuntime): TlsService => {
           adopt(transport, factory, { remoteAddress: transport.remoteAddress, received: EMPTY, session: sessions?.offered })
       ),
       (native) =>
-        Effect.flatMap(native, ({ engine, transport }) => clientConnection(engine, transport, resolved, sessions))
+        telemetry.handshake(
+          "client",
+          transport.remoteAddress,
+          Effect.flatMap(native, ({ engine, transport }) => clientConnection(engine, transport, resolved, sessions))
+        )
     )
   const listen = (input: O.ServerOptions) =>
     Effect.gen(function*() {
       const resolved = yield* options.decodeServer(input)
+      const source = yield* reloadSource(input.reload)
       // Only a server that allows truncation may run on the runtime's own
       // listening TLS sockets, and only without resolvers (they need the
-      // ClientHello before any TLS runs; `adopt` serves those natively).
-      const native = !resolved.allowTruncation || (yield* resolvesFromClientHello)
+      // ClientHello before any TLS runs; `adopt` serves those natively)
+      // and without the `reload` option (a native listener may not reload).
+      const native = !resolved.allowTruncation || source !== undefined || (yield* resolvesFromClientHello)
         ? Option.none()
         : Option.flatMap(Option.fromNullable(runtime.native?.listen), (listen) => listen(resolved))
       if (Option.isSome(native)) {
         const listener = yield* native.value
+        const reload = (context: O.ServerContext) =>
+          listener.reload === undefined
+            ? Effect.fail(cannotReload)
+            : Effect.flatMap(options.decodeContext(resolved, context, "reload"), listener.reload)
         return makeServer(listener.address, listener.accept, (c) => c.transport, (c) =>
-          TlsConnection.make(c.engine, c.transport, resolved), resolved)
+          TlsConnection.make(c.engine, c.transport, resolved), resolved, reload)
       }
-      const handshake = yield* serverHandshake.make(serverEngines, resolved, adoptFor(resolved))
-      const listener = yield* runtime.listen(resolved.host, resolved.port, resolved.backlog)
-      return makeServer(listener.address, listener.accept, identity, handshake, resolved)
+      const { handshake, reload } = yield* serverHandshake.makeReloadable(
+        serverEngines,
+        resolved,
+        adoptFor(resolved),
+        source !== undefined && SubscriptionRef.SubscriptionRefTypeId in source ? source : undefined
+      )
+      const listener = yield* runtime.listen(resolved.host, resolved.port, resolved.backlog, {
+        reusePort: resolved.reusePort
+      })
+      yield* followReloads(source, reload)
+      return makeServer(listener.address, listener.accept, identity, handshake, resolved, reload)
     })
   return {
     connect: (input) =>
-      releasingOnFailure(Effect.gen(function*() {
+      telemetry.connect(input.host, input.port, releasingOnFailure(Effect.gen(function*() {
         const resolved = yield* options.decodeClient(input)
         yield* warnIfUnverified(input, resolved, resolved.host)
         const millis = Duration.toMillis(resolved.connectTimeout)
@@ -322,13 +398,17 @@ export const make = (runtime: TlsRuntime): TlsService => {
           : connectNative(resolved, { session: sessions?.offered })
         if (Option.isSome(native)) {
           const { engine, transport } = yield* withinConnectTimeout(native.value)
-          return yield* clientConnection(engine, transport, resolved, sessions)
+          return yield* telemetry.handshake(
+            "client",
+            transport.remoteAddress,
+            clientConnection(engine, transport, resolved, sessions)
+          )
         }
         const transport = yield* withinConnectTimeout(runtime.connect(resolved.host, resolved.port))
         const viaAdopt = adopted(transport, factory, resolved, sessions)
         if (Option.isSome(viaAdopt)) return yield* viaAdopt.value
         return yield* handshakeOver(factory, transport, resolved, sessions)
-      })),
+      }))),
     upgrade: (transport, input) =>
       Effect.gen(function*() {
         const resolved = yield* options.decodeUpgrade(input)
@@ -343,7 +423,7 @@ export const make = (runtime: TlsRuntime): TlsService => {
         }
         const handshake = yield* serverHandshake.make(serverEngines, resolved, adoptFor(resolved))
         const t = yield* owned(transport)
-        return yield* handshake(t)
+        return yield* telemetry.handshake("server", t.remoteAddress, handshake(t))
       }),
     listen,
     serve: (input, handler) =>

@@ -29,7 +29,11 @@
  *   once that batch is gone, so the engine's bound bounds both. Without
  *   `onOutput` or `immediate` the flusher does all of this from the start.
  * - TlsWantWrite: the operation waits until the engine is writable again,
- *   which happens as its output is flushed.
+ *   which happens as its output is flushed. A write the engine refused
+ *   whole while nobody else writes (`roomWrite`) waits for that and asks
+ *   again for all of it, without the full path: each wait is still one
+ *   retry of a counted policy (`recurs`, the default), and nothing of the
+ *   write is taken before the step that takes all of it.
  * - RetryPolicy. Before each retry the policy decides (it may sleep); when
  *   it gives up, the connection breaks with the last Want (or
  *   TlsTimeoutError for `within`). A read that finds nothing has arrived
@@ -86,6 +90,7 @@ import type { Immediate, Transport } from "../Transport.js"
 import { concat, utf8Encode } from "./bytes.js"
 import * as deadline from "./deadline.js"
 import * as secrets from "./secrets.js"
+import * as telemetry from "./telemetry.js"
 
 type State =
   | { readonly _tag: "Handshaking" }
@@ -170,6 +175,8 @@ class TurnLock {
 class Driver {
   state: State = { _tag: "Handshaking" }
   private peerClosed = false
+  /** Counted in `TlsMetrics.openConnections` (from the handshake's end to the release). */
+  counted = false
 
   // Input: the reader fiber serves read requests.
   /** Transport reads completed (chunks or end of input fed). */
@@ -574,7 +581,10 @@ class Driver {
         if (this.feedFromTransport(immediate)) answer = engine.tryRead()
         else return this.awaitPeer
       }
-      if (answer instanceof Uint8Array) return Effect.succeed(Option.some(answer))
+      if (answer instanceof Uint8Array) {
+        telemetry.received(answer.length)
+        return Effect.succeed(Option.some(answer))
+      }
     }
     return this.fullRead(since)
   }
@@ -594,6 +604,7 @@ class Driver {
         const read = this.drive(this.engine.read, "read", unrestricted, since)
         return Effect.tap(this.allowTruncation ? Effect.catchIf(read, isTruncation, endOfStream) : read, (chunk) => {
           if (Option.isNone(chunk)) this.peerClosed = true
+          else telemetry.received(chunk.value.length)
         })
       })
     )
@@ -612,7 +623,10 @@ class Driver {
         engine !== undefined && bytes.length > 0 && this.state._tag === "Open" && this.outputFailure === undefined &&
         this.writeLock.isFree()
       ) {
-        if (engine.tryWrite(bytes)) return Effect.void
+        if (engine.tryWrite(bytes)) {
+          telemetry.sent(bytes.length)
+          return Effect.void
+        }
         // No room now: wait for it and try whole again (`roomWrite`), when
         // the policy counts its retries and the engine reports its output.
         const limit = this.retryLimit
@@ -639,7 +653,10 @@ class Driver {
       const attempt: Effect.Effect<boolean, TlsConnectionError> = Effect.suspend(() => {
         const refused = this.refusal("write", isOpen)
         if (refused !== undefined) return Effect.fail(refused)
-        if (engine.tryWrite(bytes)) return Effect.succeed(true)
+        if (engine.tryWrite(bytes)) {
+          telemetry.sent(bytes.length)
+          return Effect.succeed(true)
+        }
         if (engine.writable()) return Effect.succeed(false)
         return retry
       })
@@ -655,13 +672,20 @@ class Driver {
           return Effect.void
         },
         onFailure: (cause) => {
-          this.writeLock.release()
-          const failure = Cause.failureOption(cause)
-          if (Option.isSome(failure)) this.breakWith(failure.value)
+          this.writeFailed(cause)
           return Effect.failCause(cause)
         }
       })
     })
+  }
+
+  /** A write holding the lock ended in `cause`: the lock is released, and a failure becomes the connection's (true). */
+  private writeFailed(cause: Cause.Cause<TlsConnectionError>): boolean {
+    this.writeLock.release()
+    const failure = Cause.failureOption(cause)
+    if (Option.isNone(failure)) return false
+    this.breakWith(failure.value)
+    return true
   }
 
   private lockedWrite(bytes: Uint8Array): Effect.Effect<void, TlsConnectionError> {
@@ -692,6 +716,7 @@ class Driver {
           ? Effect.void
           : Effect.flatMap(this.drive(this.engine.write(bytes.subarray(offset)), "write", restore), (n) => {
             offset += n
+            telemetry.sent(n)
             return loop
           })
       )
@@ -703,10 +728,7 @@ class Driver {
           return Effect.void
         },
         onFailure: (cause) => {
-          this.writeLock.release()
-          const failure = Cause.failureOption(cause)
-          if (Option.isSome(failure)) this.breakWith(failure.value)
-          else if (Cause.isInterrupted(cause) && offset > 0 && offset < bytes.length) {
+          if (!this.writeFailed(cause) && Cause.isInterrupted(cause) && offset > 0 && offset < bytes.length) {
             this.breakWith(
               new TlsClosedError({ operation: "write", reason: "WriteInterrupted", written: offset, size: bytes.length })
             )
@@ -813,6 +835,10 @@ class Driver {
   #release: Effect.Effect<void> | undefined = undefined
   private get release(): Effect.Effect<void> {
     return this.#release ??= Effect.suspend(() => {
+      if (this.counted) {
+        this.counted = false
+        telemetry.closed()
+      }
       this.state = { _tag: "Closed" }
       this.inputArrived.signal()
       this.flushed.signal()
@@ -885,6 +911,8 @@ export const make = (
       Effect.onExit((exit) => (exit._tag === "Failure" ? driver.close(exit) : Effect.void))
     )
     driver.state = { _tag: "Open" }
+    driver.counted = true
+    telemetry.opened()
     // The handshake's key log lines are with the sink before the connection is handed out.
     if (keylogSettled !== undefined) yield* keylogSettled
     const info: ConnectionInfo = yield* engine.info

@@ -244,6 +244,9 @@ export const decodeServer = (options: O.ServerOptions) =>
     if (options.backlog !== undefined && (!Number.isInteger(options.backlog) || options.backlog < 1)) {
       fail("backlog", "expected a positive integer")
     }
+    if (options.reusePort !== undefined && typeof options.reusePort !== "boolean") {
+      fail("reusePort", "expected a boolean")
+    }
     return {
       ...base,
       certChain: base.certChain!,
@@ -255,7 +258,8 @@ export const decodeServer = (options: O.ServerOptions) =>
       backlog: options.backlog,
       maxConnections: count("maxConnections", options.maxConnections, DEFAULT_MAX_CONNECTIONS),
       maxHandshakes: count("maxHandshakes", options.maxHandshakes, DEFAULT_MAX_HANDSHAKES),
-      idleTimeout: duration("idleTimeout", options.idleTimeout, DEFAULT_IDLE_TIMEOUT)
+      idleTimeout: duration("idleTimeout", options.idleTimeout, DEFAULT_IDLE_TIMEOUT),
+      reusePort: options.reusePort === true
     }
   })
 

@@ -37,7 +37,9 @@
  * `handshake` answers, since the engine's last Want. 'end' is a clean end
  * there (the option's trade). Writes follow node's own backpressure
  * (`nativeAccepts`), and node:tls's handshake event is taken on the next
- * turn (see `onSecureEvent`).
+ * turn (see `onSecureEvent`). A full record of plaintext is news on the
+ * next turn too, once every record of that TCP read is in (`onPlaintext`):
+ * a reader wakes once per TCP read, not once per record.
  *
  * @internal
  */

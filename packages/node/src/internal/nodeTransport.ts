@@ -1,6 +1,6 @@
 /** @internal */
-import type { Listener } from "@effect-tls/core/TlsRuntime"
-import { TlsTransportError } from "@effect-tls/core/TlsError"
+import type { Listener, ListenOptions } from "@effect-tls/core/TlsRuntime"
+import { TlsConfigError, TlsTransportError } from "@effect-tls/core/TlsError"
 import type { Immediate, Transport } from "@effect-tls/core/Transport"
 import * as Readiness from "@effect-tls/core/Readiness"
 import * as Effect from "effect/Effect"
@@ -274,13 +274,35 @@ export const connect = (host: string, port: number): Effect.Effect<Transport, Tl
     )
   )
 
+/**
+ * Whether `server.listen` honours `reusePort` (Node.js 22.12 and 23.1 on;
+ * older versions ignore it without a word).
+ * @internal
+ */
+export const supportsReusePort = (version: string = process.versions.node): boolean => {
+  const [major = 0, minor = 0] = version.split(".").map(Number)
+  return major >= 24 || (major === 23 && minor >= 1) || (major === 22 && minor >= 12)
+}
+
+/** `reusePort` where Node.js would ignore it. @internal */
+export const reusePortUnsupported = () =>
+  new TlsConfigError({
+    option: "reusePort",
+    reason: `Node.js ${process.versions.node} cannot bind with SO_REUSEPORT (it needs 22.12, 23.1 or later)`
+  })
+
 /** @internal */
 export const listen = (
   host: string,
   port: number,
-  backlog: number | undefined
+  backlog: number | undefined,
+  options?: ListenOptions
 ): Effect.Effect<Listener, TlsTransportError, Scope.Scope> =>
   Effect.gen(function*() {
+    const reusePort = options?.reusePort === true
+    if (reusePort && !supportsReusePort()) {
+      return yield* new TlsTransportError({ reason: "ListenFailed", cause: reusePortUnsupported() })
+    }
     const pending: Array<net.Socket> = []
     /** A socket was queued, or the server failed. */
     const acceptable = Readiness.make()
@@ -298,7 +320,13 @@ export const listen = (
     yield* Effect.acquireRelease(
       Effect.async<void, TlsTransportError>((resume) => {
         server.once("error", (e) => resume(Effect.fail(transportError("ListenFailed", e))))
-        server.listen({ host, port, ...(backlog === undefined ? {} : { backlog }) }, () => {
+        server.listen({
+          host,
+          port,
+          ...(backlog === undefined ? {} : { backlog }),
+          // Only when asked: Node.js before 22.12 would not know the key.
+          ...(reusePort ? { reusePort } : {})
+        } as net.ListenOptions, () => {
           server.removeAllListeners("error")
           server.on("error", (e) => {
             failure = transportError("ListenFailed", e)

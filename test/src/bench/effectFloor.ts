@@ -1,0 +1,177 @@
+/**
+ * The Effect floor of the per-message and per-connection cases: the
+ * thinnest Effect program over the runtime's raw TLS sockets that offers
+ * what the bench's Effect code uses (no effect-tls at all). A read is one
+ * Effect (at once when a chunk is there, else one `Effect.async` woken by
+ * the socket's 'data'), a write one Effect (at once when the socket takes
+ * it, else one wait for 'drain'), a connect one `Effect.async` in a scope
+ * that ends the socket, and each connection a server accepts runs its
+ * handler in a fiber of its own. The cases are the same Effect code as
+ * `effect.ts` runs against `Tls`.
+ *
+ * What it leaves out, and a TLS library for Effect must pay for: typed
+ * errors and close semantics, interruption of a read or a write (no
+ * canceler: an interrupted wait would leave its callback behind), whole
+ * writes under concurrency, bounded buffers, time limits. So its ratio to
+ * raw TLS bounds from below what an Effect API can reach for a round trip
+ * (echo), a connection (handshakes) and an idle connection (idle), on this
+ * machine, in the same run. It has no bulk or small-writes case: there a
+ * library's own buffering (records coalesced, wake-ups batched) decides,
+ * and this wrapper has none, so it would be no floor.
+ * (`npm run bench -- --floor`.)
+ */
+import * as tls from "node:tls"
+import { Deferred, Duration, Effect, Option, Ref, type Scope } from "effect"
+import { direct, type Net } from "./nodeRaw.js"
+import type { Impl, Pems, Sizes } from "./types.js"
+
+/** A socket as the cases use a connection: `read` (none at the end) and `write`. */
+interface Conn {
+  readonly read: Effect.Effect<Option.Option<Uint8Array>>
+  readonly write: (bytes: Uint8Array) => Effect.Effect<void>
+}
+
+/** Chunks held before the socket is paused (as a TLS library bounds what it holds). */
+const INBOX_CHUNKS = 16
+
+const conn = (socket: tls.TLSSocket): Conn => {
+  const inbox: Array<Uint8Array> = []
+  let ended = false
+  let waiter: ((chunk: Effect.Effect<Option.Option<Uint8Array>>) => void) | undefined
+  socket.on("data", (chunk: Buffer) => {
+    if (waiter !== undefined) {
+      const wake = waiter
+      waiter = undefined
+      wake(Effect.succeed(Option.some(chunk)))
+      return
+    }
+    inbox.push(chunk)
+    if (inbox.length >= INBOX_CHUNKS) socket.pause()
+  })
+  socket.on("end", () => {
+    ended = true
+    const wake = waiter
+    waiter = undefined
+    wake?.(Effect.succeed(Option.none()))
+  })
+  const read = Effect.suspend((): Effect.Effect<Option.Option<Uint8Array>> => {
+    const chunk = inbox.shift()
+    if (chunk !== undefined) {
+      if (inbox.length < INBOX_CHUNKS / 2 && socket.isPaused()) socket.resume()
+      return Effect.succeed(Option.some(chunk))
+    }
+    if (ended) return Effect.succeed(Option.none())
+    return Effect.async<Option.Option<Uint8Array>>((resume) => {
+      waiter = resume
+    })
+  })
+  const drained = Effect.async<void>((resume) => {
+    socket.once("drain", () => resume(Effect.void))
+  })
+  return {
+    read,
+    write: (bytes) => Effect.suspend(() => (socket.write(bytes) ? Effect.void : drained))
+  }
+}
+
+/** A client connection, its socket ended when the scope closes. */
+const connect = (network: Net, port: number): Effect.Effect<Conn, never, Scope.Scope> =>
+  Effect.map(
+    Effect.acquireRelease(
+      Effect.promise(() => network.connect(port)),
+      (socket) => Effect.sync(() => socket.end())
+    ),
+    conn
+  )
+
+/** A server that runs `handler` in a fiber of its own for each connection (its socket ended after). */
+const listen = (network: Net, handler: (c: Conn) => Effect.Effect<void>) =>
+  Effect.acquireRelease(
+    Effect.promise(() =>
+      network.listen((socket) => {
+        Effect.runFork(Effect.ensuring(handler(conn(socket)), Effect.sync(() => socket.end())))
+      })
+    ),
+    (server) => Effect.sync(() => server.close())
+  )
+
+const make = (name: string, network: Net, sizes: Sizes): Impl => {
+  const run = <A>(program: Effect.Effect<A, never, Scope.Scope>): Promise<A> =>
+    Effect.runPromise(Effect.scoped(program))
+
+  /** A server and one client connected to it; `accepted` is the server's end. */
+  const pair = Effect.gen(function*() {
+    const accepted = yield* Deferred.make<Conn>()
+    const server = yield* listen(network, (c) => Effect.zipRight(Deferred.succeed(accepted, c), Effect.never))
+    const client = yield* connect(network, server.port)
+    return { client, accepted: yield* Deferred.await(accepted) }
+  })
+
+  const receive = (c: Conn, bytes: number) =>
+    Effect.gen(function*() {
+      let got = 0
+      while (got < bytes) {
+        const chunk = yield* c.read
+        if (Option.isNone(chunk)) return yield* Effect.dieMessage(`the peer closed after ${got} of ${bytes} bytes`)
+        got += chunk.value.length
+      }
+    })
+
+  return {
+    name,
+    handshakes: (n) =>
+      run(Effect.gen(function*() {
+        const server = yield* listen(network, () => Effect.void)
+        const start = performance.now()
+        yield* Effect.forEach(
+          Array.from({ length: n }),
+          () => Effect.scoped(connect(network, server.port)),
+          { concurrency: sizes.concurrency, discard: true }
+        )
+        return performance.now() - start
+      })),
+    echo: (n, warmup) =>
+      run(Effect.gen(function*() {
+        const server = yield* listen(network, (c) =>
+          Effect.gen(function*() {
+            while (true) {
+              const chunk = yield* c.read
+              if (Option.isNone(chunk)) return
+              yield* c.write(chunk.value)
+            }
+          }))
+        const client = yield* connect(network, server.port)
+        const message = new Uint8Array(sizes.echoSize).fill(0x63)
+        const micros: Array<number> = []
+        for (let i = 0; i < warmup + n; i++) {
+          const t0 = performance.now()
+          yield* client.write(message)
+          yield* receive(client, message.length)
+          if (i >= warmup) micros.push((performance.now() - t0) * 1000)
+        }
+        return micros
+      })),
+    idle: (n, hooks) =>
+      run(Effect.gen(function*() {
+        const count = yield* Ref.make(0)
+        const all = yield* Deferred.make<void>()
+        const server = yield* listen(network, () =>
+          Ref.updateAndGet(count, (k) => k + 1).pipe(
+            Effect.tap((k) => (k === n + 1 ? Deferred.succeed(all, undefined) : Effect.void)),
+            Effect.zipRight(Effect.never)
+          ))
+        yield* Effect.scoped(connect(network, server.port))
+        yield* Effect.sleep(Duration.millis(50))
+        yield* Effect.promise(hooks.before)
+        yield* Effect.forEach(Array.from({ length: n }), () => connect(network, server.port), {
+          concurrency: sizes.concurrency,
+          discard: true
+        })
+        yield* Deferred.await(all)
+        yield* Effect.promise(hooks.after)
+      }))
+  }
+}
+
+/** The Effect floor over node:tls (`tls.createServer`, `tls.connect`). */
+export const floor = (pems: Pems, sizes: Sizes): Impl => make("Effect over node:tls", direct(pems), sizes)
