@@ -26,6 +26,47 @@ const otelTracer = async (): Promise<Layer.Layer<never>> => {
   })) as Layer.Layer<never>
 }
 
+/** What the Effect code of the cases needs of a connection (a `TlsConnection`, or the floor's). */
+export interface Endpoint<E> {
+  readonly read: Effect.Effect<Option.Option<Uint8Array>, E>
+  readonly write: (bytes: Uint8Array) => Effect.Effect<void, E>
+}
+
+/** Reads until `bytes` arrived in all. */
+export const receive = <E>(conn: Endpoint<E>, bytes: number) =>
+  Effect.gen(function*() {
+    let got = 0
+    while (got < bytes) {
+      const chunk = yield* conn.read
+      if (Option.isNone(chunk)) return yield* Effect.dieMessage(`the peer closed after ${got} of ${bytes} bytes`)
+      got += chunk.value.length
+    }
+  })
+
+/** The echo server's loop: writes back what it reads, until the end. */
+export const echoBack = <E>(conn: Endpoint<E>) =>
+  Effect.gen(function*() {
+    while (true) {
+      const chunk = yield* conn.read
+      if (Option.isNone(chunk)) return
+      yield* conn.write(chunk.value)
+    }
+  })
+
+/** The echo client: `warmup + n` round trips of `size` bytes; microseconds of the last `n`. */
+export const roundTrips = <E>(client: Endpoint<E>, size: number, n: number, warmup: number) =>
+  Effect.gen(function*() {
+    const message = new Uint8Array(size).fill(0x63)
+    const micros: Array<number> = []
+    for (let i = 0; i < warmup + n; i++) {
+      const t0 = performance.now()
+      yield* client.write(message)
+      yield* receive(client, message.length)
+      if (i >= warmup) micros.push((performance.now() - t0) * 1000)
+    }
+    return micros
+  })
+
 export const ours = (
   name: string,
   layer: Layer.Layer<Tls.Tls>,
@@ -77,17 +118,6 @@ export const ours = (
     const accepted = yield* Fiber.join(accepting)
     return { server, client, accepted }
   })
-
-  /** Reads until `bytes` arrived in all. */
-  const receive = (conn: TlsConnection, bytes: number) =>
-    Effect.gen(function*() {
-      let got = 0
-      while (got < bytes) {
-        const chunk = yield* conn.read
-        if (Option.isNone(chunk)) return yield* Effect.dieMessage(`the peer closed after ${got} of ${bytes} bytes`)
-        got += chunk.value.length
-      }
-    })
 
   /** `n` writes of `message`, one `write` Effect each, in this fiber. */
   const writeAll = (conn: TlsConnection, message: Uint8Array, n: number) =>
@@ -153,22 +183,8 @@ export const ours = (
     echo: (n, warmup) =>
       run(Effect.gen(function*() {
         const { accepted, client } = yield* pair
-        yield* Effect.forkScoped(Effect.gen(function*() {
-          while (true) {
-            const chunk = yield* accepted.read
-            if (Option.isNone(chunk)) return
-            yield* accepted.write(chunk.value)
-          }
-        }))
-        const message = new Uint8Array(sizes.echoSize).fill(0x63)
-        const micros: Array<number> = []
-        for (let i = 0; i < warmup + n; i++) {
-          const t0 = performance.now()
-          yield* client.write(message)
-          yield* receive(client, message.length)
-          if (i >= warmup) micros.push((performance.now() - t0) * 1000)
-        }
-        return micros
+        yield* Effect.forkScoped(echoBack(accepted))
+        return yield* roundTrips(client, sizes.echoSize, n, warmup)
       })),
     idle: (n, hooks) =>
       run(Effect.gen(function*() {

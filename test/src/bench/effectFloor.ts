@@ -22,6 +22,7 @@
  */
 import * as tls from "node:tls"
 import { Deferred, Duration, Effect, Option, Ref, type Scope } from "effect"
+import { echoBack, roundTrips } from "./effect.js"
 import { direct, type Net } from "./nodeRaw.js"
 import type { Impl, Pems, Sizes } from "./types.js"
 
@@ -99,24 +100,6 @@ const make = (name: string, network: Net, sizes: Sizes): Impl => {
   const run = <A>(program: Effect.Effect<A, never, Scope.Scope>): Promise<A> =>
     Effect.runPromise(Effect.scoped(program))
 
-  /** A server and one client connected to it; `accepted` is the server's end. */
-  const pair = Effect.gen(function*() {
-    const accepted = yield* Deferred.make<Conn>()
-    const server = yield* listen(network, (c) => Effect.zipRight(Deferred.succeed(accepted, c), Effect.never))
-    const client = yield* connect(network, server.port)
-    return { client, accepted: yield* Deferred.await(accepted) }
-  })
-
-  const receive = (c: Conn, bytes: number) =>
-    Effect.gen(function*() {
-      let got = 0
-      while (got < bytes) {
-        const chunk = yield* c.read
-        if (Option.isNone(chunk)) return yield* Effect.dieMessage(`the peer closed after ${got} of ${bytes} bytes`)
-        got += chunk.value.length
-      }
-    })
-
   return {
     name,
     handshakes: (n) =>
@@ -132,24 +115,9 @@ const make = (name: string, network: Net, sizes: Sizes): Impl => {
       })),
     echo: (n, warmup) =>
       run(Effect.gen(function*() {
-        const server = yield* listen(network, (c) =>
-          Effect.gen(function*() {
-            while (true) {
-              const chunk = yield* c.read
-              if (Option.isNone(chunk)) return
-              yield* c.write(chunk.value)
-            }
-          }))
+        const server = yield* listen(network, echoBack)
         const client = yield* connect(network, server.port)
-        const message = new Uint8Array(sizes.echoSize).fill(0x63)
-        const micros: Array<number> = []
-        for (let i = 0; i < warmup + n; i++) {
-          const t0 = performance.now()
-          yield* client.write(message)
-          yield* receive(client, message.length)
-          if (i >= warmup) micros.push((performance.now() - t0) * 1000)
-        }
-        return micros
+        return yield* roundTrips(client, sizes.echoSize, n, warmup)
       })),
     idle: (n, hooks) =>
       run(Effect.gen(function*() {
