@@ -19,6 +19,8 @@ import * as DefaultServices from "effect/DefaultServices"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
+import type * as Runtime from "effect/Runtime"
+import * as Tracer from "effect/Tracer"
 
 // The host's timers (every JS runtime has them; core's tsconfig has no host types).
 declare const setTimeout: (task: () => void, millis: number) => unknown
@@ -139,3 +141,15 @@ export const breakingAfter = <A, E, R, E1>(
       )
     })
   })
+
+/**
+ * The caller's runtime, for work forked later from a callback (a timer, a
+ * socket event), without the span it runs in: a connection keeps this for
+ * as long as it lives, and a span it kept would keep its attributes and
+ * its parents (a finished handshake's) alive with it.
+ * @internal
+ */
+export const runtimeOutsideSpan: Effect.Effect<Runtime.Runtime<never>> = Effect.mapInputContext(
+  Effect.runtime<never>(),
+  Context.omit(Tracer.ParentSpan)
+)

@@ -10,6 +10,7 @@ import * as Readiness from "../Readiness.js"
 import type { MemoryOptions, Session, SessionCacheService, SessionKey } from "../SessionCache.js"
 import type { EngineSession, TlsEngine } from "../TlsEngine.js"
 import type { ResolvedClient } from "../TlsOptions.js"
+import * as deadline from "./deadline.js"
 
 const DEFAULT_CAPACITY = 1024
 const DEFAULT_PER_KEY = 4
@@ -151,7 +152,7 @@ export const attach = (
   Effect.gen(function*() {
     const onSession = engine.onSession
     if (onSession === undefined) return
-    const runFork = Runtime.runFork(yield* Effect.runtime<never>())
+    const runFork = Runtime.runFork(yield* deadline.runtimeOutsideSpan)
     let pending = 0
     const settled = Readiness.make()
     onSession((session) => {

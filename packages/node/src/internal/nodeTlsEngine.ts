@@ -58,7 +58,7 @@ import type {
 } from "@effect-tls/core/TlsEngine"
 import { type AdoptParameters, makeNativeNews, type NativeConnection, type NativeNews } from "@effect-tls/core/TlsRuntime"
 import type { Transport } from "@effect-tls/core/Transport"
-import type * as Scope from "effect/Scope"
+import * as Scope from "effect/Scope"
 import {
   TlsCertificateError,
   TlsClosedError,
@@ -885,19 +885,18 @@ export const adopt = (
   const native = (factory as Partial<NodeFactory>)[kNative]
   if (native === undefined) return Option.none()
   return Option.map(Option.fromNullable(detach(transport)), (tcp) =>
-    Effect.map(
-      Effect.acquireRelease(
-        Effect.sync(() => {
-          if (parameters.received.length > 0) {
-            const r = parameters.received
-            tcp.unshift(Buffer.isBuffer(r) ? r : Buffer.from(r.buffer, r.byteOffset, r.byteLength))
-          }
-          return native(tcp, parameters)
-        }),
-        (engine) => engine.destroy
-      ),
-      (engine) => ({ engine, transport: engine.activity() })
-    ))
+    // A plain finalizer (not Effect.acquireRelease, which keeps the
+    // acquiring fiber's FiberRefs, its span included, for the release):
+    // the engine is owned by the scope in the step that makes it.
+    Effect.flatMap(Effect.scope, (scope) =>
+      Effect.uninterruptible(Effect.suspend(() => {
+        if (parameters.received.length > 0) {
+          const r = parameters.received
+          tcp.unshift(Buffer.isBuffer(r) ? r : Buffer.from(r.buffer, r.byteOffset, r.byteLength))
+        }
+        const engine = native(tcp, parameters)
+        return Effect.as(Scope.addFinalizer(scope, engine.destroy), { engine, transport: engine.activity() })
+      }))))
 }
 
 /** `"O=effect-tls\nCN=localhost"` as `{ O: "effect-tls", CN: "localhost" }`. */
