@@ -7,7 +7,7 @@ import { describe, it } from "vitest"
 import { telemetrySuite } from "./telemetry/suite.js"
 
 if ("Bun" in globalThis) {
-  telemetrySuite("BunTls.layer (node:tls engine over Bun sockets)", BunTls.layer)
+  telemetrySuite("BunTls.layer (node:tls engine over Bun sockets)", BunTls.layer, {}, true)
   telemetrySuite("BunTls.layer with allowTruncation (Bun's native TLS sockets)", BunTls.layer, { allowTruncation: true })
 } else {
   describe("BunTls telemetry", () => {

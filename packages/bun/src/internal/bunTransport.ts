@@ -26,7 +26,7 @@ import * as Readiness from "@effect-tls/core/Readiness"
 import { SocketInbox, SocketOutbox } from "./socketQueues.js"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import type * as Scope from "effect/Scope"
+import * as Scope from "effect/Scope"
 
 /** Bytes of received data held for the reader before the socket is paused. */
 const READ_BOUND = 256 * 1024
@@ -271,13 +271,27 @@ export const handlers: Bun.SocketHandler<SocketState> = {
 }
 
 /**
+ * `make()`, released with the scope: made and given to the scope in one
+ * uninterruptible step, with a plain finalizer (`Effect.acquireRelease`
+ * would keep the acquiring fiber's FiberRefs, its span included, for as
+ * long as the resource lives).
+ * @internal
+ */
+export const ownedByScope = <A>(make: () => A, release: (a: A) => Effect.Effect<void>): Effect.Effect<A, never, Scope.Scope> =>
+  Effect.flatMap(Effect.scope, (scope) =>
+    Effect.uninterruptible(Effect.suspend(() => {
+      const a = make()
+      return Effect.as(Scope.addFinalizer(scope, release(a)), a)
+    })))
+
+/**
  * Connect to `host:port`. The state exists (and is owned by the scope)
  * before Bun is asked to connect, so interrupting the wait releases the
  * socket whenever Bun produces it.
  * @internal
  */
 export const connect = (host: string, port: number): Effect.Effect<Transport, TlsTransportError, Scope.Scope> =>
-  Effect.acquireRelease(Effect.sync(() => new SocketState()), (state) => Effect.sync(() => state.closeNow())).pipe(
+  ownedByScope(() => new SocketState(), (state) => Effect.sync(() => state.closeNow())).pipe(
     Effect.flatMap((state) =>
       Effect.async<Transport, TlsTransportError>((resume) => {
         let cancelled = false

@@ -74,7 +74,7 @@ import {
   toPeerCertificate,
   toPeerCertificateChain
 } from "@effect-tls/node/NodeTlsEngine"
-import { errorCode, listenSockets, transportError } from "./bunTransport.js"
+import { errorCode, listenSockets, ownedByScope, transportError } from "./bunTransport.js"
 import { SocketInbox, SocketOutbox } from "./socketQueues.js"
 
 /** Bytes of plaintext held for the reader before the socket is paused. */
@@ -647,7 +647,7 @@ export const connect = (
   o: ResolvedClientConnect,
   session?: Uint8Array | undefined
 ): Effect.Effect<NativeEngine, TlsTransportError, Scope.Scope> =>
-  Effect.acquireRelease(Effect.sync(() => new NativeEngine(o, session)), (engine) => engine.close).pipe(
+  ownedByScope(() => new NativeEngine(o, session), (engine) => engine.close).pipe(
     Effect.flatMap((engine) =>
       Effect.async<NativeEngine, TlsTransportError>((resume) => {
         let cancelled = false
