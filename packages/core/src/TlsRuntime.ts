@@ -12,6 +12,7 @@
  * @since 0.2.0
  */
 import type * as Effect from "effect/Effect"
+import * as resource from "./internal/resource.js"
 import * as internal from "./internal/transport.js"
 import type * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
@@ -210,3 +211,20 @@ export interface NativeNewsTransport {
  * @category constructors
  */
 export const makeNativeNews: () => NativeNews = internal.makeNativeNews
+
+/**
+ * A per-connection resource (a socket, an engine) for runtime authors:
+ * `make()` is owned by the current scope in one uninterruptible step and
+ * released with `release` when it closes. Unlike `Effect.acquireRelease`,
+ * the release does not restore the acquiring fiber's FiberRefs, so a
+ * connection does not keep the span it was made in (its handshake's)
+ * alive for as long as it lives, and the release costs no FiberRef diff.
+ *
+ * @since 0.3.0
+ * @category constructors
+ */
+export const ownedByScope: <A>(
+  make: () => A,
+  release: (a: A) => Effect.Effect<unknown>
+) => Effect.Effect<A, never, Scope.Scope> = resource.ownedByScope
+

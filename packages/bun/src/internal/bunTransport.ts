@@ -19,14 +19,14 @@
  * @internal
  */
 import type { Address } from "@effect-tls/core/Tls"
-import type { Listener, ListenOptions } from "@effect-tls/core/TlsRuntime"
+import { type Listener, type ListenOptions, ownedByScope } from "@effect-tls/core/TlsRuntime"
 import { TlsTransportError } from "@effect-tls/core/TlsError"
 import type { Immediate, Transport } from "@effect-tls/core/Transport"
 import * as Readiness from "@effect-tls/core/Readiness"
 import { SocketInbox, SocketOutbox } from "./socketQueues.js"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import * as Scope from "effect/Scope"
+import type * as Scope from "effect/Scope"
 
 /** Bytes of received data held for the reader before the socket is paused. */
 const READ_BOUND = 256 * 1024
@@ -269,20 +269,6 @@ export const handlers: Bun.SocketHandler<SocketState> = {
   error: (s, e) => s.data.onError(e),
   close: (s, e) => s.data.onClose(e)
 }
-
-/**
- * `make()`, released with the scope: made and given to the scope in one
- * uninterruptible step, with a plain finalizer (`Effect.acquireRelease`
- * would keep the acquiring fiber's FiberRefs, its span included, for as
- * long as the resource lives).
- * @internal
- */
-export const ownedByScope = <A>(make: () => A, release: (a: A) => Effect.Effect<void>): Effect.Effect<A, never, Scope.Scope> =>
-  Effect.flatMap(Effect.scope, (scope) =>
-    Effect.uninterruptible(Effect.suspend(() => {
-      const a = make()
-      return Effect.as(Scope.addFinalizer(scope, release(a)), a)
-    })))
 
 /**
  * Connect to `host:port`. The state exists (and is owned by the scope)

@@ -58,7 +58,7 @@ import {
   want
 } from "@effect-tls/core/TlsError"
 import type { ResolvedClientConnect, ResolvedServerListen } from "@effect-tls/core/TlsOptions"
-import { type Listener, makeNativeNews, type NativeNews } from "@effect-tls/core/TlsRuntime"
+import { type Listener, makeNativeNews, type NativeNews, ownedByScope } from "@effect-tls/core/TlsRuntime"
 import type { Transport } from "@effect-tls/core/Transport"
 import * as Readiness from "@effect-tls/core/Readiness"
 import * as ServerName from "@effect-tls/core/ServerName"
@@ -74,7 +74,7 @@ import {
   toPeerCertificate,
   toPeerCertificateChain
 } from "@effect-tls/node/NodeTlsEngine"
-import { errorCode, listenSockets, ownedByScope, transportError } from "./bunTransport.js"
+import { errorCode, listenSockets, transportError } from "./bunTransport.js"
 import { SocketInbox, SocketOutbox } from "./socketQueues.js"
 
 /** Bytes of plaintext held for the reader before the socket is paused. */

@@ -27,3 +27,14 @@ export const acquireRelease = <A, E, R>(
     Effect.flatMap(Effect.scope, (scope) =>
       Effect.tap(acquire, (a) => Scope.addFinalizer(scope, release(a))))
   )
+
+/**
+ * `make()`, owned by the current scope: made and handed to the scope in
+ * one uninterruptible step, released by a plain finalizer.
+ * @internal
+ */
+export const ownedByScope = <A>(
+  make: () => A,
+  release: (a: A) => Effect.Effect<unknown>
+): Effect.Effect<A, never, Scope.Scope> => acquireRelease(Effect.sync(make), release)
+

@@ -56,9 +56,15 @@ import type {
   TlsEngine,
   TlsEngineFactory
 } from "@effect-tls/core/TlsEngine"
-import { type AdoptParameters, makeNativeNews, type NativeConnection, type NativeNews } from "@effect-tls/core/TlsRuntime"
+import {
+  type AdoptParameters,
+  makeNativeNews,
+  type NativeConnection,
+  type NativeNews,
+  ownedByScope
+} from "@effect-tls/core/TlsRuntime"
 import type { Transport } from "@effect-tls/core/Transport"
-import * as Scope from "effect/Scope"
+import type * as Scope from "effect/Scope"
 import {
   TlsCertificateError,
   TlsClosedError,
@@ -885,18 +891,16 @@ export const adopt = (
   const native = (factory as Partial<NodeFactory>)[kNative]
   if (native === undefined) return Option.none()
   return Option.map(Option.fromNullable(detach(transport)), (tcp) =>
-    // A plain finalizer (not Effect.acquireRelease, which keeps the
-    // acquiring fiber's FiberRefs, its span included, for the release):
-    // the engine is owned by the scope in the step that makes it.
-    Effect.flatMap(Effect.scope, (scope) =>
-      Effect.uninterruptible(Effect.suspend(() => {
+    Effect.map(
+      ownedByScope(() => {
         if (parameters.received.length > 0) {
           const r = parameters.received
           tcp.unshift(Buffer.isBuffer(r) ? r : Buffer.from(r.buffer, r.byteOffset, r.byteLength))
         }
-        const engine = native(tcp, parameters)
-        return Effect.as(Scope.addFinalizer(scope, engine.destroy), { engine, transport: engine.activity() })
-      }))))
+        return native(tcp, parameters)
+      }, (engine) => engine.destroy),
+      (engine) => ({ engine, transport: engine.activity() })
+    ))
 }
 
 /** `"O=effect-tls\nCN=localhost"` as `{ O: "effect-tls", CN: "localhost" }`. */
