@@ -5,6 +5,8 @@
  * waits for the socket's `drain` (the counterpart of node's `write()`
  * returning false). Only loaded under Bun.
  */
+import { Effect } from "effect"
+import { type FloorNet, type FloorSocket, inbox } from "./effectFloor.js"
 import { type Impl, type Pems, roundTrips, type Sizes, sleep } from "./types.js"
 
 interface BunSocket {
@@ -313,5 +315,88 @@ export const raw = (pems: Pems, sizes: Sizes): Impl => {
       }
       await hooks.done(written)
     }
+  }
+}
+
+/**
+ * Bun's TLS sockets as the Effect floor drives them (`effectFloor.ts`): a
+ * write takes what the socket takes now and waits for `drain` for the rest.
+ */
+export const floorNet = (pems: Pems): FloorNet => {
+  const wrap = (socket: BunSocket) => {
+    const box = inbox(() => socket.pause(), () => socket.resume())
+    let drained: (() => void) | undefined
+    const write = (bytes: Uint8Array): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        const written = Math.max(0, socket.write(bytes))
+        if (written === bytes.length) return Effect.void
+        const rest = bytes.subarray(written)
+        return Effect.flatMap(
+          Effect.async<void>((resume) => {
+            drained = () => resume(Effect.void)
+          }),
+          () => write(rest)
+        )
+      })
+    return {
+      socket: { conn: { read: box.read, write }, end: () => socket.end() } satisfies FloorSocket,
+      data: box.data,
+      end: box.end,
+      drain: () => {
+        const wake = drained
+        drained = undefined
+        wake?.()
+      }
+    }
+  }
+  type Wrapped = ReturnType<typeof wrap>
+  return {
+    listen: async (onSecure) => {
+      const wrapped = new Map<BunSocket, Wrapped>()
+      const server = Bun.listen({
+        hostname: "127.0.0.1",
+        port: 0,
+        tls: { cert: pems.cert, key: pems.key },
+        socket: {
+          handshake: (socket, success) => {
+            if (!success) return
+            const w = wrap(socket)
+            wrapped.set(socket, w)
+            onSecure(w.socket)
+          },
+          data: (socket, data) => wrapped.get(socket)?.data(data),
+          drain: (socket) => wrapped.get(socket)?.drain(),
+          close: (socket) => {
+            wrapped.get(socket)?.end()
+            wrapped.delete(socket)
+          },
+          error: ignore
+        }
+      })
+      return { port: server.port, close: () => server.stop(true) }
+    },
+    connect: (port) =>
+      new Promise<FloorSocket>((resolve, reject) => {
+        let w: Wrapped | undefined
+        Bun.connect({
+          hostname: "127.0.0.1",
+          port,
+          tls: { ca: pems.ca, serverName: "localhost" },
+          socket: {
+            handshake: (socket, success, authorizationError) => {
+              if (!success || authorizationError !== null) {
+                reject(authorizationError ?? new Error("handshake failed"))
+                return
+              }
+              w = wrap(socket)
+              resolve(w.socket)
+            },
+            data: (_, data) => w?.data(data),
+            drain: () => w?.drain(),
+            close: () => w?.end(),
+            error: (_, e) => reject(e)
+          }
+        }).catch(reject)
+      })
   }
 }

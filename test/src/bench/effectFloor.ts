@@ -20,83 +20,125 @@
  * and this wrapper has none, so it would be no floor.
  * (`npm run bench -- --floor`.)
  */
-import * as tls from "node:tls"
+import type * as tls from "node:tls"
 import { Deferred, Duration, Effect, Option, Ref, type Scope } from "effect"
 import { echoBack, roundTrips } from "./effect.js"
-import { direct, type Net } from "./nodeRaw.js"
+import { direct } from "./nodeRaw.js"
 import type { Impl, Pems, Sizes } from "./types.js"
 
 /** A socket as the cases use a connection: `read` (none at the end) and `write`. */
-interface Conn {
+export interface Conn {
   readonly read: Effect.Effect<Option.Option<Uint8Array>>
   readonly write: (bytes: Uint8Array) => Effect.Effect<void>
 }
 
-/** Chunks held before the socket is paused (as a TLS library bounds what it holds). */
-const INBOX_CHUNKS = 16
+/** One raw TLS socket as the floor drives it, whatever the runtime. */
+export interface FloorSocket {
+  readonly conn: Conn
+  /** Ends the socket (a graceful close). */
+  readonly end: () => void
+}
 
-const conn = (socket: tls.TLSSocket): Conn => {
-  const inbox: Array<Uint8Array> = []
+/** The runtime's raw TLS: a listener whose handshaken sockets reach `onSecure`, and a connect. */
+export interface FloorNet {
+  readonly listen: (onSecure: (socket: FloorSocket) => void) => Promise<{ readonly port: number; readonly close: () => void }>
+  readonly connect: (port: number) => Promise<FloorSocket>
+}
+
+/** Chunks held before the socket is paused (as a TLS library bounds what it holds). */
+export const INBOX_CHUNKS = 16
+
+/**
+ * The read side every floor shares: chunks the socket delivered wait in an
+ * inbox (the socket paused once it holds `INBOX_CHUNKS`); a read takes one,
+ * or waits with one `Effect.async` woken by the next chunk or the end.
+ */
+export const inbox = (pause: () => void, resume: () => void) => {
+  const chunks: Array<Uint8Array> = []
   let ended = false
+  let paused = false
   let waiter: ((chunk: Effect.Effect<Option.Option<Uint8Array>>) => void) | undefined
-  socket.on("data", (chunk: Buffer) => {
-    if (waiter !== undefined) {
+  return {
+    data: (chunk: Uint8Array) => {
+      if (waiter !== undefined) {
+        const wake = waiter
+        waiter = undefined
+        wake(Effect.succeed(Option.some(chunk)))
+        return
+      }
+      chunks.push(chunk)
+      if (chunks.length >= INBOX_CHUNKS && !paused) {
+        paused = true
+        pause()
+      }
+    },
+    end: () => {
+      ended = true
       const wake = waiter
       waiter = undefined
-      wake(Effect.succeed(Option.some(chunk)))
-      return
-    }
-    inbox.push(chunk)
-    if (inbox.length >= INBOX_CHUNKS) socket.pause()
-  })
-  socket.on("end", () => {
-    ended = true
-    const wake = waiter
-    waiter = undefined
-    wake?.(Effect.succeed(Option.none()))
-  })
-  const read = Effect.suspend((): Effect.Effect<Option.Option<Uint8Array>> => {
-    const chunk = inbox.shift()
-    if (chunk !== undefined) {
-      if (inbox.length < INBOX_CHUNKS / 2 && socket.isPaused()) socket.resume()
-      return Effect.succeed(Option.some(chunk))
-    }
-    if (ended) return Effect.succeed(Option.none())
-    return Effect.async<Option.Option<Uint8Array>>((resume) => {
-      waiter = resume
+      wake?.(Effect.succeed(Option.none()))
+    },
+    read: Effect.suspend((): Effect.Effect<Option.Option<Uint8Array>> => {
+      const chunk = chunks.shift()
+      if (chunk !== undefined) {
+        if (paused && chunks.length < INBOX_CHUNKS / 2) {
+          paused = false
+          resume()
+        }
+        return Effect.succeed(Option.some(chunk))
+      }
+      if (ended) return Effect.succeed(Option.none())
+      return Effect.async<Option.Option<Uint8Array>>((wake) => {
+        waiter = wake
+      })
     })
-  })
+  }
+}
+
+const nodeSocket = (socket: tls.TLSSocket): FloorSocket => {
+  const box = inbox(() => socket.pause(), () => socket.resume())
+  socket.on("data", box.data)
+  socket.on("end", box.end)
   const drained = Effect.async<void>((resume) => {
     socket.once("drain", () => resume(Effect.void))
   })
   return {
-    read,
-    write: (bytes) => Effect.suspend(() => (socket.write(bytes) ? Effect.void : drained))
+    conn: { read: box.read, write: (bytes) => Effect.suspend(() => (socket.write(bytes) ? Effect.void : drained)) },
+    end: () => socket.end()
+  }
+}
+
+/** node:tls (`tls.createServer`, `tls.connect`) as a FloorNet. */
+const nodeNet = (pems: Pems): FloorNet => {
+  const network = direct(pems)
+  return {
+    listen: (onSecure) => network.listen((socket) => onSecure(nodeSocket(socket))),
+    connect: (port) => network.connect(port).then(nodeSocket)
   }
 }
 
 /** A client connection, its socket ended when the scope closes. */
-const connect = (network: Net, port: number): Effect.Effect<Conn, never, Scope.Scope> =>
+const connect = (network: FloorNet, port: number): Effect.Effect<Conn, never, Scope.Scope> =>
   Effect.map(
     Effect.acquireRelease(
       Effect.promise(() => network.connect(port)),
       (socket) => Effect.sync(() => socket.end())
     ),
-    conn
+    (socket) => socket.conn
   )
 
 /** A server that runs `handler` in a fiber of its own for each connection (its socket ended after). */
-const listen = (network: Net, handler: (c: Conn) => Effect.Effect<void>) =>
+const listen = (network: FloorNet, handler: (c: Conn) => Effect.Effect<void>) =>
   Effect.acquireRelease(
     Effect.promise(() =>
       network.listen((socket) => {
-        Effect.runFork(Effect.ensuring(handler(conn(socket)), Effect.sync(() => socket.end())))
+        Effect.runFork(Effect.ensuring(handler(socket.conn), Effect.sync(() => socket.end())))
       })
     ),
     (server) => Effect.sync(() => server.close())
   )
 
-const make = (name: string, network: Net, sizes: Sizes): Impl => {
+export const make = (name: string, network: FloorNet, sizes: Sizes): Impl => {
   const run = <A>(program: Effect.Effect<A, never, Scope.Scope>): Promise<A> =>
     Effect.runPromise(Effect.scoped(program))
 
@@ -142,4 +184,4 @@ const make = (name: string, network: Net, sizes: Sizes): Impl => {
 }
 
 /** The Effect floor over node:tls (`tls.createServer`, `tls.connect`). */
-export const floor = (pems: Pems, sizes: Sizes): Impl => make("Effect over node:tls", direct(pems), sizes)
+export const floor = (pems: Pems, sizes: Sizes): Impl => make("Effect over node:tls", nodeNet(pems), sizes)

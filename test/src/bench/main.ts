@@ -13,7 +13,8 @@
  * with `allowTruncation` (node:tls on the TCP handle) against node:tls
  * (`--ceiling` adds node:tls over a JS Duplex, the sans-IO path's ceiling;
  * `--floor` the thinnest Effect program over node:tls, `effectFloor.ts`, as
- * a second baseline of the native path for handshakes, echo and idle).
+ * a second baseline of the native path for handshakes, echo and idle; on
+ * Bun the same over Bun's TLS sockets).
  * On Bun: `BunTls.layer` (strict: the sans-IO path) against Bun's TLS
  * sockets and against Bun's node:tls over a JS Duplex (its ceiling) for bulk
  * and handshakes, and `BunTls.layer` with `allowTruncation` (Bun's own TLS
@@ -28,7 +29,7 @@ import { writeFileSync } from "node:fs"
 import * as os from "node:os"
 import { fileURLToPath } from "node:url"
 import { ours } from "./effect.js"
-import { floor as effectFloor } from "./effectFloor.js"
+import { floor as effectFloor, make as makeFloor } from "./effectFloor.js"
 import * as nodeRaw from "./nodeRaw.js"
 import { mainUsage, type Options, parseOptions, usage } from "./options.js"
 import {
@@ -62,6 +63,14 @@ const loadPems = async (): Promise<Pems> => {
 /** The opt-in native path: a FIN without close_notify may read as a clean end. */
 const allowTruncation = { allowTruncation: true } as const
 
+/** The cases the Effect floor measures (`--floor`). */
+const floorCases: ReadonlyArray<MetricKey> = [
+  "handshakes",
+  "echo-p50",
+  "echo-p99",
+  "idle"
+]
+
 /**
  * The implementations of this runtime, and the paths compared: the
  * default layer (strict close semantics: the sans-IO path on every
@@ -80,13 +89,20 @@ const setup = async (
     const { BunTls } = await import("@effect-tls/bun")
     const bunRaw = await import("./bunRaw.js")
     const raw = bunRaw.raw(pems, sizes)
+    const impls = [
+      raw,
+      ours("BunTls.layer", BunTls.layer, pems, sizes),
+      ours("BunTls.layer allowTruncation", BunTls.layer, pems, sizes, allowTruncation),
+      duplex
+    ]
+    let native: Path = { name: "BunTls.layer allowTruncation", impl: "BunTls.layer allowTruncation", baselines: [raw.name] }
+    if (floor) {
+      const lowest = makeFloor("Effect over Bun TLS sockets", bunRaw.floorNet(pems), sizes)
+      impls.push(lowest)
+      native = { ...native, baselines: [raw.name, lowest.name], only: { [lowest.name]: floorCases } }
+    }
     return {
-      impls: [
-        raw,
-        ours("BunTls.layer", BunTls.layer, pems, sizes),
-        ours("BunTls.layer allowTruncation", BunTls.layer, pems, sizes, allowTruncation),
-        duplex
-      ],
+      impls,
       paths: [
         {
           name: "BunTls.layer",
@@ -94,7 +110,7 @@ const setup = async (
           baselines: [raw.name, duplex.name],
           only: { [duplex.name]: ["bulk", "handshakes"] }
         },
-        { name: "BunTls.layer allowTruncation", impl: "BunTls.layer allowTruncation", baselines: [raw.name] }
+        native
       ]
     }
   }
@@ -112,7 +128,7 @@ const setup = async (
     native = {
       ...native,
       baselines: [raw.name, lowest.name],
-      only: { [lowest.name]: ["handshakes", "echo-p50", "echo-p99", "idle"] }
+      only: { [lowest.name]: floorCases }
     }
   }
   const path: Path = { name: "NodeTls.layer", impl: "NodeTls.layer", baselines: [raw.name] }

@@ -44,7 +44,7 @@ export const usage = `options:
   --peak-seconds N       peak: how long the writer writes (2)
   --peak-mib N           peak: at most this much attempted (256)
   --ceiling              on Node too: node:tls over a JS Duplex (bulk, handshakes, writes, echo, idle)
-  --floor                on Node: the thinnest Effect program over node:tls, no effect-tls (handshakes,
+  --floor                the thinnest Effect program over the raw TLS sockets, no effect-tls (handshakes,
                          echo, idle), a second baseline of the allowTruncation path`
 
 /** Options of main.js alone (the driver passes them). */
