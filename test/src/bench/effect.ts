@@ -5,7 +5,6 @@
  * keeps working while their internals change.
  */
 import { SessionCache, Tls } from "@effect-tls/core"
-import type { TlsConnection } from "@effect-tls/core/TlsConnection"
 import { Deferred, Duration, Effect, Fiber, Layer, Option, Ref, type Scope } from "effect"
 import type { Impl, Pems, Sizes, Tracing } from "./types.js"
 
@@ -67,6 +66,32 @@ export const roundTrips = <E>(client: Endpoint<E>, size: number, n: number, warm
     return micros
   })
 
+/** `n` writes of `message`, one `write` Effect each, in this fiber. */
+export const writeAll = <E>(conn: Endpoint<E>, message: Uint8Array, n: number) =>
+  Effect.gen(function*() {
+    for (let i = 0; i < n; i++) yield* conn.write(message)
+  })
+
+/**
+ * The one-way cases (bulk, small writes): a client writes `n` times
+ * `message` in a fiber of its own while the server's end reads; milliseconds
+ * from the first write until the reader has every byte.
+ */
+export const oneWay = <E, R>(
+  pair: Effect.Effect<{ readonly client: Endpoint<E>; readonly accepted: Endpoint<E> }, E, R>,
+  message: Uint8Array,
+  n: number
+) =>
+  Effect.gen(function*() {
+    const { accepted, client } = yield* pair
+    const start = performance.now()
+    const writer = yield* Effect.fork(writeAll(client, message, n))
+    yield* receive(accepted, n * message.length)
+    const ms = performance.now() - start
+    yield* Fiber.join(writer)
+    return ms
+  })
+
 export const ours = (
   name: string,
   layer: Layer.Layer<Tls.Tls>,
@@ -119,27 +144,11 @@ export const ours = (
     return { server, client, accepted }
   })
 
-  /** `n` writes of `message`, one `write` Effect each, in this fiber. */
-  const writeAll = (conn: TlsConnection, message: Uint8Array, n: number) =>
-    Effect.gen(function*() {
-      for (let i = 0; i < n; i++) yield* conn.write(message)
-    })
-
-  /** Milliseconds from the first write until the reader has every byte. */
-  const oneWay = (message: Uint8Array, n: number) =>
-    run(Effect.gen(function*() {
-      const { accepted, client } = yield* pair
-      const start = performance.now()
-      const writer = yield* Effect.fork(writeAll(client, message, n))
-      yield* receive(accepted, n * message.length)
-      const ms = performance.now() - start
-      yield* Fiber.join(writer)
-      return ms
-    }))
+  const oneWayOurs = (message: Uint8Array, n: number) => run(oneWay(pair, message, n))
 
   return {
     name,
-    bulk: (bytes) => oneWay(payload, Math.ceil(bytes / sizes.chunk)),
+    bulk: (bytes) => oneWayOurs(payload, Math.ceil(bytes / sizes.chunk)),
     handshakes: (n) => run(handshakes(n)),
     tracedHandshakes: async (n: number, tracing: Tracing) =>
       tracing === "off"
@@ -179,7 +188,7 @@ export const ours = (
         if (reused < n) return yield* Effect.dieMessage(`${n - reused} of ${n} handshakes did not resume`)
         return ms
       })),
-    writes: (n) => oneWay(new Uint8Array(sizes.writeSize).fill(0x62), n),
+    writes: (n) => oneWayOurs(new Uint8Array(sizes.writeSize).fill(0x62), n),
     echo: (n, warmup) =>
       run(Effect.gen(function*() {
         const { accepted, client } = yield* pair

@@ -14,15 +14,16 @@
  * canceler: an interrupted wait would leave its callback behind), whole
  * writes under concurrency, bounded buffers, time limits. So its ratio to
  * raw TLS bounds from below what an Effect API can reach for a round trip
- * (echo), a connection (handshakes) and an idle connection (idle), on this
- * machine, in the same run. It has no bulk or small-writes case: there a
- * library's own buffering (records coalesced, wake-ups batched) decides,
- * and this wrapper has none, so it would be no floor.
+ * (echo), a connection (handshakes), an idle connection (idle), and for
+ * one Effect per `write` (small writes) and per chunk read (bulk), on this
+ * machine, in the same run. Its writes and reads take the raw socket's own
+ * buffering (its write queue, the chunks it delivers), as the raw baseline
+ * does.
  * (`npm run bench -- --floor`.)
  */
 import type * as tls from "node:tls"
 import { Deferred, Duration, Effect, Option, Ref, type Scope } from "effect"
-import { echoBack, roundTrips } from "./effect.js"
+import { echoBack, oneWay, roundTrips } from "./effect.js"
 import { direct } from "./nodeRaw.js"
 import type { Impl, Pems, Sizes } from "./types.js"
 
@@ -142,8 +143,19 @@ export const make = (name: string, network: FloorNet, sizes: Sizes): Impl => {
   const run = <A>(program: Effect.Effect<A, never, Scope.Scope>): Promise<A> =>
     Effect.runPromise(Effect.scoped(program))
 
+  /** A server and one client connected to it; `accepted` is the server's end (its handler waits forever). */
+  const pair = Effect.gen(function*() {
+    const accepted = yield* Deferred.make<Conn>()
+    const server = yield* listen(network, (c) => Effect.zipRight(Deferred.succeed(accepted, c), Effect.never))
+    const client = yield* connect(network, server.port)
+    return { client, accepted: yield* Deferred.await(accepted) }
+  })
+  const payload = new Uint8Array(sizes.chunk).fill(0x61)
+
   return {
     name,
+    bulk: (bytes) => run(oneWay(pair, payload, Math.ceil(bytes / sizes.chunk))),
+    writes: (n) => run(oneWay(pair, new Uint8Array(sizes.writeSize).fill(0x62), n)),
     handshakes: (n) =>
       run(Effect.gen(function*() {
         const server = yield* listen(network, () => Effect.void)

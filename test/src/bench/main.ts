@@ -13,7 +13,7 @@
  * with `allowTruncation` (node:tls on the TCP handle) against node:tls
  * (`--ceiling` adds node:tls over a JS Duplex, the sans-IO path's ceiling;
  * `--floor` the thinnest Effect program over node:tls, `effectFloor.ts`, as
- * a second baseline of the native path for handshakes, echo and idle; on
+ * a second baseline of the native path for every case but peak; on
  * Bun the same over Bun's TLS sockets).
  * On Bun: `BunTls.layer` (strict: the sans-IO path) against Bun's TLS
  * sockets and against Bun's node:tls over a JS Duplex (its ceiling) for bulk
@@ -65,7 +65,9 @@ const allowTruncation = { allowTruncation: true } as const
 
 /** The cases the Effect floor measures (`--floor`). */
 const floorCases: ReadonlyArray<MetricKey> = [
+  "bulk",
   "handshakes",
+  "writes",
   "echo-p50",
   "echo-p99",
   "idle"

@@ -44,8 +44,8 @@ export const usage = `options:
   --peak-seconds N       peak: how long the writer writes (2)
   --peak-mib N           peak: at most this much attempted (256)
   --ceiling              on Node too: node:tls over a JS Duplex (bulk, handshakes, writes, echo, idle)
-  --floor                the thinnest Effect program over the raw TLS sockets, no effect-tls (handshakes,
-                         echo, idle), a second baseline of the allowTruncation path`
+  --floor                the thinnest Effect program over the raw TLS sockets, no effect-tls (bulk, handshakes,
+                         writes, echo, idle), a second baseline of the allowTruncation path`
 
 /** Options of main.js alone (the driver passes them). */
 export const mainUsage = `  --runtime NAME         the driver's name for this runtime (node, node24, bun)
