@@ -14,7 +14,7 @@ const escape = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").rep
 const fixed = (n: number) => Number(n.toFixed(1)).toString()
 
 export const chart = (results: ReadonlyArray<RuntimeResult>, subtitle: ReadonlyArray<string>): string => {
-  const all = series(results)
+  const all = series(results).filter((s) => s.chart)
   const used = metrics.filter((m) => m.chartless !== true && all.some((s) => s.ratios[m.key] !== undefined))
   const values = all
     .flatMap((s) => Object.values(s.ratios).flatMap((r) => [r.min, r.max, r.ratio]))

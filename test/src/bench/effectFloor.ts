@@ -19,7 +19,7 @@
  * machine, in the same run. Its writes and reads take the raw socket's own
  * buffering (its write queue, the chunks it delivers), as the raw baseline
  * does.
- * (`npm run bench -- --floor`.)
+ * (`npm run bench` measures it unless `--no-floor`.)
  */
 import type * as tls from "node:tls"
 import { Deferred, Duration, Effect, Option, Ref, type Scope } from "effect"

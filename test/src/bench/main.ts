@@ -12,9 +12,10 @@
  * On Node: `NodeTls.layer` (strict: the sans-IO path) and `NodeTls.layer`
  * with `allowTruncation` (node:tls on the TCP handle) against node:tls
  * (`--ceiling` adds node:tls over a JS Duplex, the sans-IO path's ceiling;
- * `--floor` the thinnest Effect program over node:tls, `effectFloor.ts`, as
- * a second baseline of the native path for every case but peak; on
- * Bun the same over Bun's TLS sockets).
+ * and, unless `--no-floor`, the Effect floor: the thinnest Effect program
+ * over node:tls, `effectFloor.ts`, against node:tls and as a second
+ * baseline of the native path for every case but peak, resumed and the
+ * traced handshakes; on Bun the same over Bun's TLS sockets).
  * On Bun: `BunTls.layer` (strict: the sans-IO path) against Bun's TLS
  * sockets and against Bun's node:tls over a JS Duplex (its ceiling) for bulk
  * and handshakes, and `BunTls.layer` with `allowTruncation` (Bun's own TLS
@@ -63,7 +64,18 @@ const loadPems = async (): Promise<Pems> => {
 /** The opt-in native path: a FIN without close_notify may read as a clean end. */
 const allowTruncation = { allowTruncation: true } as const
 
-/** The cases the Effect floor measures (`--floor`). */
+/** The native path also against the Effect floor (the chart draws it against raw TLS only). */
+const floorBaseline = (native: Path, floor: string): Path => ({
+  ...native,
+  baselines: [...native.baselines, floor],
+  only: { ...native.only, [floor]: floorCases },
+  chart: "first"
+})
+
+/** The Effect floor itself against raw TLS: what any Effect API pays at the least (a table column, not a bar). */
+const floorPath = (floor: string, raw: string): Path => ({ name: floor, impl: floor, baselines: [raw], chart: "none" })
+
+/** The cases the Effect floor measures. */
 const floorCases: ReadonlyArray<MetricKey> = [
   "bulk",
   "handshakes",
@@ -97,24 +109,23 @@ const setup = async (
       ours("BunTls.layer allowTruncation", BunTls.layer, pems, sizes, allowTruncation),
       duplex
     ]
-    let native: Path = { name: "BunTls.layer allowTruncation", impl: "BunTls.layer allowTruncation", baselines: [raw.name] }
+    const native: Path = { name: "BunTls.layer allowTruncation", impl: "BunTls.layer allowTruncation", baselines: [raw.name] }
+    const paths: Array<Path> = [
+      {
+        name: "BunTls.layer",
+        impl: "BunTls.layer",
+        baselines: [raw.name, duplex.name],
+        only: { [duplex.name]: ["bulk", "handshakes"] }
+      },
+      native
+    ]
     if (floor) {
       const lowest = makeFloor("Effect over Bun TLS sockets", bunRaw.floorNet(pems), sizes)
       impls.push(lowest)
-      native = { ...native, baselines: [raw.name, lowest.name], only: { [lowest.name]: floorCases } }
+      paths[1] = floorBaseline(native, lowest.name)
+      paths.push(floorPath(lowest.name, raw.name))
     }
-    return {
-      impls,
-      paths: [
-        {
-          name: "BunTls.layer",
-          impl: "BunTls.layer",
-          baselines: [raw.name, duplex.name],
-          only: { [duplex.name]: ["bulk", "handshakes"] }
-        },
-        native
-      ]
-    }
+    return { impls, paths }
   }
   const { NodeTls } = await import("@effect-tls/node")
   const raw = nodeRaw.raw(pems, sizes)
@@ -124,23 +135,22 @@ const setup = async (
     ours("NodeTls.layer allowTruncation", NodeTls.layer, pems, sizes, allowTruncation)
   ]
   let native: Path = { name: "NodeTls.layer allowTruncation", impl: "NodeTls.layer allowTruncation", baselines: [raw.name] }
+  const extra: Array<Path> = []
   if (floor) {
     const lowest = effectFloor(pems, sizes)
     impls.push(lowest)
-    native = {
-      ...native,
-      baselines: [raw.name, lowest.name],
-      only: { [lowest.name]: floorCases }
-    }
+    native = floorBaseline(native, lowest.name)
+    extra.push(floorPath(lowest.name, raw.name))
   }
   const path: Path = { name: "NodeTls.layer", impl: "NodeTls.layer", baselines: [raw.name] }
-  if (!ceiling) return { impls, paths: [path, native] }
+  if (!ceiling) return { impls, paths: [path, native, ...extra] }
   impls.push(duplex)
   return {
     impls,
     paths: [
       { ...path, baselines: [raw.name, duplex.name], only: { [duplex.name]: ["bulk", "handshakes", "writes", "echo-p50", "echo-p99", "idle"] } },
-      native
+      native,
+      ...extra
     ]
   }
 }

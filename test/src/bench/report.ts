@@ -175,6 +175,8 @@ export interface Path {
   readonly baselines: ReadonlyArray<string>
   /** Metrics compared with a baseline other than the first (absent: all it has). */
   readonly only?: Readonly<Record<string, ReadonlyArray<MetricKey>>>
+  /** Which of its series the chart draws: every baseline (absent), the first only, or none. */
+  readonly chart?: "first" | "none"
 }
 
 /** What one runtime process writes. */
@@ -282,6 +284,8 @@ export const pathTable = (result: RuntimeResult, path: Path): string => {
 export interface Series {
   readonly label: string
   readonly ratios: Partial<Record<MetricKey, Ratio>>
+  /** Drawn in the chart (the table has every series). */
+  readonly chart: boolean
 }
 
 /** "Node 20", "Node 24", "Bun 1.4.4". */
@@ -293,6 +297,7 @@ export const series = (results: ReadonlyArray<RuntimeResult>): Array<Series> =>
     r.paths.flatMap((path) =>
       path.baselines.map((b, i) => ({
         label: `${runtimeName(r)} ${path.name}${i === 0 ? "" : ` vs ${b}`}`,
+        chart: path.chart === undefined || (path.chart === "first" && i === 0),
         ratios: Object.fromEntries(
           metrics.flatMap((m) => {
             const byImpl = r.metrics[m.key]
