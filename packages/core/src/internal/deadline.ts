@@ -20,6 +20,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import type * as Runtime from "effect/Runtime"
+import type * as Scope from "effect/Scope"
 import * as Tracer from "effect/Tracer"
 
 // The host's timers (every JS runtime has them; core's tsconfig has no host types).
@@ -142,14 +143,31 @@ export const breakingAfter = <A, E, R, E1>(
     })
   })
 
+/** The caller's runtime without the span it runs in. */
+const runtimeOutsideSpan: Effect.Effect<Runtime.Runtime<never>> = Effect.mapInputContext(
+  Effect.runtime<never>(),
+  Context.omit(Tracer.ParentSpan)
+)
+
+/** One runtime per connection scope (a runtime copies the context and the FiberRefs: about 1.5 KiB). */
+const connectionRuntimes = new WeakMap<Scope.Scope, Runtime.Runtime<never>>()
+
 /**
  * The caller's runtime, for work forked later from a callback (a timer, a
  * socket event), without the span it runs in: a connection keeps this for
  * as long as it lives, and a span it kept would keep its attributes and
- * its parents (a finished handshake's) alive with it.
+ * its parents (a finished handshake's) alive with it. One per connection:
+ * the parts of a connection that need one (the driver, the idle deadline,
+ * the session listener) share the first one made in its scope.
  * @internal
  */
-export const runtimeOutsideSpan: Effect.Effect<Runtime.Runtime<never>> = Effect.mapInputContext(
-  Effect.runtime<never>(),
-  Context.omit(Tracer.ParentSpan)
+export const connectionRuntime: Effect.Effect<Runtime.Runtime<never>, never, Scope.Scope> = Effect.flatMap(
+  Effect.scope,
+  (scope) => {
+    const made = connectionRuntimes.get(scope)
+    if (made !== undefined) return Effect.succeed(made)
+    return Effect.tap(runtimeOutsideSpan, (runtime) => {
+      connectionRuntimes.set(scope, runtime)
+    })
+  }
 )

@@ -90,7 +90,7 @@ export const withIdleTimeout = (
     const timer = millis <= deadline.MAX_TIMER_MILLIS ? deadline.liveTimer(clock) : undefined
     if (timer !== undefined) {
       // Under the live clock: a timer re-armed while there is activity, no fiber.
-      const runtime = yield* deadline.runtimeOutsideSpan
+      const runtime = yield* deadline.connectionRuntime
       const scope = yield* Effect.scope
       let cancel: (() => void) | undefined
       const check = () => {

@@ -152,7 +152,7 @@ export const attach = (
   Effect.gen(function*() {
     const onSession = engine.onSession
     if (onSession === undefined) return
-    const runFork = Runtime.runFork(yield* deadline.runtimeOutsideSpan)
+    const runFork = Runtime.runFork(yield* deadline.connectionRuntime)
     let pending = 0
     const settled = Readiness.make()
     onSession((session) => {

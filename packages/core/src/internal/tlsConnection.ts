@@ -867,7 +867,7 @@ export const make = (
   Effect.gen(function*() {
     const driver = new Driver(engine, transport, options.retryPolicy, options.closeGrace, options.allowTruncation)
     const scope = yield* Effect.scope
-    const runtime = yield* deadline.runtimeOutsideSpan
+    const runtime = yield* deadline.connectionRuntime
     if (engine.onOutput !== undefined && transport.immediate !== undefined) {
       // Output goes to the transport in the step that produced it: a
       // flusher is only needed once the transport has no room, and is
