@@ -40,7 +40,7 @@ export interface TicketSuiteOptions {
 }
 
 /** A client session cache that offers the session the test picks, and records every one it is given. */
-const pinned = () => {
+export const pinned = () => {
   const given: Array<SessionCache.Session> = []
   let offer: SessionCache.Session | undefined
   const service = SessionCache.make({
