@@ -280,6 +280,19 @@ export const ticketSuite = (name: string, tlsLayer: Layer.Layer<Tls.Tls>, suiteO
             expect((error as { option?: string }).option).toBe("ticketKeys")
           }))
 
+        it.scoped("upgrade in the server role with ticketKeys fails with TlsConfigError too", () =>
+          Effect.gen(function*() {
+            const [, b] = yield* Transport.makeMemoryPair()
+            const error = yield* Effect.flip(Tls.upgrade(b, {
+              ...common,
+              role: "server",
+              cert: pki.server.chain,
+              key: pki.server.key,
+              ticketKeys: key()
+            }))
+            expect(error).toMatchObject({ _tag: "TlsConfigError", option: "ticketKeys" })
+          }))
+
         it.scoped("a TicketKeys service in the context fails listen with TlsConfigError too", () =>
           Effect.gen(function*() {
             const keys = yield* TicketKeys.makeRotating({ period: "1 hour" })
