@@ -341,6 +341,25 @@ export const ticketSuite = (name: string, tlsLayer: Layer.Layer<Tls.Tls>, suiteO
               expect(second.serverReused).toBe(true)
             }))
 
+          if (suiteOptions.ticketKeys) {
+            withPeers(["openssl"], it.scoped)(`${version}: a session s_client saved from one listener resumes on another with the same ticketKeys`, () =>
+              Effect.gen(function*() {
+                const shared = key()
+                const one = yield* listen({ ticketKeys: shared, ...distinct(1) })
+                const two = yield* listen({ ticketKeys: shared, ...distinct(2) })
+                const other = yield* listen({ ticketKeys: key(), ...distinct(3) })
+                const file = join(pki.dir, `shared-${version}-${name.replace(/\W+/g, "-")}.pem`)
+                expect((yield* sClient(one, ["-sess_out", file])).out).toContain(`New, ${version}, Cipher is`)
+                const second = yield* sClient(two, ["-sess_in", file])
+                expect(second.out).toContain(`Reused, ${version}, Cipher is`)
+                expect(second.serverReused).toBe(true)
+                // Other keys: a full handshake, no error.
+                const third = yield* sClient(other, ["-sess_in", file])
+                expect(third.out).toContain(`New, ${version}, Cipher is`)
+                expect(third.serverReused).toBe(false)
+              }))
+          }
+
           withPeers(["openssl"], it.scoped)(`${version}: a session whose ticket was tampered with is a full handshake (New)`, () =>
             Effect.gen(function*() {
               const server = yield* listen()
