@@ -14,7 +14,11 @@ import { reloadSuite } from "./reload/suite.js"
 const onBun = "Bun" in globalThis
 
 if (onBun) {
-  reloadSuite("BunTls.layer (node:tls engine over Bun sockets)", BunTls.layer, { reusePort: "binds", processes: "bun" })
+  reloadSuite("BunTls.layer (node:tls engine over Bun sockets)", BunTls.layer, {
+    reusePort: "binds",
+    processes: "bun",
+    ticketKeys: false
+  })
   reloadSuite("BunTls.layer with allowTruncation (Bun's native TLS sockets)", BunTls.layer, {
     common: { allowTruncation: true },
     nativeListenerKeepsContext: true,

@@ -14,15 +14,20 @@
  * option the second bind fails, so the test could fail.
  */
 import { describe, expect, layer } from "@effect/vitest"
+import * as SessionCache from "@effect-tls/core/SessionCache"
 import * as Tls from "@effect-tls/core/Tls"
 import type { TlsConnection } from "@effect-tls/core/TlsConnection"
 import type * as TlsOptions from "@effect-tls/core/TlsOptions"
 import { Deferred, Effect, Exit, Fiber, type Layer, Option, Stream, SubscriptionRef } from "effect"
 import { X509Certificate } from "node:crypto"
+import { randomBytes } from "node:crypto"
+import { writeFileSync } from "node:fs"
+import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { afterAll, beforeAll } from "vitest"
 import { run, spawnServe } from "../src/cliPeers.js"
 import { generatePki, type KeyPair, type Pki } from "../src/pki.js"
+import { pinned } from "../tickets/suite.js"
 
 export interface ReloadSuiteOptions {
   /** Options every connection gets (`{ allowTruncation: true }`: the native path). */
@@ -37,6 +42,8 @@ export interface ReloadSuiteOptions {
   readonly reusePort: "binds" | "TlsConfigError"
   /** Also bind two server processes of this runtime to one port (`test/reload/idServer.mjs`). */
   readonly processes?: "node" | "bun"
+  /** Whether the runtime sets ticket keys (default true; Bun's node:tls cannot). */
+  readonly ticketKeys?: boolean
 }
 
 const idServer = fileURLToPath(new URL("./idServer.mjs", import.meta.url))
@@ -273,6 +280,63 @@ export const reloadSuite = (name: string, tlsLayer: Layer.Layer<Tls.Tls>, suiteO
               }
               expect([...seen].sort()).toEqual(["process one", "process two"])
             }), { timeout: 300_000 })
+
+          it.scoped(
+            suiteOptions.ticketKeys === false
+              ? "reusePort: a server process given ticket keys derived from a shared secret fails with TlsConfigError (the runtime cannot set them)"
+              : "reusePort: two server processes that share only a ticket secret resume each other's sessions",
+            () =>
+              Effect.gen(function*() {
+                yield* buildPackages
+                const secretFile = join(pki.dir, `ticket-secret-${runtime}`)
+                writeFileSync(secretFile, randomBytes(32), { mode: 0o600 })
+                const spawnId = (id: string, port: number) =>
+                  spawnServe(process.execPath, [
+                    idServer,
+                    runtime,
+                    id,
+                    String(port),
+                    pki.server.chainFile,
+                    pki.server.keyFile,
+                    secretFile
+                  ])
+                const one = yield* spawnId("process one", 0)
+                if (suiteOptions.ticketKeys === false) {
+                  expect(yield* one.exited).toBe(1)
+                  expect(one.output()).toContain("TlsConfigError")
+                  expect(one.output()).toContain("ticketKeys")
+                  return
+                }
+                const port = yield* one.port
+                const two = yield* spawnId("process two", port)
+                expect(yield* two.port).toBe(port)
+                const cache = pinned()
+                /** One connection: which process answered, and whether both ends resumed. */
+                const ask = Effect.scoped(Effect.gen(function*() {
+                  const c = yield* Tls.connect(clientOptions(port))
+                  const said = JSON.parse(Buffer.from(Option.getOrThrow(yield* c.read)).toString()) as {
+                    id: string
+                    reused: boolean
+                  }
+                  return { id: said.id, server: said.reused, client: c.info.sessionReused }
+                })).pipe(Effect.provideService(SessionCache.SessionCache, cache.service))
+                const first = yield* ask
+                expect(first).toMatchObject({ server: false, client: false })
+                // Offer a ticket of the first process until the other one answers.
+                cache.offerNewest()
+                let other: { id: string; server: boolean; client: boolean } | undefined
+                for (let i = 0; i < 64 && other === undefined; i++) {
+                  const answer = yield* ask
+                  if (answer.id !== first.id) other = answer
+                }
+                expect(other).toEqual({
+                  id: first.id === "process one" ? "process two" : "process one",
+                  server: true,
+                  client: true
+                })
+              }),
+            { timeout: 300_000 }
+          )
         }
 
         it.scoped("without reusePort a second server on the same port fails to bind", () =>

@@ -16,6 +16,7 @@ import type * as Stream from "effect/Stream"
 import type * as SubscriptionRef from "effect/SubscriptionRef"
 import * as internal from "./internal/tlsOptions.js"
 import type { RetryPolicy } from "./RetryPolicy.js"
+import type { TicketKeysService } from "./TicketKeys.js"
 import type { TlsConfigError } from "./TlsError.js"
 
 /**
@@ -199,6 +200,18 @@ export interface ServerOptions extends CommonOptions {
    */
   readonly reusePort?: boolean | undefined
   /**
+   * The keys session tickets are encrypted with: 48 bytes (`Redacted`;
+   * OpenSSL's layout: key name, HMAC secret, AES key; another length is
+   * `TlsConfigError`), or a `TicketKeysService` whose current key encrypts
+   * and whose previous keys still decrypt (see `TicketKeys`). Without it,
+   * a `TicketKeys` service in the context is used, else the runtime's own
+   * random keys. Bun cannot set ticket keys: there it fails with
+   * `TlsConfigError`.
+   *
+   * @since 0.3.0
+   */
+  readonly ticketKeys?: Redacted.Redacted<Uint8Array> | TicketKeysService | undefined
+  /**
    * Replace the server's certificate context while it runs, as
    * `TlsServer.reload` does, from a `SubscriptionRef` (its value at
    * `listen` applies before binding, and a bad one fails `listen`; after
@@ -248,6 +261,18 @@ export interface ServerContext {
 export interface UpgradeServerOptions extends CommonOptions {
   readonly role: "server"
   readonly requestCert?: boolean | undefined
+  /**
+   * The keys session tickets are encrypted with: 48 bytes (`Redacted`;
+   * OpenSSL's layout: key name, HMAC secret, AES key; another length is
+   * `TlsConfigError`), or a `TicketKeysService` whose current key encrypts
+   * and whose previous keys still decrypt (see `TicketKeys`). Without it,
+   * a `TicketKeys` service in the context is used, else the runtime's own
+   * random keys. Bun cannot set ticket keys: there it fails with
+   * `TlsConfigError`.
+   *
+   * @since 0.3.0
+   */
+  readonly ticketKeys?: Redacted.Redacted<Uint8Array> | TicketKeysService | undefined
 }
 
 /**
@@ -317,6 +342,19 @@ export interface ResolvedServer extends ResolvedCommon {
   readonly certChain: ReadonlyArray<string>
   readonly key: Redacted.Redacted<string>
   readonly requestCert: boolean
+  /**
+   * The `ticketKeys` option, as a service (fixed bytes become one).
+   *
+   * @since 0.3.0
+   */
+  readonly ticketKeys?: TicketKeysService | undefined
+  /**
+   * The one ticket key the native context is built with (48 bytes),
+   * chosen by the server for a handshake; undefined: the runtime's own.
+   *
+   * @since 0.3.0
+   */
+  readonly ticketKey?: Redacted.Redacted<Uint8Array> | undefined
 }
 
 /**

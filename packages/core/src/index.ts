@@ -76,3 +76,8 @@ export * as Transport from "./Transport.js"
  * @since 0.3.0
  */
 export * as SessionCache from "./SessionCache.js"
+
+/**
+ * @since 0.3.0
+ */
+export * as TicketKeys from "./TicketKeys.js"

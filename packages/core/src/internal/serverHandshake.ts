@@ -38,6 +38,7 @@ import type * as Scope from "effect/Scope"
 import { AlpnSelector } from "../AlpnSelector.js"
 import * as ClientHello from "../ClientHello.js"
 import { SniResolver } from "../SniResolver.js"
+import { type TicketKey, TicketKeys, type TicketKeySet } from "../TicketKeys.js"
 import type { NativePath, TlsRuntime } from "../TlsRuntime.js"
 import * as TlsConnection from "../TlsConnection.js"
 import type { TlsEngineFactory } from "../TlsEngine.js"
@@ -49,6 +50,7 @@ import * as serverName from "./serverName.js"
 import * as options from "./tlsOptions.js"
 import * as deadline from "./deadline.js"
 import * as resource from "./resource.js"
+import * as ticketKeys from "./ticketKeys.js"
 
 /** A server's options with the engine factory built from them. */
 interface Prepared {
@@ -81,7 +83,8 @@ const contentKey = (o: ResolvedServer) =>
     o.ciphers ?? null,
     o.minVersion,
     o.maxVersion,
-    o.alpnProtocols
+    o.alpnProtocols,
+    o.ticketKey === undefined ? null : Array.from(Redacted.value(o.ticketKey))
   ])
 
 const isSentAlert = (u: unknown): u is TlsAlertError => u instanceof TlsAlertError && u.direction === "sent"
@@ -216,8 +219,40 @@ export const makeReloadable = (
         Effect.logWarning("TLS server: the reload option's new context is not applied; the previous one keeps serving", e))
     })
 
-    /** Whether deciding runs user code (a resolver or a selector). */
-    const resolving = Option.isSome(resolver) || Option.isSome(selector)
+    // Ticket keys: the option's, else the context's; without, the runtime's own.
+    const tickets = serverOptions.ticketKeys ?? Option.getOrUndefined(yield* Effect.serviceOption(TicketKeys))
+    /**
+     * A context, with the ticket key `key` (node:tls takes one key per
+     * context): built once per context and key, the keys no longer kept
+     * dropped as new ones come.
+     */
+    const withKey = new WeakMap<Prepared, Map<string, Prepared>>()
+    const keyed = (prepared: Prepared, key: TicketKey, kept: TicketKeySet) =>
+      Effect.suspend(() => {
+        let byName = withKey.get(prepared)
+        const hit = byName?.get(key.name)
+        if (hit !== undefined) return Effect.succeed(hit)
+        if (byName === undefined) withKey.set(prepared, byName = new Map())
+        const options = { ...prepared.options, ticketKey: key.material }
+        return Effect.map(engines(options), (factory): Prepared => {
+          if (byName.size > kept.accepted.length) {
+            for (const name of byName.keys()) {
+              if (name !== kept.current.name && !kept.accepted.some((k) => k.name === name)) byName.delete(name)
+            }
+          }
+          const made = { options, factory }
+          byName.set(key.name, made)
+          return made
+        })
+      })
+    if (tickets !== undefined) {
+      // The current key's context is built now: a runtime that cannot set ticket keys fails here.
+      const kept = yield* tickets.keys
+      yield* keyed(own, kept.current, kept)
+    }
+
+    /** Whether deciding runs user code (a resolver, a selector, ticket keys). */
+    const resolving = Option.isSome(resolver) || Option.isSome(selector) || tickets !== undefined
 
     if (Option.isSome(resolver)) {
       yield* Effect.forEach(resolver.value.contexts, ([name, context]) => prepare(context, name), { discard: true })
@@ -274,6 +309,12 @@ export const makeReloadable = (
             const label = `sni(${Option.getOrElse(servername, () => "no name")})`
             prepared = yield* consult("SNI resolver's context", prepare(context.value, label), servername, peer)
           }
+        }
+
+        if (tickets !== undefined) {
+          const kept = yield* consult("ticket keys", tickets.keys, servername, peer)
+          const name = ticketKeys.offeredName(hello, prepared.options.maxVersion === "TLSv1.3")
+          prepared = yield* consult("ticket keys", keyed(prepared, ticketKeys.pick(kept, name), kept), servername, peer)
         }
 
         const offered = hello.alpnProtocols

@@ -17,6 +17,7 @@ import * as Readiness from "../Readiness.js"
 import { AlpnSelector } from "../AlpnSelector.js"
 import { SessionCache, type SessionCacheService, type SessionKey } from "../SessionCache.js"
 import { SniResolver } from "../SniResolver.js"
+import { TicketKeys } from "../TicketKeys.js"
 import type { Address, TlsServer, TlsService } from "../Tls.js"
 import type { TlsRuntime } from "../TlsRuntime.js"
 import * as TlsConnection from "../TlsConnection.js"
@@ -218,8 +219,8 @@ const makeServer = <C>(
 
 /** Whether the server's handshakes need core to read the ClientHello (resolver services). */
 const resolvesFromClientHello = Effect.map(
-  Effect.all([Effect.serviceOption(SniResolver), Effect.serviceOption(AlpnSelector)]),
-  ([sni, alpn]) => Option.isSome(sni) || Option.isSome(alpn)
+  Effect.all([Effect.serviceOption(SniResolver), Effect.serviceOption(AlpnSelector), Effect.serviceOption(TicketKeys)]),
+  ([sni, alpn, tickets]) => Option.isSome(sni) || Option.isSome(alpn) || Option.isSome(tickets)
 )
 
 /**
@@ -354,8 +355,10 @@ export const make = (runtime: TlsRuntime): TlsService => {
       // Only a server that allows truncation may run on the runtime's own
       // listening TLS sockets, and only without resolvers (they need the
       // ClientHello before any TLS runs; `adopt` serves those natively)
-      // and without the `reload` option (a native listener may not reload).
-      const native = !resolved.allowTruncation || source !== undefined || (yield* resolvesFromClientHello)
+      // and without the `reload` option (a native listener may not reload)
+      // or ticket keys (picked per ClientHello; Bun's listener takes none).
+      const native = !resolved.allowTruncation || source !== undefined || resolved.ticketKeys !== undefined ||
+          (yield* resolvesFromClientHello)
         ? Option.none()
         : Option.flatMap(Option.fromNullable(runtime.native?.listen), (listen) => listen(resolved))
       if (Option.isSome(native)) {

@@ -5,6 +5,8 @@ import * as Redacted from "effect/Redacted"
 import * as RetryPolicy from "../RetryPolicy.js"
 import { TlsConfigError } from "../TlsError.js"
 import type * as O from "../TlsOptions.js"
+import type { TicketKeysService } from "../TicketKeys.js"
+import * as ticketKeys from "./ticketKeys.js"
 
 const DEFAULT_HANDSHAKE_TIMEOUT = Duration.seconds(30)
 const DEFAULT_CONNECT_TIMEOUT = Duration.seconds(30)
@@ -204,6 +206,13 @@ const clientIdentity = (host: string | undefined, servername: unknown, verify: u
   }
 }
 
+/** The `ticketKeys` option: a service as it is, key bytes as a fixed service. */
+const ticketKeysOption = (input: unknown): TicketKeysService | undefined => {
+  if (input === undefined || ticketKeys.isService(input)) return input
+  const reason = ticketKeys.keyProblem(input)
+  return reason === undefined ? ticketKeys.fixed(input as Redacted.Redacted<Uint8Array>) : fail("ticketKeys", reason)
+}
+
 const run = <A>(f: () => A): Effect.Effect<A, TlsConfigError> =>
   Effect.suspend(() => {
     try {
@@ -259,7 +268,8 @@ export const decodeServer = (options: O.ServerOptions) =>
       maxConnections: count("maxConnections", options.maxConnections, DEFAULT_MAX_CONNECTIONS),
       maxHandshakes: count("maxHandshakes", options.maxHandshakes, DEFAULT_MAX_HANDSHAKES),
       idleTimeout: duration("idleTimeout", options.idleTimeout, DEFAULT_IDLE_TIMEOUT),
-      reusePort: options.reusePort === true
+      reusePort: options.reusePort === true,
+      ticketKeys: ticketKeysOption(options.ticketKeys)
     }
   })
 
@@ -274,7 +284,14 @@ export const decodeUpgrade = (options: O.UpgradeOptions) =>
       if (options.requestCert === true && base.ca === undefined) {
         fail("ca", "requestCert needs the CA that signs client certificates")
       }
-      return { ...base, certChain: base.certChain!, key: base.key!, role: "server", requestCert: options.requestCert === true }
+      return {
+        ...base,
+        certChain: base.certChain!,
+        key: base.key!,
+        role: "server",
+        requestCert: options.requestCert === true,
+        ticketKeys: ticketKeysOption(options.ticketKeys)
+      }
     }
     return fail("role", `expected "client" or "server"`)
   })

@@ -1019,15 +1019,35 @@ export const secureContext = (options: ResolvedCommon): Effect.Effect<tls.Secure
         full.cert = options.certChain.join("\n")
         full.key = Redacted.value(options.key)
       }
+      let context: tls.SecureContext
       try {
-        return tls.createSecureContext(full)
+        context = tls.createSecureContext(full)
       } catch (e) {
         throw diagnose(base, options, e)
       }
+      const ticketKey = (options as Partial<ResolvedServer>).ticketKey
+      if (ticketKey !== undefined) setTicketKey(context, Redacted.value(ticketKey))
+      return context
     },
     catch: (e) =>
       e instanceof TlsConfigError ? e : new TlsConfigError({ option: "options", reason: "rejected by node:tls", cause: e })
   })
+
+/**
+ * Give a server context its one ticket key (48 bytes). Bun's node:tls has
+ * no `setTicketKeys` on its contexts and ignores the `ticketKeys` option
+ * (oven-sh/bun#14604): there this is `TlsConfigError`, not a silent no-op.
+ */
+const setTicketKey = (context: tls.SecureContext, key: Uint8Array) => {
+  const native = (context as { context?: { setTicketKeys?: (keys: Buffer) => void } }).context
+  if (typeof native?.setTicketKeys !== "function") {
+    throw new TlsConfigError({
+      option: "ticketKeys",
+      reason: "this runtime's node:tls cannot set session ticket keys (Bun: oven-sh/bun#14604)"
+    })
+  }
+  native.setTicketKeys(Buffer.from(key.buffer, key.byteOffset, key.byteLength))
+}
 
 /** What a refused TLS 1.2 renegotiation fails with (node's own code for it). */
 const renegotiationRefused = () =>
