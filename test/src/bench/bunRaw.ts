@@ -72,57 +72,80 @@ const writeAll = (end: End, message: Uint8Array, n: number) => {
   pump()
 }
 
+/** Where a socket's events go once its handshake completed. */
+interface Events {
+  readonly data: (data: Uint8Array) => void
+  readonly drain: () => void
+  readonly close: () => void
+}
+
+/** A server whose sockets get their `Events` from `onSecure` once their handshake completed. */
+const listenSecure = <E extends Events>(pems: Pems, onSecure: (socket: BunSocket) => E) => {
+  const secured = new Map<BunSocket, E>()
+  return Bun.listen({
+    hostname: "127.0.0.1",
+    port: 0,
+    tls: { cert: pems.cert, key: pems.key },
+    socket: {
+      // The server asks for no client certificate: its authorizationError says so, and is not a failure.
+      handshake: (socket, success) => {
+        if (success) secured.set(socket, onSecure(socket))
+      },
+      data: (socket, data) => secured.get(socket)?.data(data),
+      drain: (socket) => secured.get(socket)?.drain(),
+      close: (socket) => {
+        secured.get(socket)?.close()
+        secured.delete(socket)
+      },
+      error: ignore
+    }
+  })
+}
+
+/** A client socket's `Events` from `onSecure`, once its handshake completed (and the server verified). */
+const connectSecure = <E extends Events>(pems: Pems, port: number, onSecure: (socket: BunSocket) => E) =>
+  new Promise<E>((resolve, reject) => {
+    let events: E | undefined
+    Bun.connect({
+      hostname: "127.0.0.1",
+      port,
+      tls: { ca: pems.ca, serverName: "localhost" },
+      socket: {
+        handshake: (socket, success, authorizationError) => {
+          if (!success || authorizationError !== null) {
+            reject(authorizationError ?? new Error("handshake failed"))
+            return
+          }
+          events = onSecure(socket)
+          resolve(events)
+        },
+        data: (_, data) => events?.data(data),
+        drain: () => events?.drain(),
+        close: () => events?.close(),
+        error: (_, e) => reject(e)
+      }
+    }).catch(reject)
+  })
+
+/** An End and the events that reach it. */
+const endOf = (socket: BunSocket) => {
+  const end: End = { socket, onData: ignore, onDrain: ignore }
+  return { end, data: (data: Uint8Array) => end.onData(data), drain: () => end.onDrain(), close: ignore }
+}
+
 export const raw = (pems: Pems, sizes: Sizes): Impl => {
   const payload = new Uint8Array(sizes.chunk).fill(0x61)
 
   /** A server whose connections become Ends once their handshake completed. */
-  const listen = (onSecure: (end: End) => void) => {
-    const ends = new Map<BunSocket, End>()
-    return Bun.listen({
-      hostname: "127.0.0.1",
-      port: 0,
-      tls: { cert: pems.cert, key: pems.key },
-      socket: {
-        // The server asks for no client certificate: its authorizationError says so, and is not a failure.
-        handshake: (socket, success) => {
-          if (!success) return
-          const end: End = { socket, onData: ignore, onDrain: ignore }
-          ends.set(socket, end)
-          onSecure(end)
-        },
-        data: (socket, data) => ends.get(socket)?.onData(data),
-        drain: (socket) => ends.get(socket)?.onDrain(),
-        close: (socket) => {
-          ends.delete(socket)
-        },
-        error: ignore
-      }
+  const listen = (onSecure: (end: End) => void) =>
+    listenSecure(pems, (socket) => {
+      const events = endOf(socket)
+      onSecure(events.end)
+      return events
     })
-  }
 
   /** A client End once its handshake completed (and the server verified). */
-  const connect = (port: number) =>
-    new Promise<End>((resolve, reject) => {
-      let end: End | undefined
-      Bun.connect({
-        hostname: "127.0.0.1",
-        port,
-        tls: { ca: pems.ca, serverName: "localhost" },
-        socket: {
-          handshake: (socket, success, authorizationError) => {
-            if (!success || authorizationError !== null) {
-              reject(authorizationError ?? new Error("handshake failed"))
-              return
-            }
-            end = { socket, onData: ignore, onDrain: ignore }
-            resolve(end)
-          },
-          data: (_, data) => end?.onData(data),
-          drain: () => end?.onDrain(),
-          error: (_, e) => reject(e)
-        }
-      }).catch(reject)
-    })
+  const connect = (port: number) => connectSecure(pems, port, endOf).then((events) => events.end)
 
   /**
    * A client that offers `session` (set in `open`, where Bun takes it), and
@@ -341,7 +364,7 @@ export const floorNet = (pems: Pems): FloorNet => {
     return {
       socket: { conn: { read: box.read, write }, end: () => socket.end() } satisfies FloorSocket,
       data: box.data,
-      end: box.end,
+      close: box.end,
       drain: () => {
         const wake = drained
         drained = undefined
@@ -349,54 +372,15 @@ export const floorNet = (pems: Pems): FloorNet => {
       }
     }
   }
-  type Wrapped = ReturnType<typeof wrap>
   return {
     listen: async (onSecure) => {
-      const wrapped = new Map<BunSocket, Wrapped>()
-      const server = Bun.listen({
-        hostname: "127.0.0.1",
-        port: 0,
-        tls: { cert: pems.cert, key: pems.key },
-        socket: {
-          handshake: (socket, success) => {
-            if (!success) return
-            const w = wrap(socket)
-            wrapped.set(socket, w)
-            onSecure(w.socket)
-          },
-          data: (socket, data) => wrapped.get(socket)?.data(data),
-          drain: (socket) => wrapped.get(socket)?.drain(),
-          close: (socket) => {
-            wrapped.get(socket)?.end()
-            wrapped.delete(socket)
-          },
-          error: ignore
-        }
+      const server = listenSecure(pems, (socket) => {
+        const w = wrap(socket)
+        onSecure(w.socket)
+        return w
       })
       return { port: server.port, close: () => server.stop(true) }
     },
-    connect: (port) =>
-      new Promise<FloorSocket>((resolve, reject) => {
-        let w: Wrapped | undefined
-        Bun.connect({
-          hostname: "127.0.0.1",
-          port,
-          tls: { ca: pems.ca, serverName: "localhost" },
-          socket: {
-            handshake: (socket, success, authorizationError) => {
-              if (!success || authorizationError !== null) {
-                reject(authorizationError ?? new Error("handshake failed"))
-                return
-              }
-              w = wrap(socket)
-              resolve(w.socket)
-            },
-            data: (_, data) => w?.data(data),
-            drain: () => w?.drain(),
-            close: () => w?.end(),
-            error: (_, e) => reject(e)
-          }
-        }).catch(reject)
-      })
+    connect: (port) => connectSecure(pems, port, wrap).then((w) => w.socket)
   }
 }
