@@ -28,8 +28,30 @@ export interface SessionSuiteOptions {
 const turn = Effect.promise(() => new Promise<void>((resolve) => setImmediate(resolve)))
 
 /** Read until the peer's end (or a failure): the server's side of a round. */
-const drain = (c: TlsConnection): Effect.Effect<void> =>
+export const drain = (c: TlsConnection): Effect.Effect<void> =>
   Effect.ignore(Effect.repeat(c.read, { while: Option.isSome }))
+
+/**
+ * One connection to `server` with `client`'s options: the server writes
+ * "hi" and the client reads it (so every ticket sent before it has
+ * arrived). Whether each end says it resumed.
+ */
+export const round = (server: Tls.TlsServer, client: TlsOptions.ClientOptions) =>
+  Effect.gen(function*() {
+    const serverSide = yield* Effect.fork(Effect.scoped(Effect.gen(function*() {
+      const c = yield* server.accept
+      yield* c.write("hi")
+      yield* drain(c)
+      return c.info.sessionReused
+    })))
+    const clientReused = yield* Effect.scoped(Effect.gen(function*() {
+      const c = yield* Tls.connect(client)
+      expect(yield* readUntil(c, "hi")).toBe("hi")
+      return c.info.sessionReused
+    }))
+    const serverReused = yield* Fiber.join(serverSide)
+    return { client: clientReused, server: serverReused }
+  })
 
 export const sessionSuite = (name: string, tlsLayer: Layer.Layer<Tls.Tls>, options: SessionSuiteOptions = {}) => {
   const pki = generatePki()
@@ -39,36 +61,15 @@ export const sessionSuite = (name: string, tlsLayer: Layer.Layer<Tls.Tls>, optio
   const listen = (extra: Partial<TlsOptions.ServerOptions> = {}) =>
     Tls.listen({ ...common, host: "127.0.0.1", port: 0, cert: pki.server.chain, key: pki.server.key, ...extra })
 
-  /**
-   * One connection: the server writes "hi" and the client reads it (so
-   * every ticket sent before it has arrived). Whether each end says it
-   * resumed.
-   */
-  const round = (
-    server: Tls.TlsServer,
-    client: Partial<TlsOptions.ClientOptions> = {}
-  ) =>
-    Effect.gen(function*() {
-      const serverSide = yield* Effect.fork(Effect.scoped(Effect.gen(function*() {
-        const c = yield* server.accept
-        yield* c.write("hi")
-        yield* drain(c)
-        return c.info.sessionReused
-      })))
-      const clientReused = yield* Effect.scoped(Effect.gen(function*() {
-        const c = yield* Tls.connect({
-          ...common,
-          host: "127.0.0.1",
-          port: server.address.port,
-          servername: "localhost",
-          ca: pki.root.cert,
-          ...client
-        })
-        expect(yield* readUntil(c, "hi")).toBe("hi")
-        return c.info.sessionReused
-      }))
-      const serverReused = yield* Fiber.join(serverSide)
-      return { client: clientReused, server: serverReused }
+  /** `round` with this suite's client options (and `client`'s). */
+  const roundTrip = (server: Tls.TlsServer, client: Partial<TlsOptions.ClientOptions> = {}) =>
+    round(server, {
+      ...common,
+      host: "127.0.0.1",
+      port: server.address.port,
+      servername: "localhost",
+      ca: pki.root.cert,
+      ...client
     })
 
   describe(`client sessions: ${name}`, () => {
@@ -76,14 +77,14 @@ export const sessionSuite = (name: string, tlsLayer: Layer.Layer<Tls.Tls>, optio
       it.scoped("TLS 1.3: a second connection to the same server resumes by default, and both ends say so", () =>
         Effect.gen(function*() {
           const s = yield* listen()
-          expect(yield* round(s)).toEqual({ client: false, server: false })
-          expect(yield* round(s)).toEqual({ client: true, server: true })
+          expect(yield* roundTrip(s)).toEqual({ client: false, server: false })
+          expect(yield* roundTrip(s)).toEqual({ client: true, server: true })
         }))
 
       it.scoped("a resumed connection still reports the server's certificate, verified", () =>
         Effect.gen(function*() {
           const s = yield* listen()
-          yield* round(s)
+          yield* roundTrip(s)
           const accepting = yield* Effect.fork(Effect.scoped(Effect.flatMap(s.accept, (c) => c.write("hi"))))
           const info = yield* Effect.scoped(Effect.gen(function*() {
             const c = yield* Tls.connect({
@@ -106,28 +107,28 @@ export const sessionSuite = (name: string, tlsLayer: Layer.Layer<Tls.Tls>, optio
       it.scoped("TLS 1.2 session tickets: a second connection resumes, and a third", () =>
         Effect.gen(function*() {
           const s = yield* listen({ maxVersion: "TLSv1.2" })
-          expect(yield* round(s)).toEqual({ client: false, server: false })
-          expect(yield* round(s)).toEqual({ client: true, server: true })
+          expect(yield* roundTrip(s)).toEqual({ client: false, server: false })
+          expect(yield* roundTrip(s)).toEqual({ client: true, server: true })
           // A TLS 1.2 session is not single-use: it stays until it expires.
-          expect(yield* round(s)).toEqual({ client: true, server: true })
+          expect(yield* roundTrip(s)).toEqual({ client: true, server: true })
         }))
 
       it.scoped("a session never crosses trust settings: another CA list makes a full handshake", () =>
         Effect.gen(function*() {
           const s = yield* listen()
-          yield* round(s)
-          expect(yield* round(s, { ca: [pki.root.cert, pki.otherRoot.cert] })).toEqual({ client: false, server: false })
+          yield* roundTrip(s)
+          expect(yield* roundTrip(s, { ca: [pki.root.cert, pki.otherRoot.cert] })).toEqual({ client: false, server: false })
           // The session made under the first settings was kept for them.
-          expect(yield* round(s)).toEqual({ client: true, server: true })
+          expect(yield* roundTrip(s)).toEqual({ client: true, server: true })
         }))
 
       it.scoped("a session never crosses server names (or verify: false)", () =>
         Effect.gen(function*() {
           const s = yield* listen()
-          yield* round(s)
-          expect(yield* round(s, { servername: "other.test", verify: false })).toEqual({ client: false, server: false })
-          expect(yield* round(s, { verify: false })).toEqual({ client: false, server: false })
-          expect(yield* round(s)).toEqual({ client: true, server: true })
+          yield* roundTrip(s)
+          expect(yield* roundTrip(s, { servername: "other.test", verify: false })).toEqual({ client: false, server: false })
+          expect(yield* roundTrip(s, { verify: false })).toEqual({ client: false, server: false })
+          expect(yield* roundTrip(s)).toEqual({ client: true, server: true })
         }))
 
       it.scoped("garbage session data is a full handshake, silently", () =>
@@ -142,7 +143,7 @@ export const sessionSuite = (name: string, tlsLayer: Layer.Layer<Tls.Tls>, optio
               }),
             put: () => Effect.void
           }
-          const result = yield* round(s).pipe(Effect.provideService(SessionCache.SessionCache, garbage))
+          const result = yield* roundTrip(s).pipe(Effect.provideService(SessionCache.SessionCache, garbage))
           expect(result).toEqual({ client: false, server: false })
         }))
 
@@ -166,7 +167,7 @@ export const sessionSuite = (name: string, tlsLayer: Layer.Layer<Tls.Tls>, optio
             put: (_key, session) => Effect.sync(() => void kept.push(session))
           }
           const s = yield* listen()
-          yield* round(s).pipe(Effect.provideService(SessionCache.SessionCache, recording))
+          yield* roundTrip(s).pipe(Effect.provideService(SessionCache.SessionCache, recording))
           expect(kept.length).toBeGreaterThan(0)
           const reused = yield* Effect.scoped(Effect.gen(function*() {
             const c = yield* Tls.connect({ ...common, host: "127.0.0.1", port, servername: "localhost", ca: pki.root.cert })
@@ -179,7 +180,7 @@ export const sessionSuite = (name: string, tlsLayer: Layer.Layer<Tls.Tls>, optio
       it.scoped("SessionCache.layerDisabled turns resumption off", () =>
         Effect.gen(function*() {
           const s = yield* listen()
-          const twice = Effect.zipRight(round(s), round(s))
+          const twice = Effect.zipRight(roundTrip(s), roundTrip(s))
           expect(yield* twice.pipe(Effect.provide(SessionCache.layerDisabled))).toEqual({ client: false, server: false })
         }))
 

@@ -20,7 +20,6 @@ import * as SessionCache from "@effect-tls/core/SessionCache"
 import * as SniResolver from "@effect-tls/core/SniResolver"
 import * as TicketKeys from "@effect-tls/core/TicketKeys"
 import * as Tls from "@effect-tls/core/Tls"
-import type { TlsConnection } from "@effect-tls/core/TlsConnection"
 import type * as TlsOptions from "@effect-tls/core/TlsOptions"
 import * as Transport from "@effect-tls/core/Transport"
 import { Effect, Fiber, type Layer, Option, Redacted, TestClock, TestContext } from "effect"
@@ -29,8 +28,8 @@ import { readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { afterAll, beforeAll } from "vitest"
 import { generatePki, type Pki } from "../src/pki.js"
-import { readUntil } from "../src/reading.js"
 import { spawnPeer, withPeers } from "../interop/peers.js"
+import { round as sessionRound } from "../sessions/suite.js"
 
 export interface TicketSuiteOptions {
   /** Options every connection gets (`allowTruncation`: the runtime's native path). */
@@ -61,8 +60,6 @@ export const pinned = () => {
   }
 }
 
-/** Read until the peer's end (or a failure). */
-const drain = (c: TlsConnection): Effect.Effect<void> => Effect.ignore(Effect.repeat(c.read, { while: Option.isSome }))
 
 /**
  * Options that make a listener's native context its own: listeners with
@@ -84,34 +81,20 @@ export const ticketSuite = (name: string, tlsLayer: Layer.Layer<Tls.Tls>, suiteO
   const listen = (extra: Partial<TlsOptions.ServerOptions> = {}) =>
     Tls.listen({ ...common, host: "127.0.0.1", port: 0, cert: pki.server.chain, key: pki.server.key, ...extra })
 
-  /** One connection through `cache`: the server writes "hi"; whether each end resumed. */
+  /** One connection through `cache` (`round` of the session suite); whether each end resumed. */
   const round = (
     server: Tls.TlsServer,
     cache: SessionCache.SessionCacheService,
     client: Partial<TlsOptions.ClientOptions> = {}
   ) =>
-    Effect.gen(function*() {
-      const serverSide = yield* Effect.fork(Effect.scoped(Effect.gen(function*() {
-        const c = yield* server.accept
-        yield* c.write("hi")
-        yield* drain(c)
-        return c.info.sessionReused
-      })))
-      const clientReused = yield* Effect.scoped(Effect.gen(function*() {
-        const c = yield* Tls.connect({
-          ...common,
-          host: "127.0.0.1",
-          port: server.address.port,
-          servername: "localhost",
-          ca: [pki.root.cert, pki.otherRoot.cert],
-          ...client
-        })
-        expect(yield* readUntil(c, "hi")).toBe("hi")
-        return c.info.sessionReused
-      })).pipe(Effect.provideService(SessionCache.SessionCache, cache))
-      const serverReused = yield* Fiber.join(serverSide)
-      return { client: clientReused, server: serverReused }
-    })
+    sessionRound(server, {
+      ...common,
+      host: "127.0.0.1",
+      port: server.address.port,
+      servername: "localhost",
+      ca: [pki.root.cert, pki.otherRoot.cert],
+      ...client
+    }).pipe(Effect.provideService(SessionCache.SessionCache, cache))
 
   const RESUMED = { client: true, server: true }
   const FULL = { client: false, server: false }
