@@ -168,4 +168,14 @@ describe("TlsOptions.decodeUpgrade", () => {
       const o = yield* TlsOptions.decodeUpgrade({ role: "client", verify: false })
       expect(o).toMatchObject({ role: "client", verify: false, sni: undefined })
     }))
+
+  it.effect("in the server role, checks client certificate options as listen does", () =>
+    Effect.gen(function*() {
+      const server = { role: "server", cert: CERT, key: KEY } as const
+      expect(yield* configError(TlsOptions.decodeUpgrade({ ...server, requestCert: "yes" as never }))).toMatchObject({
+        option: "requestCert"
+      })
+      expect(yield* configError(TlsOptions.decodeUpgrade({ ...server, requestCert: true }))).toMatchObject({ option: "ca" })
+      expect(yield* TlsOptions.decodeUpgrade(server)).toMatchObject({ role: "server", requestCert: false })
+    }))
 })

@@ -240,16 +240,29 @@ export const decodeClient = (options: O.ClientOptions) =>
     }
   })
 
+/** What every server role decodes: the common options, client certificates and ticket keys. */
+const server = (options: O.ServerOptions | O.UpgradeServerOptions): O.ResolvedServer => {
+  const base = common(options, "server")
+  if (options.requestCert !== undefined && typeof options.requestCert !== "boolean") {
+    fail("requestCert", "expected a boolean")
+  }
+  if (options.requestCert === true && base.ca === undefined) {
+    fail("ca", "requestCert needs the CA that signs client certificates")
+  }
+  return {
+    ...base,
+    certChain: base.certChain!,
+    key: base.key!,
+    role: "server",
+    requestCert: options.requestCert === true,
+    ticketKeys: ticketKeysOption(options.ticketKeys)
+  }
+}
+
 /** @internal */
 export const decodeServer = (options: O.ServerOptions) =>
   run((): O.ResolvedServerListen => {
-    const base = common(options, "server")
-    if (options.requestCert !== undefined && typeof options.requestCert !== "boolean") {
-      fail("requestCert", "expected a boolean")
-    }
-    if (options.requestCert === true && base.ca === undefined) {
-      fail("ca", "requestCert needs the CA that signs client certificates")
-    }
+    const base = server(options)
     if (options.backlog !== undefined && (!Number.isInteger(options.backlog) || options.backlog < 1)) {
       fail("backlog", "expected a positive integer")
     }
@@ -258,18 +271,13 @@ export const decodeServer = (options: O.ServerOptions) =>
     }
     return {
       ...base,
-      certChain: base.certChain!,
-      key: base.key!,
-      role: "server",
-      requestCert: options.requestCert === true,
       host: options.host === undefined ? "0.0.0.0" : hostname("host", options.host),
       port: options.port === undefined ? 0 : port(options.port, true),
       backlog: options.backlog,
       maxConnections: count("maxConnections", options.maxConnections, DEFAULT_MAX_CONNECTIONS),
       maxHandshakes: count("maxHandshakes", options.maxHandshakes, DEFAULT_MAX_HANDSHAKES),
       idleTimeout: duration("idleTimeout", options.idleTimeout, DEFAULT_IDLE_TIMEOUT),
-      reusePort: options.reusePort === true,
-      ticketKeys: ticketKeysOption(options.ticketKeys)
+      reusePort: options.reusePort === true
     }
   })
 
@@ -279,20 +287,7 @@ export const decodeUpgrade = (options: O.UpgradeOptions) =>
     if (options?.role === "client") {
       return { ...common(options, "client"), role: "client", ...clientIdentity(undefined, options.servername, options.verify) }
     }
-    if (options?.role === "server") {
-      const base = common(options, "server")
-      if (options.requestCert === true && base.ca === undefined) {
-        fail("ca", "requestCert needs the CA that signs client certificates")
-      }
-      return {
-        ...base,
-        certChain: base.certChain!,
-        key: base.key!,
-        role: "server",
-        requestCert: options.requestCert === true,
-        ticketKeys: ticketKeysOption(options.ticketKeys)
-      }
-    }
+    if (options?.role === "server") return server(options)
     return fail("role", `expected "client" or "server"`)
   })
 
