@@ -100,13 +100,13 @@ export const telemetrySuite = (
   tlsLayer: Layer.Layer<Tls.Tls>,
   common: Partial<TlsOptions.CommonOptions> = {},
   /**
-   * Bun's default path: a client's `tls.connect` span may survive a full
-   * collection. A heap snapshot then shows no path to it but the test's
-   * own weak reference: JSC scans the machine stack conservatively, and
-   * the span made last can linger there. Those two spans are allowed;
-   * any other span kept alive still fails the test.
+   * The collector scans the machine stack conservatively (JSC, on Bun): a
+   * span may survive a full collection with no path to it but the test's
+   * own weak reference (a heap snapshot shows none), most often one made
+   * last. Then a few such strays are allowed per span name; a connection
+   * that keeps its spans keeps every one of them, and still fails.
    */
-  connectSpansKept = false
+  conservativeGc = false
 ) => {
   const pki = generatePki()
   afterAll(() => pki.cleanup())
@@ -363,27 +363,38 @@ export const telemetrySuite = (
             },
             context: (f) => f()
           })
-          const { client, server } = yield* Effect.gen(function*() {
-            const { port, result } = yield* acceptOne(serverOptions())
-            const client = yield* Tls.connect(clientOptions(port))
-            const server = yield* result.pipe(Effect.flatten)
-            return { client, server }
-          }).pipe(Effect.withTracer(tracer))
+          // Several of each: a leak keeps the spans of every connection.
+          const pairs = 5
+          const accepted = yield* Effect.forEach(Array.from({ length: pairs }), () =>
+            Effect.gen(function*() {
+              const { port, result } = yield* acceptOne(serverOptions())
+              const client = yield* Tls.connect(clientOptions(port))
+              const server = yield* result.pipe(Effect.flatten)
+              return { client, server }
+            }).pipe(Effect.withTracer(tracer)))
           const listening = yield* Tls.listen(serverOptions())
           const served = yield* Effect.forkScoped(listening.serve((c) => Effect.zipRight(c.write("served"), Effect.never)))
-          const toServed = yield* Tls.connect(clientOptions(listening.address.port)).pipe(Effect.withTracer(tracer))
-          expect(Buffer.from(yield* collect(toServed, 6)).toString()).toBe("served")
-          expect(spans.length).toBeGreaterThanOrEqual(6)
+          const toServed = yield* Effect.forEach(Array.from({ length: pairs }), () =>
+            Tls.connect(clientOptions(listening.address.port)).pipe(Effect.withTracer(tracer)))
+          for (const c of toServed) expect(Buffer.from(yield* collect(c, 6)).toString()).toBe("served")
+          expect(spans.length).toBeGreaterThanOrEqual(6 * pairs)
           // Weak references are cleared only after the job that made them.
           for (let i = 0; i < 3; i++) {
             yield* Effect.sleep("20 millis")
             yield* Effect.promise(() => collectGarbage())
           }
-          const kept = spans.map((s) => (s.deref() as RecordedSpan | undefined)?.name).filter((n) => n !== undefined)
-          expect(kept.filter((n) => !(connectSpansKept && n === "tls.connect"))).toEqual([])
+          const kept = new Map<string, number>()
+          for (const s of spans) {
+            const name = (s.deref() as RecordedSpan | undefined)?.name
+            if (name !== undefined) kept.set(name, (kept.get(name) ?? 0) + 1)
+          }
+          const strays = conservativeGc ? 2 : 0
+          for (const [name, count] of kept) expect(count, `${name} spans kept alive`).toBeLessThanOrEqual(strays)
           // The connections are still open and working.
-          yield* client.write("ping")
-          expect(Buffer.from(yield* collect(server, 4)).toString()).toBe("ping")
+          for (const { client, server } of accepted) {
+            yield* client.write("ping")
+            expect(Buffer.from(yield* collect(server, 4)).toString()).toBe("ping")
+          }
           yield* Fiber.interrupt(served)
         }))
 

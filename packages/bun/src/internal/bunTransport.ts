@@ -280,7 +280,15 @@ export const connect = (host: string, port: number): Effect.Effect<Transport, Tl
   ownedByScope(() => new SocketState(), (state) => Effect.sync(() => state.closeNow())).pipe(
     Effect.flatMap((state) =>
       Effect.async<Transport, TlsTransportError>((resume) => {
-        let cancelled = false
+        // Let go of the waiting fiber once it is resumed (or gone): Bun
+        // keeps the callbacks of this promise for as long as the socket
+        // lives, and they would keep the fiber, and its span, with them.
+        let waiting: typeof resume | undefined = resume
+        const wake = (effect: Effect.Effect<Transport, TlsTransportError>) => {
+          const w = waiting
+          waiting = undefined
+          w?.(effect)
+        }
         Bun.connect<SocketState>({
           hostname: host,
           port,
@@ -290,16 +298,15 @@ export const connect = (host: string, port: number): Effect.Effect<Transport, Tl
         }).then(
           (socket) => {
             state.socket ??= socket
-            if (cancelled) return state.closeNow()
-            resume(Effect.succeed(state.transport()))
+            if (waiting === undefined) return state.closeNow()
+            wake(Effect.succeed(state.transport()))
           },
           (e: unknown) => {
-            if (cancelled) return
-            resume(Effect.fail(transportError(errorCode(e) === "ECONNREFUSED" ? "ConnectRefused" : "ConnectFailed", e)))
+            wake(Effect.fail(transportError(errorCode(e) === "ECONNREFUSED" ? "ConnectRefused" : "ConnectFailed", e)))
           }
         )
         return Effect.sync(() => {
-          cancelled = true
+          waiting = undefined
           state.closeNow()
         })
       })
