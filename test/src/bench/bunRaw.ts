@@ -7,7 +7,7 @@
  */
 import { Effect } from "effect"
 import { type FloorNet, type FloorSocket, inbox } from "./effectFloor.js"
-import { type Impl, type Pems, roundTrips, type Sizes, sleep } from "./types.js"
+import { type Impl, type Pems, resumptions, roundTrips, type Sizes, sleep } from "./types.js"
 
 interface BunSocket {
   write(data: Uint8Array): number
@@ -249,32 +249,28 @@ export const raw = (pems: Pems, sizes: Sizes): Impl => {
         end.socket.write(new Uint8Array([0x78]))
         end.socket.end()
       })
-      const tickets: Array<Uint8Array> = []
-      const gather = () =>
-        new Promise<void>((resolve, reject) => {
-          connectResuming(server.port, undefined, (socket) => {
-            const session = socket.getSession()
-            if (session !== undefined) tickets.push(session)
-            socket.end()
-            resolve()
-          }).catch(reject)
-        })
-      while (tickets.length < n) await Promise.all(Array.from({ length: sizes.concurrency }, gather))
-      const start = performance.now()
-      let next = 0
-      let reused = 0
-      const worker = async () => {
-        while (next++ < n) {
-          const client = await connectResuming(server.port, tickets.pop())
-          if (client.reused) reused++
-          client.socket.end()
-        }
+      try {
+        return await resumptions<Uint8Array>(
+          n,
+          sizes.concurrency,
+          (tickets) =>
+            new Promise<void>((resolve, reject) => {
+              connectResuming(server.port, undefined, (socket) => {
+                const session = socket.getSession()
+                if (session !== undefined) tickets.push(session)
+                socket.end()
+                resolve()
+              }).catch(reject)
+            }),
+          async (ticket) => {
+            const client = await connectResuming(server.port, ticket)
+            client.socket.end()
+            return client.reused
+          }
+        )
+      } finally {
+        server.stop(true)
       }
-      await Promise.all(Array.from({ length: sizes.concurrency }, worker))
-      const ms = performance.now() - start
-      server.stop(true)
-      if (reused < n) throw new Error(`${n - reused} of ${n} handshakes did not resume`)
-      return ms
     },
     writes: async (n) => {
       const { client, conn, close } = await pair()

@@ -12,7 +12,7 @@ import type { AddressInfo } from "node:net"
 import * as net from "node:net"
 import { Duplex } from "node:stream"
 import * as tls from "node:tls"
-import { type Impl, type Pems, roundTrips, type Sizes, sleep } from "./types.js"
+import { type Impl, type Pems, resumptions, roundTrips, type Sizes, sleep } from "./types.js"
 
 /** How a baseline opens TLS sockets: a server, and clients resolved once their handshake completed. */
 export interface Net {
@@ -204,33 +204,25 @@ const make = (name: string, network: Net, sizes: Sizes): Impl => {
       // The server writes a byte after each handshake: a client that reads
       // it has every ticket sent before it.
       const server = await network.listen((socket) => socket.end("x"))
-      const tickets: Array<Buffer> = []
-      const gather = async () => {
-        const client = await network.connect(server.port)
-        client.on("session", (session: Buffer) => tickets.push(session))
-        await new Promise<void>((resolve) => {
-          client.on("data", ignore)
-          client.once("end", () => resolve())
-          client.once("close", () => resolve())
-        })
-        client.destroy()
-      }
-      while (tickets.length < n) await Promise.all(Array.from({ length: sizes.concurrency }, gather))
-      const start = performance.now()
-      let next = 0
-      let reused = 0
-      const worker = async () => {
-        while (next++ < n) {
-          const client = await network.connect(server.port, tickets.pop())
-          if (client.isSessionReused()) reused++
+      try {
+        return await resumptions<Buffer>(n, sizes.concurrency, async (tickets) => {
+          const client = await network.connect(server.port)
+          client.on("session", (session: Buffer) => tickets.push(session))
+          await new Promise<void>((resolve) => {
+            client.on("data", ignore)
+            client.once("end", () => resolve())
+            client.once("close", () => resolve())
+          })
+          client.destroy()
+        }, async (ticket) => {
+          const client = await network.connect(server.port, ticket)
+          const reused = client.isSessionReused()
           client.end()
-        }
+          return reused
+        })
+      } finally {
+        server.close()
       }
-      await Promise.all(Array.from({ length: sizes.concurrency }, worker))
-      const ms = performance.now() - start
-      server.close()
-      if (reused < n) throw new Error(`${n - reused} of ${n} handshakes did not resume`)
-      return ms
     },
     writes: async (n) => {
       const { client, conn, close } = await pair()

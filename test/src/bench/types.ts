@@ -92,6 +92,32 @@ export const KiB = 1024
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
 
 /**
+ * The raw baselines' resumed case: `gather` (full handshakes, `concurrency`
+ * at a time, untimed) until there are `n` tickets, then `n` handshakes that
+ * each offer one (`resume`: whether it resumed), `concurrency` at a time.
+ * Milliseconds of the second part; fails unless every handshake resumed.
+ */
+export const resumptions = async <T>(
+  n: number,
+  concurrency: number,
+  gather: (tickets: Array<T>) => Promise<void>,
+  resume: (ticket: T | undefined) => Promise<boolean>
+): Promise<number> => {
+  const tickets: Array<T> = []
+  while (tickets.length < n) await Promise.all(Array.from({ length: concurrency }, () => gather(tickets)))
+  const start = performance.now()
+  let next = 0
+  let reused = 0
+  const worker = async () => {
+    while (next++ < n) if (await resume(tickets.pop())) reused++
+  }
+  await Promise.all(Array.from({ length: concurrency }, worker))
+  const ms = performance.now() - start
+  if (reused < n) throw new Error(`${n - reused} of ${n} handshakes did not resume`)
+  return ms
+}
+
+/**
  * Echo round trips of `size` bytes over a raw socket: `arrived` is given
  * the length of every chunk the client receives, and `run` sends `warmup +
  * n` messages one at a time with `send`, returning the counted round trips
