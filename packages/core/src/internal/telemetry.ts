@@ -189,6 +189,23 @@ const outcomeOf = (exit: Exit.Exit<unknown, unknown>): Outcome =>
 // Spans.
 
 /**
+ * Run `effect` in the span `name` (its parent for what it runs), ended by
+ * Effect; `ended` records the outcome on it first. The peer's address is
+ * on it from the start.
+ */
+const traced = <E, R>(
+  name: string,
+  options: Tracer.SpanOptions,
+  peer: string | undefined,
+  effect: Effect.Effect<TlsConnection, E, R>,
+  ended: (span: Tracer.Span, exit: Exit.Exit<TlsConnection, E>) => void
+): Effect.Effect<TlsConnection, E, R> =>
+  Effect.useSpan(name, options, (span) => {
+    setPeer(span, peer)
+    return Effect.onExit(Effect.withParentSpan(effect, span), (exit) => Effect.sync(() => ended(span, exit)))
+  })
+
+/**
  * Run `handshake` in a `tls.handshake` span, and count it: `tls.handshakes`
  * and `tls.handshake.duration` by role and outcome (and `error.type`).
  * @internal
@@ -198,28 +215,27 @@ export const handshake = <E, R>(
   peer: string | undefined,
   handshake: Effect.Effect<TlsConnection, E, R>
 ): Effect.Effect<TlsConnection, E, R> =>
-  Effect.useSpan(
-    "tls.handshake",
-    { captureStackTrace: false, attributes: { "effect_tls.role": role } },
-    (span) =>
-      Effect.clockWith((clock) => {
-        const started = clock.unsafeCurrentTimeNanos()
-        setPeer(span, peer)
-        return Effect.onExit(Effect.withParentSpan(handshake, span), (exit) =>
-          Effect.sync(() => {
-            const seconds = Number(clock.unsafeCurrentTimeNanos() - started) / 1e9
-            const outcome = outcomeOf(exit)
-            const errorType = exit._tag === "Failure" ? errorTypeOf(exit.cause) : undefined
-            handshakes.unsafeUpdate(1, labels(role, outcome, errorType))
-            handshakeDuration.unsafeUpdate(seconds, labels(role, outcome, undefined))
-            if (exit._tag === "Success") setNegotiated(span, exit.value.info)
-            else {
-              span.attribute("tls.established", false)
-              setFailure(span, exit.cause)
-            }
-          }))
-      })
-  )
+  Effect.clockWith((clock) => {
+    const started = clock.unsafeCurrentTimeNanos()
+    return traced(
+      "tls.handshake",
+      { captureStackTrace: false, attributes: { "effect_tls.role": role } },
+      peer,
+      handshake,
+      (span, exit) => {
+        const seconds = Number(clock.unsafeCurrentTimeNanos() - started) / 1e9
+        const outcome = outcomeOf(exit)
+        const errorType = exit._tag === "Failure" ? errorTypeOf(exit.cause) : undefined
+        handshakes.unsafeUpdate(1, labels(role, outcome, errorType))
+        handshakeDuration.unsafeUpdate(seconds, labels(role, outcome, undefined))
+        if (exit._tag === "Success") setNegotiated(span, exit.value.info)
+        else {
+          span.attribute("tls.established", false)
+          setFailure(span, exit.cause)
+        }
+      }
+    )
+  })
 
 /** Run `connect` in a `tls.connect` span (kind client). @internal */
 export const connect = <E, R>(
@@ -227,19 +243,19 @@ export const connect = <E, R>(
   port: number,
   connect: Effect.Effect<TlsConnection, E, R>
 ): Effect.Effect<TlsConnection, E, R> =>
-  Effect.useSpan(
+  traced(
     "tls.connect",
     {
       kind: "client",
       captureStackTrace: false,
       attributes: { "effect_tls.role": "client", "server.address": host, "server.port": port }
     },
-    (span) =>
-      Effect.onExit(Effect.withParentSpan(connect, span), (exit) =>
-        Effect.sync(() => {
-          if (exit._tag === "Success") setPeer(span, exit.value.remoteAddress)
-          else setFailure(span, exit.cause)
-        }))
+    undefined,
+    connect,
+    (span, exit) => {
+      if (exit._tag === "Success") setPeer(span, exit.value.remoteAddress)
+      else setFailure(span, exit.cause)
+    }
   )
 
 /** Run a server's handshake of an accepted connection in a `tls.accept` span (kind server). @internal */
@@ -248,17 +264,15 @@ export const accept = <E, R>(
   peer: string | undefined,
   accept: Effect.Effect<TlsConnection, E, R>
 ): Effect.Effect<TlsConnection, E, R> =>
-  Effect.useSpan(
+  traced(
     "tls.accept",
     { kind: "server", captureStackTrace: false, attributes: { "effect_tls.role": "server", "server.port": port } },
-    (span) => {
-      setPeer(span, peer)
-      return Effect.onExit(Effect.withParentSpan(accept, span), (exit) =>
-        Effect.sync(() => {
-          if (exit._tag === "Success") {
-            const name = exit.value.info.servername
-            if (Option.isSome(name)) span.attribute("server.address", name.value)
-          } else setFailure(span, exit.cause)
-        }))
+    peer,
+    accept,
+    (span, exit) => {
+      if (exit._tag === "Success") {
+        const name = exit.value.info.servername
+        if (Option.isSome(name)) span.attribute("server.address", name.value)
+      } else setFailure(span, exit.cause)
     }
   )
