@@ -15,33 +15,9 @@ import * as Tls from "@effect-tls/core/Tls"
 import * as NodeTls from "@effect-tls/node/NodeTls"
 import * as NodeTransport from "@effect-tls/node/NodeTransport"
 import { Effect, Fiber } from "effect"
-import * as net from "node:net"
-import * as tls from "node:tls"
 import { afterAll } from "vitest"
 import { generatePki } from "./src/pki.js"
-
-type Under = "tcp" | "stream"
-
-/** What each TLSSocket made while `effect` runs sits on: a TCP socket, or a JS stream. */
-const watching = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
-  Effect.gen(function*() {
-    const seen: Array<Under> = []
-    const proto = tls.TLSSocket.prototype as unknown as { _init: (socket: unknown, wrap: unknown) => void }
-    const original = proto._init
-    yield* Effect.acquireRelease(
-      Effect.sync(() => {
-        proto._init = function(this: unknown, socket: unknown, wrap: unknown) {
-          seen.push(socket instanceof net.Socket && !(socket instanceof tls.TLSSocket) ? "tcp" : "stream")
-          return original.call(this, socket, wrap)
-        }
-      }),
-      () => Effect.sync(() => {
-        proto._init = original
-      })
-    )
-    yield* effect
-    return seen
-  })
+import { watching } from "./src/under.js"
 
 describe("NodeTls.layer: the path follows allowTruncation", () => {
   const pki = generatePki()

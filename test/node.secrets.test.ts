@@ -10,10 +10,9 @@ import * as TlsOptions from "@effect-tls/core/TlsOptions"
 import * as NodeTls from "@effect-tls/node/NodeTls"
 import * as NodeTlsEngine from "@effect-tls/node/NodeTlsEngine"
 import { Effect, Fiber } from "effect"
-import * as net from "node:net"
-import * as tls from "node:tls"
 import { afterAll } from "vitest"
 import { generatePki } from "./src/pki.js"
+import { watching } from "./src/under.js"
 
 describe("NodeTls: keylog is opt-in", () => {
   const pki = generatePki()
@@ -49,20 +48,6 @@ describe("NodeTls: keylog is opt-in", () => {
 
   it.scoped("with allowTruncation and a keylog, both ends still run node:tls on the TCP socket", () =>
     Effect.gen(function*() {
-      const under: Array<"tcp" | "stream"> = []
-      const proto = tls.TLSSocket.prototype as unknown as { _init: (socket: unknown, wrap: unknown) => void }
-      const original = proto._init
-      yield* Effect.acquireRelease(
-        Effect.sync(() => {
-          proto._init = function(this: unknown, socket: unknown, wrap: unknown) {
-            under.push(socket instanceof net.Socket && !(socket instanceof tls.TLSSocket) ? "tcp" : "stream")
-            return original.call(this, socket, wrap)
-          }
-        }),
-        () => Effect.sync(() => {
-          proto._init = original
-        })
-      )
       const lines: Array<string> = []
       const collect: TlsOptions.Keylog = (line) => Effect.sync(() => void lines.push(line))
       const s = yield* Tls.listen({
@@ -73,16 +58,18 @@ describe("NodeTls: keylog is opt-in", () => {
         allowTruncation: true,
         keylog: collect
       })
-      const accepting = yield* Effect.fork(s.accept)
-      yield* Tls.connect({
-        host: "127.0.0.1",
-        port: s.address.port,
-        servername: "localhost",
-        ca: pki.root.cert,
-        allowTruncation: true,
-        keylog: collect
-      })
-      yield* Fiber.join(accepting)
+      const under = yield* watching(Effect.gen(function*() {
+        const accepting = yield* Effect.fork(s.accept)
+        yield* Tls.connect({
+          host: "127.0.0.1",
+          port: s.address.port,
+          servername: "localhost",
+          ca: pki.root.cert,
+          allowTruncation: true,
+          keylog: collect
+        })
+        yield* Fiber.join(accepting)
+      }))
       expect(under).toEqual(["tcp", "tcp"])
       expect(lines).toHaveLength(10)
     }).pipe(Effect.provide(NodeTls.layer)))
