@@ -112,6 +112,54 @@ describe("idle timeout", () => {
       expect(aborted).toBe(false)
     }))
 
+  it.scoped("a write waiting for room when the deadline passes fails with TlsTimeoutError idle, and so does shutdown", () =>
+    Effect.gen(function*() {
+      const { engine } = Testing.scriptedEngine({ role: "server", outgoingBound: 1024 })
+      // The transport takes one batch and never another (the peer does not read).
+      const [ours] = yield* Testing.makeFaultyPair({ capacity: 1 })
+      const connection = yield* Testing.connect(engine, ours)
+      const idle = yield* withIdleTimeout(connection, Duration.seconds(10))
+      yield* idle.write("fills the pipe")
+      yield* Effect.repeatN(Effect.yieldNow(), 10)
+      // The driver holds the first of these until the transport takes it,
+      // the engine the second: more than its bound, so the next write waits.
+      yield* idle.write(new Uint8Array(2048))
+      yield* idle.write(new Uint8Array(2048))
+      const writing = yield* Effect.fork(Effect.exit(idle.write("waits")))
+      yield* Effect.repeatN(Effect.yieldNow(), 10)
+      yield* TestClock.adjust("9999 millis")
+      expect(Option.isNone(yield* Fiber.poll(writing))).toBe(true)
+      yield* TestClock.adjust("1 millis")
+      const expected = new TlsTimeoutError({ phase: "idle", millis: 10_000 })
+      expect(yield* Fiber.join(writing)).toEqual(Exit.fail(expected))
+      expect(yield* Effect.flip(idle.shutdown)).toEqual(expected)
+    }))
+
+  it.scoped("a connection the driver did not make (a wrapper) is bounded the same way, through its own abort", () =>
+    Effect.gen(function*() {
+      const { connection, peer } = yield* connected()
+      let aborted = 0
+      const wrapper: TlsConnection = {
+        ...connection,
+        abort: Effect.zipRight(Effect.sync(() => void aborted++), connection.abort)
+      }
+      const idle = yield* withIdleTimeout(wrapper, Duration.seconds(10))
+      expect(idle).not.toBe(wrapper)
+      const reading = yield* Effect.fork(Effect.exit(idle.read))
+      yield* TestClock.adjust("10 seconds")
+      const expected = new TlsTimeoutError({ phase: "idle", millis: 10_000 })
+      expect(yield* Fiber.join(reading)).toEqual(Exit.fail(expected))
+      expect(yield* Effect.flip(idle.write("late"))).toEqual(expected)
+      expect(aborted).toBe(1)
+      expect(yield* peer.read).toEqual(Option.none())
+    }))
+
+  it.scoped("a connection the driver made is bounded without a wrapper: the same object, nothing added per call", () =>
+    Effect.gen(function*() {
+      const { connection } = yield* connected()
+      expect(yield* withIdleTimeout(connection, Duration.seconds(10))).toBe(connection)
+    }))
+
   it.scoped("Duration.infinity turns it off", () =>
     Effect.gen(function*() {
       const { connection } = yield* connected()

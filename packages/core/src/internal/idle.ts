@@ -1,8 +1,12 @@
 /**
- * The idle timeout of a server's connections, kept outside the driver: a
- * connection on which no read or write completed for `timeout` fails every
- * pending and later call with `TlsTimeoutError` (phase `"idle"`) and is
- * closed abortively (an idle peer may not read a close_notify either).
+ * The idle timeout of a server's connections: a connection on which no
+ * read or write completed for `timeout` fails every pending and later call
+ * with `TlsTimeoutError` (phase `"idle"`) and is closed abortively (an idle
+ * peer may not read a close_notify either).
+ *
+ * A connection the driver made tells the deadline of each completed call
+ * itself, and expires with the error (`TlsConnection.lifecycle`): no step,
+ * no wrapper, per call. Any other connection is wrapped.
  *
  * @internal
  */
@@ -14,7 +18,7 @@ import * as Runtime from "effect/Runtime"
 import * as Scope from "effect/Scope"
 import type { TlsConnection, TlsConnectionError } from "../TlsConnection.js"
 import * as deadline from "./deadline.js"
-import { withStreams } from "./tlsConnection.js"
+import { lifecycle, withStreams } from "./tlsConnection.js"
 import { TlsTimeoutError } from "../TlsError.js"
 
 /**
@@ -41,11 +45,17 @@ class IdleDeadline {
     return this.last + this.millis - this.clock.unsafeCurrentTimeMillis()
   }
 
+  /** A call completed: the deadline moves. */
+  touch(): void {
+    this.last = this.clock.unsafeCurrentTimeMillis()
+  }
+
   #expire: Effect.Effect<void> | undefined = undefined
   get expire(): Effect.Effect<void> {
     return this.#expire ??= Effect.suspend(() => {
-      this.expired = new TlsTimeoutError({ phase: "idle", millis: this.millis })
-      return this.connection.abort
+      const error = this.expired = new TlsTimeoutError({ phase: "idle", millis: this.millis })
+      const driven = lifecycle(this.connection)
+      return driven === undefined ? this.connection.abort : driven.expire(error)
     })
   }
 
@@ -57,7 +67,7 @@ class IdleDeadline {
   private watched<A>(op: Effect.Effect<A, TlsConnectionError>): Effect.Effect<A, TlsConnectionError> {
     const onFailure = this.#onFailure ??= (e) => Effect.fail(this.expired ?? e)
     const onSuccess = this.#onSuccess ??= <A>(a: A) => {
-      this.last = this.clock.unsafeCurrentTimeMillis()
+      this.touch()
       return Effect.succeed(a)
     }
     const watched = Effect.matchEffect(op, { onFailure, onSuccess: onSuccess<A> })
@@ -108,6 +118,11 @@ export const withIdleTimeout = (
           yield* idle.expire
         })
       )
+    }
+    const driven = lifecycle(connection)
+    if (driven !== undefined) {
+      driven.completed = () => idle.touch()
+      return connection
     }
     return withStreams({
       info: connection.info,

@@ -204,6 +204,12 @@ class Driver {
   /** Starts the flusher when it is started on demand (see `make`). */
   startFlusher: (() => void) | undefined = undefined
 
+  // A server's idle deadline (idle.ts), without a step of its own per call.
+  /** Told, in the same step, each time a read, write or shutdown completes. */
+  completed: (() => void) | undefined = undefined
+  /** The error the connection expired with: every pending and later call fails with it. */
+  private expiredWith: TlsConnectionError | undefined = undefined
+
   constructor(
     readonly engine: TlsEngine,
     readonly transport: Transport,
@@ -525,6 +531,7 @@ class Driver {
 
   /** Why `operation` cannot run now, if it cannot. */
   private refusal(operation: string, allowed: (s: State) => boolean): TlsConnectionError | undefined {
+    if (this.expiredWith !== undefined) return this.expiredWith
     const s = this.state
     if (s._tag === "Broken") return s.error
     if (!allowed(s)) return new TlsClosedError({ operation })
@@ -540,7 +547,36 @@ class Driver {
     return Effect.suspend(() => {
       const refused = this.refusal(operation, allowed)
       if (refused !== undefined) return Effect.fail(refused)
-      return Effect.tapError(op, (e) => Effect.sync(() => this.breakWith(e)))
+      return Effect.catchAll(op, this.failWith)
+    })
+  }
+
+  /** A call failed with `e`: it is the connection's sticky error (or the expiry, once expired). */
+  #failWith: ((e: TlsConnectionError) => Effect.Effect<never, TlsConnectionError>) | undefined = undefined
+  private get failWith(): (e: TlsConnectionError) => Effect.Effect<never, TlsConnectionError> {
+    return this.#failWith ??= (e) => {
+      this.breakWith(e)
+      return Effect.fail(this.expiredWith ?? e)
+    }
+  }
+
+  /** A write's `cause`, reported as the expiry once the connection expired (an interruption stays one). */
+  private expiredCause(cause: Cause.Cause<TlsConnectionError>): Effect.Effect<never, TlsConnectionError> {
+    return this.expiredWith !== undefined && Option.isSome(Cause.failureOption(cause))
+      ? Effect.fail(this.expiredWith)
+      : Effect.failCause(cause)
+  }
+
+  /**
+   * Expire the connection (its idle deadline passed): `error` becomes the
+   * answer of every pending and later call, and the connection is closed
+   * abortively.
+   */
+  expire(error: TlsConnectionError): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      this.expiredWith ??= error
+      this.breakWith(error)
+      return this.abort
     })
   }
 
@@ -583,6 +619,7 @@ class Driver {
       }
       if (answer instanceof Uint8Array) {
         telemetry.received(answer.length)
+        this.completed?.()
         return Effect.succeed(Option.some(answer))
       }
     }
@@ -605,6 +642,7 @@ class Driver {
         return Effect.tap(this.allowTruncation ? Effect.catchIf(read, isTruncation, endOfStream) : read, (chunk) => {
           if (Option.isNone(chunk)) this.peerClosed = true
           else telemetry.received(chunk.value.length)
+          this.completed?.()
         })
       })
     )
@@ -625,6 +663,7 @@ class Driver {
       ) {
         if (engine.tryWrite(bytes)) {
           telemetry.sent(bytes.length)
+          this.completed?.()
           return Effect.void
         }
         // No room now: wait for it and try whole again (`roomWrite`), when
@@ -669,11 +708,12 @@ class Driver {
         onSuccess: (done) => {
           if (!done) return this.writeWhole(bytes, restore)
           this.writeLock.release()
+          this.completed?.()
           return Effect.void
         },
         onFailure: (cause) => {
           this.writeFailed(cause)
-          return Effect.failCause(cause)
+          return this.expiredCause(cause)
         }
       })
     })
@@ -693,7 +733,9 @@ class Driver {
       Effect.suspend(() => {
         if (bytes.length === 0) {
           const refused = this.refusal("write", isOpen)
-          return refused === undefined ? Effect.void : Effect.fail(refused)
+          if (refused !== undefined) return Effect.fail(refused)
+          this.completed?.()
+          return Effect.void
         }
         // The state is checked once the lock is held (writeWhole). Uncontended, the lock costs no Effect at all.
         if (this.writeLock.tryAcquire()) return this.writeWhole(bytes, restore)
@@ -725,6 +767,7 @@ class Driver {
       return Effect.matchCauseEffect(loop, {
         onSuccess: () => {
           this.writeLock.release()
+          this.completed?.()
           return Effect.void
         },
         onFailure: (cause) => {
@@ -733,7 +776,7 @@ class Driver {
               new TlsClosedError({ operation: "write", reason: "WriteInterrupted", written: offset, size: bytes.length })
             )
           }
-          return Effect.failCause(cause)
+          return this.expiredCause(cause)
         }
       })
     })
@@ -761,7 +804,7 @@ class Driver {
         if (s._tag === "Broken") return Effect.fail(s.error)
         if (s._tag !== "Open") return Effect.void
         return this.sendCloseNotify
-      }))
+      })).pipe(Effect.zipLeft(Effect.sync(() => this.completed?.())))
     )
   }
 
@@ -918,7 +961,7 @@ export const make = (
     const info: ConnectionInfo = yield* engine.info
     // `shutdown` and `abort` are built when first run: most connections
     // never shut down by themselves.
-    return withStreams({
+    const connection = withStreams({
       info,
       remoteAddress: transport.remoteAddress,
       read: driver.read,
@@ -934,7 +977,31 @@ export const make = (
           : undefined
       })
     })
+    // Not enumerable: a wrapper spread from the connection is not the driver's.
+    Object.defineProperty(connection, kDriver, { value: driver })
+    return connection
   })
+
+const kDriver = Symbol("effect-tls/TlsConnection/driver")
+interface Driven {
+  [kDriver]?: Driver
+}
+
+/**
+ * What a deadline outside the driver needs of a connection this module
+ * made (`undefined` for any other): news of each completed call, and a way
+ * to expire it.
+ * @internal
+ */
+export interface Lifecycle {
+  /** Told, in the same step, each time a read, write or shutdown completes (one listener). */
+  completed: (() => void) | undefined
+  /** `error` becomes the answer of every pending and later call; the connection is closed abortively. */
+  expire(error: TlsConnectionError): Effect.Effect<void>
+}
+
+/** @internal */
+export const lifecycle = (connection: TlsConnection): Lifecycle | undefined => (connection as Driven)[kDriver]
 
 /**
  * A connection from its operations. It is a plain object with every member
