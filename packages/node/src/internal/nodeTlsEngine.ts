@@ -520,12 +520,23 @@ class NodeEngine implements TlsEngine {
 
   private handOver(): void {
     this.handOverQueued = false
-    if (this.coalesced === 0 || this.coalesce === undefined) return
-    const bytes = this.coalesce.subarray(0, this.coalesced)
-    this.coalesce = undefined
+    const buffer = this.coalesce
+    if (this.coalesced === 0 || buffer === undefined) return
+    const bytes = buffer.subarray(0, this.coalesced)
     this.coalesced = 0
-    if (this.destroyed || this.failure !== undefined) return
-    this.socket.write(bytes)
+    if (this.destroyed || this.failure !== undefined) {
+      this.coalesce = undefined
+      return
+    }
+    const socket = this.socket
+    // node:tls takes the bytes in the call when nothing is queued ahead (see
+    // `take`): the buffer then serves the next batch too. Else the stream
+    // keeps it, and the next batch gets a new one. (A fresh 16 KiB buffer
+    // per batch is memory outside V8's heap, and enough of it makes V8 run
+    // full collections: an echo of small messages makes two batches per
+    // round trip, and its 99th percentile was those collections.)
+    if (!(SYNCHRONOUS_TLS_WRITE && socket.writableLength === 0 && socket.writableCorked === 0)) this.coalesce = undefined
+    socket.write(bytes)
     this.bump()
   }
 
