@@ -102,6 +102,15 @@ const PLAINTEXT_BOUND = 256 * 1024
 const COALESCE_BYTES = 16 * 1024
 /** node:tls takes a write's bytes in the call when nothing is queued ahead (Node; not Bun's implementation). */
 const SYNCHRONOUS_TLS_WRITE = (globalThis as { Bun?: unknown }).Bun === undefined
+/**
+ * Coalescing buffers that node:tls is done with, for the next batch of any
+ * connection (a connection keeps none while it does not write). A new
+ * 16 KiB buffer per batch is memory outside V8's heap, and enough of it
+ * makes V8 run full collections: an echo of small messages makes two
+ * batches per round trip, and its 99th percentile was those collections.
+ */
+const spareBuffers: Array<Buffer> = []
+const SPARE_BUFFERS = 16
 
 /** On the TCP handle: small writes are still coalesced while at most this much waits in node:tls. */
 const NATIVE_SLACK = 64 * 1024
@@ -523,20 +532,16 @@ class NodeEngine implements TlsEngine {
     const buffer = this.coalesce
     if (this.coalesced === 0 || buffer === undefined) return
     const bytes = buffer.subarray(0, this.coalesced)
+    this.coalesce = undefined
     this.coalesced = 0
-    if (this.destroyed || this.failure !== undefined) {
-      this.coalesce = undefined
-      return
-    }
+    if (this.destroyed || this.failure !== undefined) return
     const socket = this.socket
     // node:tls takes the bytes in the call when nothing is queued ahead (see
-    // `take`): the buffer then serves the next batch too. Else the stream
-    // keeps it, and the next batch gets a new one. (A fresh 16 KiB buffer
-    // per batch is memory outside V8's heap, and enough of it makes V8 run
-    // full collections: an echo of small messages makes two batches per
-    // round trip, and its 99th percentile was those collections.)
-    if (!(SYNCHRONOUS_TLS_WRITE && socket.writableLength === 0 && socket.writableCorked === 0)) this.coalesce = undefined
+    // `take`): the buffer is then free for another batch. Else the stream
+    // keeps it.
+    const taken = SYNCHRONOUS_TLS_WRITE && socket.writableLength === 0 && socket.writableCorked === 0
     socket.write(bytes)
+    if (taken && spareBuffers.length < SPARE_BUFFERS) spareBuffers.push(buffer)
     this.bump()
   }
 
@@ -544,7 +549,7 @@ class NodeEngine implements TlsEngine {
   private take(plaintext: Uint8Array): void {
     if (plaintext.length < COALESCE_BYTES) {
       if (this.coalesced + plaintext.length > COALESCE_BYTES) this.handOver()
-      this.coalesce ??= Buffer.allocUnsafe(COALESCE_BYTES)
+      this.coalesce ??= spareBuffers.pop() ?? Buffer.allocUnsafe(COALESCE_BYTES)
       this.coalesce.set(plaintext, this.coalesced)
       this.coalesced += plaintext.length
       if (!this.handOverQueued) {
