@@ -103,11 +103,11 @@ const COALESCE_BYTES = 16 * 1024
 /** node:tls takes a write's bytes in the call when nothing is queued ahead (Node; not Bun's implementation). */
 const SYNCHRONOUS_TLS_WRITE = (globalThis as { Bun?: unknown }).Bun === undefined
 /**
- * Coalescing buffers that node:tls is done with, for the next batch of any
- * connection (a connection keeps none while it does not write). A new
- * 16 KiB buffer per batch is memory outside V8's heap, and enough of it
- * makes V8 run full collections: an echo of small messages makes two
- * batches per round trip, and its 99th percentile was those collections.
+ * Coalescing buffers free for the next batch of any connection (a
+ * connection keeps none while it does not write). A new 16 KiB buffer per
+ * batch is memory outside the JavaScript heap, and enough of it makes V8
+ * run full collections: an echo of small messages makes two batches per
+ * round trip, and its 99th percentile was those collections.
  */
 const spareBuffers: Array<Buffer> = []
 const SPARE_BUFFERS = 16
@@ -537,11 +537,11 @@ class NodeEngine implements TlsEngine {
     if (this.destroyed || this.failure !== undefined) return
     const socket = this.socket
     // node:tls takes the bytes in the call when nothing is queued ahead (see
-    // `take`): the buffer is then free for another batch. Else the stream
-    // keeps it.
+    // `take`); else the stream keeps what it is given: a copy of just the
+    // batch. Either way the buffer is free for another batch.
     const taken = SYNCHRONOUS_TLS_WRITE && socket.writableLength === 0 && socket.writableCorked === 0
-    socket.write(bytes)
-    if (taken && spareBuffers.length < SPARE_BUFFERS) spareBuffers.push(buffer)
+    socket.write(taken ? bytes : Buffer.from(bytes))
+    if (spareBuffers.length < SPARE_BUFFERS) spareBuffers.push(buffer)
     this.bump()
   }
 
