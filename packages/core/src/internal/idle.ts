@@ -5,7 +5,7 @@
  * peer may not read a close_notify either).
  *
  * A connection the driver made tells the deadline of each completed call
- * itself, and expires with the error (`TlsConnection.lifecycle`): no step,
+ * itself, and expires with the error (`lifecycle` in tlsConnection.ts): no step,
  * no wrapper, per call. Any other connection is wrapped.
  *
  * @internal
