@@ -535,13 +535,27 @@ class NodeEngine implements TlsEngine {
     this.coalesce = undefined
     this.coalesced = 0
     if (this.destroyed || this.failure !== undefined) return
-    const socket = this.socket
-    // node:tls takes the bytes in the call when nothing is queued ahead (see
-    // `take`); else the stream keeps what it is given: a copy of just the
-    // batch. Either way the buffer is free for another batch.
-    const taken = SYNCHRONOUS_TLS_WRITE && socket.writableLength === 0 && socket.writableCorked === 0
-    socket.write(taken ? bytes : Buffer.from(bytes))
+    // Either way (taken in the call, or copied) the buffer is free for another batch.
+    this.writeKeepingNothing(bytes)
     if (spareBuffers.length < SPARE_BUFFERS) spareBuffers.push(buffer)
+  }
+
+  /**
+   * Write `bytes` to node:tls, which keeps no reference to them once this
+   * returns. node:tls encrypts a write in the call itself (its TLSWrap hands
+   * the bytes to OpenSSL, or copies what OpenSSL cannot take yet) unless the
+   * stream queues it behind a write in progress: only then would it keep
+   * the buffer, and only then is it given a copy. (Node's node:tls; Bun's is
+   * another implementation, so there it is always a copy.)
+   */
+  private writeKeepingNothing(bytes: Uint8Array): void {
+    const socket = this.socket
+    const takenInTheCall = SYNCHRONOUS_TLS_WRITE && socket.writableLength === 0 && socket.writableCorked === 0
+    socket.write(
+      takenInTheCall
+        ? (Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength))
+        : Buffer.from(bytes)
+    )
     this.bump()
   }
 
@@ -559,19 +573,7 @@ class NodeEngine implements TlsEngine {
       return
     }
     this.handOver()
-    const socket = this.socket
-    // node:tls encrypts a write in the call itself (its TLSWrap hands the
-    // bytes to OpenSSL, or copies what OpenSSL cannot take yet) unless the
-    // stream queues it behind a write in progress: only then is the caller's
-    // buffer kept after `write` returns, and only then is it copied. (Node's
-    // node:tls; Bun's is another implementation, so there it is copied.)
-    const direct = SYNCHRONOUS_TLS_WRITE && socket.writableLength === 0 && socket.writableCorked === 0
-    socket.write(
-      direct
-        ? (Buffer.isBuffer(plaintext) ? plaintext : Buffer.from(plaintext.buffer, plaintext.byteOffset, plaintext.byteLength))
-        : Buffer.from(plaintext)
-    )
-    this.bump()
+    this.writeKeepingNothing(plaintext)
   }
 
   /**
